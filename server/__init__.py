@@ -1,0 +1,1 @@
+"""The cost estimator gRPC service: benefits, eligibility and member cost estimates."""

@@ -1,0 +1,25 @@
+"""`python -m server`: start the gRPC service with settings from the environment."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from server.app import Application
+from server.logging_setup import configure_logging
+from server.settings import SettingsError, load_settings
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"costestimator: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(Application(settings).run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

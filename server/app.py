@@ -1,0 +1,97 @@
+"""Composition root: builds every dependency once, hands it to the servicers, closes it all at shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+from server.api.grpc_server import BuiltServer, Servicers, build_grpc_server
+from server.api.placeholders import (
+    PendingBenefitServicer,
+    PendingEligibilityServicer,
+    PendingEstimateServicer,
+)
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Closer = Callable[[], Awaitable[None]]
+
+
+class Application:
+    """The running service. `start()` then `stop()`; `run()` does both around SIGTERM/SIGINT."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._built: BuiltServer | None = None
+        self._port: int | None = None
+        self._closers: list[Closer] = []
+        self._stopping: asyncio.Event | None = None
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("application not started")
+        return self._port
+
+    @property
+    def address(self) -> str:
+        return f"{self.settings.host}:{self.port}"
+
+    async def start(self) -> None:
+        try:
+            servicers = await self._build_dependencies()
+            self._built = build_grpc_server(
+                f"{self.settings.host}:{self.settings.port}",
+                servicers,
+                max_concurrent_rpcs=self.settings.max_concurrent_rpcs,
+            )
+            self._port = self._built.port
+            await self._built.server.start()
+            await self._built.set_serving()
+        except BaseException:
+            await self._close_dependencies()
+            raise
+        log.info("serving gRPC on %s (health and reflection on)", self.address)
+
+    async def _build_dependencies(self) -> Servicers:
+        return Servicers(
+            benefit=PendingBenefitServicer(),
+            estimate=PendingEstimateServicer(),
+            eligibility=PendingEligibilityServicer(),
+        )
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Health NOT_SERVING, refuse new RPCs, drain in-flight ones for `grace` seconds, then close dependencies."""
+        grace = self.settings.grace_seconds if grace is None else grace
+        if self._built is not None:
+            log.info("shutting down: draining in-flight RPCs for up to %.1fs", grace)
+            await self._built.health.enter_graceful_shutdown()
+            await self._built.server.stop(grace)
+            self._built = None
+        await self._close_dependencies()
+        log.info("stopped")
+
+    async def _close_dependencies(self) -> None:
+        while self._closers:
+            closer = self._closers.pop()
+            try:
+                await closer()
+            except Exception:  # noqa: BLE001 - keep closing the rest
+                log.exception("error while closing a dependency")
+
+    async def run(self) -> None:
+        """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+        self._stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+        await self.start()
+        try:
+            await self._stopping.wait()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            await self.stop()

@@ -1,0 +1,74 @@
+"""Shared fixtures: the real server on an ephemeral port, and channels to it.
+
+Why not pytest-grpc (installed as the issue asks, deliberately unused): its fixtures always build a *sync*
+`grpc.server(ThreadPoolExecutor)`, so an `async def` servicer method returns an un-awaited coroutine and the call
+fails with INTERNAL "Failed to serialize response!". Its `--grpc-fake-server` mode breaks on current stubs
+(`FakeServer` lacks `add_registered_method_handlers`), and its `grpc_addr` fixture leaks a bound socket, which
+errors under `filterwarnings = error`. The asyncio redesign (kataev/pytest-grpc#15) was never merged. So these are
+pytest-asyncio fixtures around our own `Application`, which is exactly what `python -m server` runs.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+import pytest_asyncio
+
+from server.app import Application
+from server.settings import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def reachable(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def required(name: str) -> bool:
+    """CI sets COSTEST_REQUIRE_<NAME>=1: then a missing service fails the test instead of skipping it."""
+    return os.environ.get(f"COSTEST_REQUIRE_{name.upper()}") == "1"
+
+
+def need_service(name: str, host: str, port: int) -> None:
+    if reachable(host, port):
+        return
+    message = f"{name} is not reachable on {host}:{port}"
+    if required(name):
+        pytest.fail(f"{message}, and COSTEST_REQUIRE_{name.upper()}=1 makes it mandatory")
+    pytest.skip(f"{message}; skipping (set COSTEST_REQUIRE_{name.upper()}=1 to make this a failure)")
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    """Settings on an ephemeral port and a private data dir, ignoring the developer's environment."""
+
+    def factory(**overrides: Any) -> Settings:
+        base: dict[str, Any] = {"port": 0, "data_dir": tmp_path / "data", "grace_seconds": 1.0}
+        base.update(overrides)
+        return load_settings(**base)
+
+    return factory
+
+
+@pytest_asyncio.fixture
+async def app(make_settings: Callable[..., Settings]) -> AsyncIterator[Application]:
+    application = Application(make_settings())
+    await application.start()
+    yield application
+    await application.stop(grace=0)
+
+
+@pytest_asyncio.fixture
+async def channel(app: Application) -> AsyncIterator[grpc.aio.Channel]:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as ch:
+        yield ch
