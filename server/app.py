@@ -7,6 +7,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 
+from server.api.auth import AuthInterceptor, DevelopmentAuth, JwtVerifier
 from server.api.grpc_server import BuiltServer, Servicers, build_grpc_server
 from server.api.placeholders import (
     PendingBenefitServicer,
@@ -29,6 +30,7 @@ class Application:
         self._port: int | None = None
         self._closers: list[Closer] = []
         self._stopping: asyncio.Event | None = None
+        self.dev_token: str | None = None
 
     @property
     def port(self) -> int:
@@ -46,6 +48,7 @@ class Application:
             self._built = build_grpc_server(
                 f"{self.settings.host}:{self.settings.port}",
                 servicers,
+                interceptors=[AuthInterceptor(self._verifier())],
                 max_concurrent_rpcs=self.settings.max_concurrent_rpcs,
             )
             self._port = self._built.port
@@ -55,6 +58,19 @@ class Application:
             await self._close_dependencies()
             raise
         log.info("serving gRPC on %s (health and reflection on)", self.address)
+
+    def _verifier(self) -> JwtVerifier:
+        s = self.settings
+        if s.auth_hs256_secret is not None:
+            return JwtVerifier(s.auth_hs256_secret.get_secret_value(), "HS256", s.auth_issuer, s.auth_audience,
+                               s.auth_tenant_claim)
+        if s.auth_rs256_public_key_file is not None:
+            return JwtVerifier(s.auth_rs256_public_key_file.read_text(), "RS256", s.auth_issuer, s.auth_audience,
+                               s.auth_tenant_claim)
+        dev = DevelopmentAuth.create(s.dev_tenant, s.auth_tenant_claim)  # settings guarantee loopback here
+        dev.announce(s.data_dir / "dev-token")
+        self.dev_token = dev.token
+        return dev.verifier
 
     async def _build_dependencies(self) -> Servicers:
         return Servicers(

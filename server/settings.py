@@ -96,6 +96,8 @@ class Settings(BaseSettings):
             raise ValueError(f"set both {_env('stedi_url')} and {_env('stedi_api_key')}, or neither")
         if self.auth_hs256_secret and self.auth_rs256_public_key_file:
             raise ValueError(f"set one of {_env('auth_hs256_secret')} or {_env('auth_rs256_public_key_file')}")
+        if self.auth_configured and not (self.auth_issuer and self.auth_audience):
+            raise ValueError(f"caller authentication needs {_env('auth_issuer')} and {_env('auth_audience')}")
         if not self.auth_configured and not self.is_loopback:
             raise ValueError(
                 f"{_env('host')}={self.host} listens beyond loopback but no caller authentication is configured; "
