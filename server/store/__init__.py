@@ -1,0 +1,53 @@
+"""Eligibility store: SQLAlchemy 2 (async) tables, Alembic migrations and the repository.
+
+Knows nothing of gRPC. Hands out frozen dataclasses (`CheckRecord`, `ResponseRecord`, `AttemptRecord`, `Stats`)
+and raises typed errors (`InvalidPageToken`, `StoreUnavailable`). Typical wiring in the composition root:
+
+    url = resolve_database_url(settings.database_url, settings.data_dir)
+    if settings.migrate_on_start:
+        await migrate(url)
+    engine = create_engine_for(url)
+    repo = EligibilityRepository(engine, page_token_secret=secret)
+    ...
+    await close(engine)
+"""
+
+from .engine import PoolOptions, close, create_engine_for, redacted, resolve_database_url, sqlite_url_for
+from .errors import StoreError, StoreUnavailable
+from .migrate import current_revision, head_revision, migrate
+from .pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, InvalidPageToken
+from .records import (
+    EXPIRABLE_STATUSES,
+    AttemptRecord,
+    CheckMode,
+    CheckRecord,
+    CheckStatus,
+    ResponseRecord,
+    Stats,
+)
+from .repository import EligibilityRepository
+
+__all__ = [
+    "DEFAULT_PAGE_SIZE",
+    "EXPIRABLE_STATUSES",
+    "MAX_PAGE_SIZE",
+    "AttemptRecord",
+    "CheckMode",
+    "CheckRecord",
+    "CheckStatus",
+    "EligibilityRepository",
+    "InvalidPageToken",
+    "PoolOptions",
+    "ResponseRecord",
+    "Stats",
+    "StoreError",
+    "StoreUnavailable",
+    "close",
+    "create_engine_for",
+    "current_revision",
+    "head_revision",
+    "migrate",
+    "redacted",
+    "resolve_database_url",
+    "sqlite_url_for",
+]

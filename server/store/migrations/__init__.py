@@ -1,0 +1,1 @@
+"""Alembic migrations of the eligibility store; run them with `server.store.migrate` (no alembic.ini needed)."""

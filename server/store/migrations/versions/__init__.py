@@ -1,0 +1,1 @@
+"""Alembic revisions (a package only so that packaging ships them; Alembic ignores this file)."""

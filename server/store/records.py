@@ -1,0 +1,125 @@
+"""Plain values the store hands out, so no caller ever holds an ORM object or a session.
+
+Payload fields (`request_payload`, `raw`, `summary`) hold PHI: they are excluded from `repr()` so that a record
+that ends up in a log line or a traceback does not carry member data with it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+JSONObject = Mapping[str, Any]
+"""A JSON object as stored; `Decimal`, `date` and `datetime` values are written as strings."""
+
+
+class CheckStatus(enum.StrEnum):
+    """Lifecycle of an eligibility check (eligibility.md §3.5); the gRPC layer maps it to its own enum."""
+
+    PENDING = "PENDING"
+    VERIFIED = "VERIFIED"
+    FAILED = "FAILED"
+    NOT_FOUND = "NOT_FOUND"
+    EXPIRED = "EXPIRED"
+
+    @property
+    def is_final(self) -> bool:
+        return self is not CheckStatus.PENDING
+
+
+class CheckMode(enum.StrEnum):
+    """SYNC: the RPC that created the check calls the clearinghouse itself; ASYNC: the background worker does."""
+
+    SYNC = "sync"
+    ASYNC = "async"
+
+
+#: Completed statuses that turn into EXPIRED once older than the repository's freshness window: they are answers
+#: from the payer that go stale. FAILED never carried an answer, so it stays FAILED.
+EXPIRABLE_STATUSES: frozenset[CheckStatus] = frozenset({CheckStatus.VERIFIED, CheckStatus.NOT_FOUND})
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseRecord:
+    """The stored clearinghouse answer of a completed check; `raw` is None unless it was asked for."""
+
+    request_id: str
+    http_status: int | None
+    created_at: datetime
+    summary: JSONObject | None = field(default=None, repr=False)
+    raw: JSONObject | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRecord:
+    """One eligibility check (a row of `eligibility_requests`), with its response once completed.
+
+    `status` is the status as reported (a stale VERIFIED/NOT_FOUND reads EXPIRED when the repository has a
+    freshness window); `version` grows by one on every status change so a watcher can poll cheaply.
+    """
+
+    id: str
+    tenant_id: str
+    policy_id: str | None
+    patient_id: str | None
+    payer_id: str
+    status: CheckStatus
+    mode: CheckMode
+    requested_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    clearinghouse_id: str | None
+    trace_id: str | None
+    failure_reason: str | None
+    attempts: int
+    next_attempt_at: datetime | None
+    claimed_by: str | None
+    lease_until: datetime | None
+    version: int
+    request_payload: JSONObject = field(repr=False)
+    response: ResponseRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One call to the clearinghouse for a check (eligibility.md §3.3: every attempt is stored)."""
+
+    request_id: str
+    attempt_no: int
+    at: datetime
+    http_status: int | None
+    aaa_codes: tuple[str, ...]
+    clearinghouse_id: str | None
+    trace_id: str | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Counts by reported status and the latest times, for one tenant (optionally one policy)."""
+
+    tenant_id: str
+    policy_id: str | None
+    pending: int = 0
+    verified: int = 0
+    failed: int = 0
+    not_found: int = 0
+    expired: int = 0
+    last_requested_at: datetime | None = None
+    last_completed_at: datetime | None = None
+
+    @property
+    def total(self) -> int:
+        return self.pending + self.verified + self.failed + self.not_found + self.expired
+
+    def by_status(self) -> dict[CheckStatus, int]:
+        return {
+            CheckStatus.PENDING: self.pending,
+            CheckStatus.VERIFIED: self.verified,
+            CheckStatus.FAILED: self.failed,
+            CheckStatus.NOT_FOUND: self.not_found,
+            CheckStatus.EXPIRED: self.expired,
+        }

@@ -1,0 +1,649 @@
+"""The eligibility store: every read and write of eligibility checks goes through `EligibilityRepository`.
+
+Rules kept here so callers need not know them:
+* Every method a caller acts through is tenant-scoped: each statement filters on the tenant, and another
+  tenant's id behaves exactly like an unknown id.
+* Worker/janitor methods (`claim_due`, `release`, `reschedule`, `resume`, `stale_pending`, `fail_stale`) act
+  across tenants by design; the records they return carry `tenant_id` for the follow-up calls.
+* A check leaves PENDING once: `complete` and `fail_stale` only update rows that are still PENDING, in the same
+  statement that changes them, so concurrent completions cannot both win.
+* Transactions are short (no I/O to the clearinghouse inside them); on SQLite writers begin IMMEDIATE.
+* Payloads are stored, never logged, and never rendered into error messages.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from .engine import writer
+from .errors import StoreUnavailable
+from .pagination import Cursor, PageTokenCodec, clamp_page_size
+from .records import (
+    EXPIRABLE_STATUSES,
+    AttemptRecord,
+    CheckMode,
+    CheckRecord,
+    CheckStatus,
+    JSONObject,
+    ResponseRecord,
+    Stats,
+)
+from .tables import eligibility_attempts as attempts_t
+from .tables import eligibility_requests as req
+from .tables import eligibility_responses as resp
+
+Clock = Callable[[], datetime]
+CheckList = list[CheckRecord]
+Conditions = list[ColumnElement[bool]]
+Page = tuple[list[CheckRecord], str | None]
+
+FINAL_STATUSES = frozenset({CheckStatus.VERIFIED, CheckStatus.FAILED, CheckStatus.NOT_FOUND})
+_TEXT_LIMIT = 256
+_PENDING = CheckStatus.PENDING.value
+_EXPIRABLE = sorted(s.value for s in EXPIRABLE_STATUSES)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None, name: str) -> datetime | None:
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        raise ValueError(f"{name} must be timezone-aware")
+    return value
+
+
+def _clip(text: str | None) -> str | None:
+    return None if text is None else text[:_TEXT_LIMIT]
+
+
+@contextmanager
+def _unavailable_on_db_outage() -> Iterator[None]:
+    """Turn driver/pool failures into `StoreUnavailable`; integrity errors stay as they are (they are bugs)."""
+    try:
+        yield
+    except (OperationalError, InterfaceError, PoolTimeoutError, OSError) as exc:
+        raise StoreUnavailable(f"database unavailable ({type(exc).__name__})") from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise StoreUnavailable(f"database connection lost ({type(exc).__name__})") from exc
+        raise
+
+
+# Request columns except `status`, which is selected as the *reported* status (see `_status_expr`).
+_REQUEST_COLUMNS = [c for c in req.c if c.key != "status"]
+
+
+class EligibilityRepository:
+    """Async repository over `eligibility_requests`, `eligibility_responses` and `eligibility_attempts`.
+
+    `page_token_secret` signs list page tokens. `freshness`, when set, makes completed VERIFIED/NOT_FOUND checks
+    older than it read as EXPIRED (eligibility.md §3.5) in get/list/stats and status filters. `clock` is
+    injectable for tests.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        page_token_secret: bytes,
+        freshness: timedelta | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._engine = engine
+        self._writer = writer(engine)
+        self._tokens = PageTokenCodec(page_token_secret)
+        self._freshness = freshness
+        self._clock = clock
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None:
+            raise ValueError("clock must return timezone-aware datetimes")
+        return now.astimezone(UTC)
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        with _unavailable_on_db_outage():
+            async with self._writer.begin() as conn:
+                yield conn
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        with _unavailable_on_db_outage():
+            async with self._engine.connect() as conn:
+                yield conn
+
+    def _status_expr(self, now: datetime) -> ColumnElement[str]:
+        """The reported status: a stored result older than the freshness window reads EXPIRED."""
+        if self._freshness is None:
+            return req.c.status
+        cutoff = now - self._freshness
+        return case(
+            (
+                and_(req.c.status.in_(_EXPIRABLE), req.c.completed_at < cutoff),
+                literal(CheckStatus.EXPIRED.value),
+            ),
+            else_=req.c.status,
+        )
+
+    def _status_filter(self, status: CheckStatus, now: datetime) -> ColumnElement[bool]:
+        if self._freshness is None:
+            return req.c.status == status.value
+        cutoff = now - self._freshness
+        if status is CheckStatus.EXPIRED:
+            return or_(
+                req.c.status == status.value,
+                and_(req.c.status.in_(_EXPIRABLE), req.c.completed_at < cutoff),
+            )
+        if status in EXPIRABLE_STATUSES:
+            return and_(req.c.status == status.value, req.c.completed_at >= cutoff)
+        return req.c.status == status.value
+
+    def _select_checks(self, now: datetime, *, include_raw: bool) -> Select[Any]:
+        columns: list[Any] = [
+            *_REQUEST_COLUMNS,
+            self._status_expr(now).label("status"),
+            resp.c.request_id.label("resp_request_id"),
+            resp.c.http_status.label("resp_http_status"),
+            resp.c.created_at.label("resp_created_at"),
+            resp.c.normalized_summary.label("resp_summary"),
+        ]
+        if include_raw:
+            columns.append(resp.c.raw_payload.label("resp_raw"))
+        return select(*columns).select_from(req.outerjoin(resp, resp.c.request_id == req.c.id))
+
+    @staticmethod
+    def _to_record(row: RowMapping) -> CheckRecord:
+        response: ResponseRecord | None = None
+        if row.get("resp_request_id") is not None:
+            response = ResponseRecord(
+                request_id=row["resp_request_id"],
+                http_status=row["resp_http_status"],
+                created_at=row["resp_created_at"],
+                summary=row["resp_summary"],
+                raw=row.get("resp_raw"),
+            )
+        return CheckRecord(
+            id=row["id"],
+            tenant_id=row["tenant_id"],
+            policy_id=row["policy_id"],
+            patient_id=row["patient_id"],
+            payer_id=row["payer_id"],
+            status=CheckStatus(row["status"]),
+            mode=CheckMode(row["mode"]),
+            requested_at=row["requested_at"],
+            updated_at=row["updated_at"],
+            completed_at=row["completed_at"],
+            clearinghouse_id=row["clearinghouse_id"],
+            trace_id=row["trace_id"],
+            failure_reason=row["failure_reason"],
+            attempts=row["attempts"],
+            next_attempt_at=row["next_attempt_at"],
+            claimed_by=row["claimed_by"],
+            lease_until=row["lease_until"],
+            version=row["version"],
+            request_payload=row["request_payload"],
+            response=response,
+        )
+
+    # ------------------------------------------------------------------ the check's life
+
+    async def create_pending(
+        self,
+        tenant_id: str,
+        *,
+        payer_id: str,
+        request_payload: JSONObject,
+        policy_id: str | None = None,
+        patient_id: str | None = None,
+        mode: CheckMode = CheckMode.SYNC,
+        next_attempt_at: datetime | None = None,
+        check_id: str | None = None,
+    ) -> CheckRecord:
+        """Record a new PENDING check before the clearinghouse is called, so a crash leaves a trace.
+
+        An ASYNC check is due at once unless `next_attempt_at` says otherwise; a SYNC one is never picked by the
+        worker unless `resume` hands it over.
+        """
+        _aware(next_attempt_at, "next_attempt_at")
+        now = self._now()
+        if mode is CheckMode.ASYNC and next_attempt_at is None:
+            next_attempt_at = now
+        values: dict[str, Any] = {
+            "id": check_id or str(uuid.uuid4()),
+            "tenant_id": tenant_id,
+            "policy_id": policy_id,
+            "patient_id": patient_id,
+            "payer_id": payer_id,
+            "status": _PENDING,
+            "mode": mode.value,
+            "requested_at": now,
+            "updated_at": now,
+            "completed_at": None,
+            "request_payload": dict(request_payload),
+            "clearinghouse_id": None,
+            "trace_id": None,
+            "failure_reason": None,
+            "attempts": 0,
+            "next_attempt_at": next_attempt_at,
+            "claimed_by": None,
+            "lease_until": None,
+            "version": 1,
+        }
+        async with self._write() as conn:
+            await conn.execute(insert(req).values(**values))
+        values["status"] = CheckStatus.PENDING
+        values["mode"] = mode
+        return CheckRecord(**values)
+
+    async def record_attempt(
+        self,
+        tenant_id: str,
+        check_id: str,
+        *,
+        http_status: int | None = None,
+        aaa_codes: Sequence[str] = (),
+        clearinghouse_id: str | None = None,
+        trace_id: str | None = None,
+        error: str | None = None,
+    ) -> int | None:
+        """Store one clearinghouse call and bump the check's attempt count; returns the attempt number.
+
+        None when the check is unknown to this tenant or no longer PENDING (a late attempt changes nothing).
+        `error` is a short machine code, never payer free text (it may carry PHI).
+        """
+        now = self._now()
+        changes: dict[str, Any] = {"attempts": req.c.attempts + 1, "updated_at": now}
+        if clearinghouse_id is not None:
+            changes["clearinghouse_id"] = clearinghouse_id
+        if trace_id is not None:
+            changes["trace_id"] = trace_id
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(req)
+                .where(req.c.tenant_id == tenant_id, req.c.id == check_id, req.c.status == _PENDING)
+                .values(**changes)
+                .returning(req.c.attempts)
+            )
+            attempt_no: int | None = result.scalar_one_or_none()
+            if attempt_no is None:
+                return None
+            await conn.execute(
+                insert(attempts_t).values(
+                    request_id=check_id,
+                    attempt_no=attempt_no,
+                    at=now,
+                    http_status=http_status,
+                    aaa_codes=list(aaa_codes) or None,
+                    clearinghouse_id=clearinghouse_id,
+                    trace_id=trace_id,
+                    error=_clip(error),
+                )
+            )
+        return attempt_no
+
+    async def complete(
+        self,
+        tenant_id: str,
+        check_id: str,
+        status: CheckStatus,
+        *,
+        raw: JSONObject | None = None,
+        summary: JSONObject | None = None,
+        http_status: int | None = None,
+        clearinghouse_id: str | None = None,
+        trace_id: str | None = None,
+        failure_reason: str | None = None,
+    ) -> bool:
+        """Set the final status and write the response row in one transaction, only if the check is PENDING.
+
+        Returns False (and changes nothing) when the check is unknown to this tenant or already completed, so a
+        retried or duplicated completion is harmless. A response row is written when any of raw, summary or
+        http_status is given.
+        """
+        if status not in FINAL_STATUSES:
+            raise ValueError(f"cannot complete a check as {status.value}")
+        now = self._now()
+        changes: dict[str, Any] = {
+            "status": status.value,
+            "completed_at": now,
+            "updated_at": now,
+            "failure_reason": _clip(failure_reason),
+            "version": req.c.version + 1,
+            "next_attempt_at": None,
+            "claimed_by": None,
+            "lease_until": None,
+        }
+        if clearinghouse_id is not None:
+            changes["clearinghouse_id"] = clearinghouse_id
+        if trace_id is not None:
+            changes["trace_id"] = trace_id
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(req)
+                .where(req.c.tenant_id == tenant_id, req.c.id == check_id, req.c.status == _PENDING)
+                .values(**changes)
+            )
+            if result.rowcount != 1:
+                return False
+            if raw is not None or summary is not None or http_status is not None:
+                await conn.execute(
+                    insert(resp).values(
+                        request_id=check_id,
+                        http_status=http_status,
+                        raw_payload=None if raw is None else dict(raw),
+                        normalized_summary=None if summary is None else dict(summary),
+                        created_at=now,
+                    )
+                )
+        return True
+
+    # ------------------------------------------------------------------ reads
+
+    async def get(self, tenant_id: str, check_id: str, *, include_raw: bool = True) -> CheckRecord | None:
+        """One check with its response (the raw clearinghouse body only when `include_raw`)."""
+        now = self._now()
+        stmt = self._select_checks(now, include_raw=include_raw).where(
+            req.c.tenant_id == tenant_id, req.c.id == check_id
+        )
+        async with self._read() as conn:
+            row = (await conn.execute(stmt)).mappings().first()
+        return None if row is None else self._to_record(row)
+
+    async def status_version(self, tenant_id: str, check_id: str) -> int | None:
+        """The check's version (grows on every status change): a cheap poll for Watch across processes."""
+        stmt = select(req.c.version).where(req.c.tenant_id == tenant_id, req.c.id == check_id)
+        async with self._read() as conn:
+            version: int | None = (await conn.execute(stmt)).scalar_one_or_none()
+        return version
+
+    async def attempts(self, tenant_id: str, check_id: str) -> list[AttemptRecord]:
+        """The check's clearinghouse calls, oldest first."""
+        stmt = (
+            select(attempts_t)
+            .join(req, req.c.id == attempts_t.c.request_id)
+            .where(req.c.tenant_id == tenant_id, req.c.id == check_id)
+            .order_by(attempts_t.c.attempt_no)
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(stmt)).mappings().all()
+        return [
+            AttemptRecord(
+                request_id=row["request_id"],
+                attempt_no=row["attempt_no"],
+                at=row["at"],
+                http_status=row["http_status"],
+                aaa_codes=tuple(row["aaa_codes"] or ()),
+                clearinghouse_id=row["clearinghouse_id"],
+                trace_id=row["trace_id"],
+                error=row["error"],
+            )
+            for row in rows
+        ]
+
+    async def list(
+        self,
+        tenant_id: str,
+        *,
+        policy_id: str | None = None,
+        patient_id: str | None = None,
+        status: CheckStatus | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+        include_raw: bool = False,
+    ) -> Page:
+        """History, newest first by (requested_at DESC, id DESC), keyset-paginated.
+
+        Rows inserted between page fetches never cause duplicates or gaps: a page continues strictly after the
+        last row of the previous one. The token binds tenant and filters; a forged one, or one issued for other
+        filters, raises `InvalidPageToken`. Returns (records, next_page_token or None at the end).
+        """
+        size = clamp_page_size(page_size)
+        binding = {
+            "tenant": tenant_id,
+            "policy": policy_id,
+            "patient": patient_id,
+            "status": None if status is None else status.value,
+        }
+        cursor = self._tokens.decode(page_token, binding) if page_token else None
+        now = self._now()
+        conditions: list[ColumnElement[bool]] = [req.c.tenant_id == tenant_id]
+        if policy_id is not None:
+            conditions.append(req.c.policy_id == policy_id)
+        if patient_id is not None:
+            conditions.append(req.c.patient_id == patient_id)
+        if status is not None:
+            conditions.append(self._status_filter(status, now))
+        if cursor is not None:
+            # Row-value comparison: both backends use it as an index range condition, not a filter.
+            conditions.append(
+                tuple_(req.c.requested_at, req.c.id) < tuple_(cursor.requested_at, cursor.id)
+            )
+        stmt = (
+            self._select_checks(now, include_raw=include_raw)
+            .where(*conditions)
+            .order_by(req.c.requested_at.desc(), req.c.id.desc())
+            .limit(size + 1)
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(stmt)).mappings().all()
+        records = [self._to_record(row) for row in rows[:size]]
+        next_token = None
+        if len(rows) > size:
+            last = records[-1]
+            next_token = self._tokens.encode(Cursor(last.requested_at, last.id), binding)
+        return records, next_token
+
+    async def stats(self, tenant_id: str, *, policy_id: str | None = None) -> Stats:
+        """Counts by reported status and the latest request/completion times, overall or for one policy."""
+        now = self._now()
+        conditions: list[ColumnElement[bool]] = [req.c.tenant_id == tenant_id]
+        if policy_id is not None:
+            conditions.append(req.c.policy_id == policy_id)
+        inner = (
+            select(
+                self._status_expr(now).label("status"),
+                req.c.requested_at,
+                req.c.completed_at,
+            )
+            .where(*conditions)
+            .subquery()
+        )
+        stmt = select(
+            inner.c.status,
+            func.count().label("n"),
+            func.max(inner.c.requested_at).label("last_requested"),
+            func.max(inner.c.completed_at).label("last_completed"),
+        ).group_by(inner.c.status)
+        async with self._read() as conn:
+            rows = (await conn.execute(stmt)).mappings().all()
+        counts = {s: 0 for s in CheckStatus}
+        last_requested: datetime | None = None
+        last_completed: datetime | None = None
+        for row in rows:
+            counts[CheckStatus(row["status"])] += row["n"]
+            if row["last_requested"] is not None:
+                last_requested = max(filter(None, (last_requested, row["last_requested"])))
+            if row["last_completed"] is not None:
+                last_completed = max(filter(None, (last_completed, row["last_completed"])))
+        return Stats(
+            tenant_id=tenant_id,
+            policy_id=policy_id,
+            pending=counts[CheckStatus.PENDING],
+            verified=counts[CheckStatus.VERIFIED],
+            failed=counts[CheckStatus.FAILED],
+            not_found=counts[CheckStatus.NOT_FOUND],
+            expired=counts[CheckStatus.EXPIRED],
+            last_requested_at=last_requested,
+            last_completed_at=last_completed,
+        )
+
+    # ------------------------------------------------------------------ background worker
+
+    async def claim_due(self, worker_id: str, limit: int, lease_seconds: float) -> CheckList:
+        """Lease up to `limit` due ASYNC checks to `worker_id` (oldest due first), across tenants.
+
+        A check is due when PENDING, ASYNC, `next_attempt_at` <= now and its lease is free or expired. Selecting
+        and leasing happen in one transaction: on PostgreSQL the selection is `FOR UPDATE SKIP LOCKED`, so
+        concurrent claimers (other processes) skip each other's rows instead of waiting, and the UPDATE re-checks
+        the due condition; on SQLite the transaction holds the single write lock (BEGIN IMMEDIATE). Either way no
+        check is leased to two workers at once.
+
+        (Two statements on purpose: as `UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)`
+        PostgreSQL may re-run the subquery per row, skip the rows it just updated and lease more than n.)
+        """
+        if limit <= 0:
+            return []
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
+        now = self._now()
+        due: Conditions = [
+            req.c.status == _PENDING,
+            req.c.mode == CheckMode.ASYNC.value,
+            req.c.next_attempt_at <= now,
+            or_(req.c.lease_until.is_(None), req.c.lease_until <= now),
+        ]
+        candidates = (
+            select(req.c.id)
+            .where(*due)
+            .order_by(req.c.next_attempt_at, req.c.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        async with self._write() as conn:
+            ids = list((await conn.execute(candidates)).scalars())
+            if not ids:
+                return []
+            stmt = (
+                update(req)
+                .where(req.c.id.in_(ids), *due)
+                .values(claimed_by=worker_id, lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
+                .returning(*_REQUEST_COLUMNS, req.c.status)
+            )
+            rows = (await conn.execute(stmt)).mappings().all()
+        records = [self._to_record(row) for row in rows]
+        records.sort(key=lambda r: (r.next_attempt_at or now, r.id))
+        return records
+
+    async def release(self, check_id: str, worker_id: str) -> bool:
+        """Give a lease back without changing when the check is due (e.g. on worker shutdown)."""
+        now = self._now()
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(req)
+                .where(req.c.id == check_id, req.c.status == _PENDING, req.c.claimed_by == worker_id)
+                .values(claimed_by=None, lease_until=None, updated_at=now)
+            )
+        return result.rowcount == 1
+
+    async def reschedule(self, check_id: str, next_attempt_at: datetime, *, worker_id: str | None = None) -> bool:
+        """Make a PENDING check due again at `next_attempt_at` and free its lease (a retry's backoff).
+
+        With `worker_id`, only the current lease holder may do it, so a worker whose lease expired and was taken
+        over cannot move the new holder's schedule.
+        """
+        _aware(next_attempt_at, "next_attempt_at")
+        now = self._now()
+        conditions: list[ColumnElement[bool]] = [req.c.id == check_id, req.c.status == _PENDING]
+        if worker_id is not None:
+            conditions.append(req.c.claimed_by == worker_id)
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(req)
+                .where(*conditions)
+                .values(next_attempt_at=next_attempt_at, claimed_by=None, lease_until=None, updated_at=now)
+            )
+        return result.rowcount == 1
+
+    async def resume(self, check_id: str, *, at: datetime | None = None) -> bool:
+        """Hand a PENDING check (typically a stale SYNC one whose process died) to the background worker."""
+        _aware(at, "at")
+        now = self._now()
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(req)
+                .where(req.c.id == check_id, req.c.status == _PENDING)
+                .values(
+                    mode=CheckMode.ASYNC.value,
+                    next_attempt_at=at or now,
+                    claimed_by=None,
+                    lease_until=None,
+                    updated_at=now,
+                )
+            )
+        return result.rowcount == 1
+
+    def _stale_conditions(
+        self, older_than: timedelta, now: datetime, mode: CheckMode | None
+    ) -> Conditions:
+        conditions: Conditions = [
+            req.c.status == _PENDING,
+            req.c.requested_at < now - older_than,
+            or_(req.c.lease_until.is_(None), req.c.lease_until <= now),
+        ]
+        if mode is not None:
+            conditions.append(req.c.mode == mode.value)
+        return conditions
+
+    async def stale_pending(
+        self, older_than: timedelta, *, mode: CheckMode | None = None, limit: int = 100
+    ) -> CheckList:
+        """PENDING checks requested longer than `older_than` ago and not leased right now, oldest first."""
+        now = self._now()
+        stmt = (
+            self._select_checks(now, include_raw=False)
+            .where(*self._stale_conditions(older_than, now, mode))
+            .order_by(req.c.requested_at, req.c.id)
+            .limit(limit)
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(stmt)).mappings().all()
+        return [self._to_record(row) for row in rows]
+
+    async def fail_stale(self, older_than: timedelta, reason: str, *, mode: CheckMode | None = None) -> int:
+        """Mark every stale PENDING check FAILED with `reason` (a short code); returns how many.
+
+        The janitor's last resort so nothing stays PENDING forever. Checks completed meanwhile are untouched.
+        """
+        now = self._now()
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(req)
+                .where(*self._stale_conditions(older_than, now, mode))
+                .values(
+                    status=CheckStatus.FAILED.value,
+                    failure_reason=_clip(reason),
+                    completed_at=now,
+                    updated_at=now,
+                    version=req.c.version + 1,
+                    next_attempt_at=None,
+                    claimed_by=None,
+                    lease_until=None,
+                )
+            )
+        return int(result.rowcount)

@@ -1,0 +1,163 @@
+"""Background-worker support on both backends: leasing due checks, rescheduling, and stale PENDING handling."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from server.store import CheckMode, CheckStatus, EligibilityRepository
+from tests.store.helpers import SECRET, FakeClock, new_tenant
+
+PAYLOAD = {"tradingPartnerServiceId": "SBX01", "subscriber": {"memberId": "M1"}}
+
+
+async def _async_check(repo: EligibilityRepository, tenant: str, **kw: Any) -> str:
+    record = await repo.create_pending(tenant, payer_id="SBX01", request_payload=PAYLOAD, mode=CheckMode.ASYNC, **kw)
+    return record.id
+
+
+async def test_claim_due_picks_only_due_async_checks(clocked_repo: EligibilityRepository, clock: FakeClock) -> None:
+    repo = clocked_repo
+    t = new_tenant()
+    due = [await _async_check(repo, t) for _ in range(3)]
+    later = await _async_check(repo, t, next_attempt_at=clock.now + timedelta(minutes=5))
+    sync = (await repo.create_pending(t, payer_id="SBX01", request_payload=PAYLOAD)).id
+    done = await _async_check(repo, t)
+    await repo.complete(t, done, CheckStatus.VERIFIED, summary={"active": True})
+
+    claimed = await repo.claim_due("w1", limit=10, lease_seconds=30)
+    assert sorted(r.id for r in claimed) == sorted(due)
+    assert all(r.claimed_by == "w1" and r.lease_until == clock.now + timedelta(seconds=30) for r in claimed)
+    assert all(r.tenant_id == t and r.request_payload == PAYLOAD for r in claimed)
+    assert await repo.claim_due("w2", limit=10, lease_seconds=30) == []  # leased ones are not due
+
+    clock.advance(minutes=6)  # `later` is due now, and the leases have expired
+    reclaimed = await repo.claim_due("w2", limit=10, lease_seconds=30)
+    assert sorted(r.id for r in reclaimed) == sorted([*due, later])
+    assert sync not in {r.id for r in reclaimed}
+    assert await repo.claim_due("w2", limit=0, lease_seconds=30) == []
+
+
+async def test_claim_due_respects_limit_and_due_order(clocked_repo: EligibilityRepository, clock: FakeClock) -> None:
+    repo = clocked_repo
+    t = new_tenant()
+    base = clock.now
+    ids = [await _async_check(repo, t, next_attempt_at=base - timedelta(seconds=10 - i)) for i in range(5)]
+    first = await repo.claim_due("w", limit=2, lease_seconds=60)
+    assert [r.id for r in first] == ids[:2]
+    second = await repo.claim_due("w", limit=2, lease_seconds=60)
+    assert [r.id for r in second] == ids[2:4]
+
+
+async def test_reschedule_release_and_lease_ownership(
+    clocked_repo: EligibilityRepository, clock: FakeClock
+) -> None:
+    repo = clocked_repo
+    t = new_tenant()
+    check_id = await _async_check(repo, t)
+    [claimed] = await repo.claim_due("w1", limit=1, lease_seconds=30)
+    assert claimed.id == check_id
+
+    assert not await repo.reschedule(check_id, clock.now + timedelta(seconds=5), worker_id="w2")  # not the holder
+    assert await repo.reschedule(check_id, clock.now + timedelta(seconds=5), worker_id="w1")
+    got = await repo.get(t, check_id)
+    assert got is not None and got.claimed_by is None and got.lease_until is None
+    assert got.next_attempt_at == clock.now + timedelta(seconds=5)
+    assert await repo.claim_due("w1", limit=1, lease_seconds=30) == []  # backoff not over
+
+    clock.advance(seconds=5)
+    [again] = await repo.claim_due("w2", limit=1, lease_seconds=30)
+    assert again.id == check_id and again.claimed_by == "w2"
+    assert not await repo.release(check_id, "w1")
+    assert await repo.release(check_id, "w2")
+    [third] = await repo.claim_due("w3", limit=1, lease_seconds=30)
+    assert third.id == check_id
+
+    assert await repo.complete(t, check_id, CheckStatus.VERIFIED, summary={"active": True})
+    got = await repo.get(t, check_id)
+    assert got is not None and got.claimed_by is None and got.lease_until is None and got.next_attempt_at is None
+    assert not await repo.reschedule(check_id, clock.now)  # completed checks stay completed
+    assert await repo.claim_due("w3", limit=1, lease_seconds=30) == []
+
+
+async def test_concurrent_claimers_never_share_a_check(
+    engine: AsyncEngine, make_engine: Callable[[], AsyncEngine]
+) -> None:
+    """Two claimers on two engines (two server processes) drain the queue between them, each check once."""
+    repo_a = EligibilityRepository(engine, page_token_secret=SECRET)
+    repo_b = EligibilityRepository(make_engine(), page_token_secret=SECRET)
+    tenants = [new_tenant() for _ in range(3)]
+    ids = {await _async_check(repo_a, tenants[i % 3]) for i in range(60)}
+
+    async def drain(repo: EligibilityRepository, worker: str) -> list[str]:
+        got: list[str] = []
+        while True:
+            batch = await repo.claim_due(worker, limit=4, lease_seconds=300)
+            if not batch:
+                return got
+            got.extend(r.id for r in batch)
+            await asyncio.sleep(0)
+
+    results = await asyncio.gather(
+        drain(repo_a, "a1"), drain(repo_a, "a2"), drain(repo_b, "b1"), drain(repo_b, "b2")
+    )
+    flat = [i for r in results for i in r]
+    assert len(flat) == len(set(flat)), "a check was claimed twice"
+    assert set(flat) == ids
+
+
+async def test_stale_pending_resume_and_fail(clocked_repo: EligibilityRepository, clock: FakeClock) -> None:
+    repo = clocked_repo
+    t = new_tenant()
+    stuck_sync = (await repo.create_pending(t, payer_id="SBX01", request_payload=PAYLOAD)).id
+    stuck_async = await _async_check(repo, t)
+    leased = await _async_check(repo, t)
+    clock.advance(minutes=20)
+    [claimed] = [r for r in await repo.claim_due("w", limit=10, lease_seconds=600) if r.id == leased]
+    assert claimed.id == leased
+    # stuck_async was claimed too; give its lease back so only `leased` is in a worker's hands.
+    assert await repo.release(stuck_async, "w")
+    fresh = (await repo.create_pending(t, payer_id="SBX01", request_payload=PAYLOAD)).id
+
+    stale = await repo.stale_pending(timedelta(minutes=10))
+    assert {r.id for r in stale} == {stuck_sync, stuck_async}  # not the leased one, not the fresh one
+    assert [r.id for r in await repo.stale_pending(timedelta(minutes=10), mode=CheckMode.SYNC)] == [stuck_sync]
+
+    # Resume: a stuck SYNC check (its process died) is handed to the worker.
+    assert await repo.resume(stuck_sync)
+    resumed = await repo.get(t, stuck_sync)
+    assert resumed is not None and resumed.mode is CheckMode.ASYNC and resumed.next_attempt_at == clock.now
+    claimed_now = {r.id for r in await repo.claim_due("w2", limit=10, lease_seconds=60)}
+    assert stuck_sync in claimed_now
+
+    # Fail: whatever is still stale and unleased ends FAILED with the reason.
+    clock.advance(minutes=11)  # w2's and w's leases expire; `fresh` becomes stale too
+    failed = await repo.fail_stale(timedelta(minutes=10), "STALE_PENDING")
+    assert failed == 4
+    for check_id in (stuck_sync, stuck_async, leased, fresh):
+        got = await repo.get(t, check_id)
+        assert got is not None
+        assert got.status is CheckStatus.FAILED and got.failure_reason == "STALE_PENDING"
+        assert got.completed_at == clock.now and got.version == 2 and got.claimed_by is None
+    assert not await repo.complete(t, stuck_sync, CheckStatus.VERIFIED, summary={"active": True})
+    assert await repo.stale_pending(timedelta(minutes=10)) == []
+    assert await repo.fail_stale(timedelta(minutes=10), "STALE_PENDING") == 0
+
+
+async def test_fail_stale_spares_live_leases_and_recent_checks(
+    clocked_repo: EligibilityRepository, clock: FakeClock
+) -> None:
+    repo = clocked_repo
+    t = new_tenant()
+    working = await _async_check(repo, t)
+    clock.advance(minutes=20)
+    await repo.claim_due("w", limit=1, lease_seconds=120)
+    recent = (await repo.create_pending(t, payer_id="SBX01", request_payload=PAYLOAD)).id
+    assert await repo.fail_stale(timedelta(minutes=10), "STALE_PENDING") == 0
+    for check_id in (working, recent):
+        got = await repo.get(t, check_id)
+        assert got is not None and got.status is CheckStatus.PENDING
