@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+
+from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
 from server.api.auth import AuthInterceptor, DevelopmentAuth, JwtVerifier
 from server.api.grpc_server import BuiltServer, Servicers, build_grpc_server
@@ -14,21 +16,24 @@ from server.api.placeholders import (
     PendingEligibilityServicer,
     PendingEstimateServicer,
 )
+from server.clients.resilience import Resilience
+from server.compose.shared import Resources
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
-
-Closer = Callable[[], Awaitable[None]]
 
 
 class Application:
     """The running service. `start()` then `stop()`; `run()` does both around SIGTERM/SIGINT."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, registry: CollectorRegistry | None = None) -> None:
         self.settings = settings
+        # Tests pass a fresh registry so several applications can live in one process.
+        self.registry = registry if registry is not None else REGISTRY
         self._built: BuiltServer | None = None
         self._port: int | None = None
-        self._closers: list[Closer] = []
+        self._exit = contextlib.AsyncExitStack()
+        self.resources: Resources | None = None
         self._stopping: asyncio.Event | None = None
         self.dev_token: str | None = None
 
@@ -73,6 +78,16 @@ class Application:
         return dev.verifier
 
     async def _build_dependencies(self) -> Servicers:
+        s = self.settings
+        resilience = Resilience(redis_url=s.redis_url, registry=self.registry)
+        await resilience.start()
+        self._exit.push_async_callback(resilience.close)
+        resources = Resources(s, self.registry, resilience, self._exit)
+        self.resources = resources
+        if s.metrics_port:
+            server, thread = start_http_server(s.metrics_port, addr=s.host, registry=self.registry)
+            self._exit.callback(server.shutdown)
+            log.info("Prometheus metrics on http://%s:%d/metrics", s.host, s.metrics_port)
         return Servicers(
             benefit=PendingBenefitServicer(),
             estimate=PendingEstimateServicer(),
@@ -91,12 +106,12 @@ class Application:
         log.info("stopped")
 
     async def _close_dependencies(self) -> None:
-        while self._closers:
-            closer = self._closers.pop()
-            try:
-                await closer()
-            except Exception:  # noqa: BLE001 - keep closing the rest
-                log.exception("error while closing a dependency")
+        """Close in reverse order of creation; AsyncExitStack keeps closing the rest if one fails."""
+        exit_stack, self._exit = self._exit, contextlib.AsyncExitStack()
+        try:
+            await exit_stack.aclose()
+        except Exception:  # noqa: BLE001 - shutdown must finish
+            log.exception("error while closing dependencies")
 
     async def run(self) -> None:
         """Serve until SIGTERM or SIGINT, then shut down gracefully."""

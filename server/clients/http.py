@@ -1,0 +1,138 @@
+"""Pooled aiohttp sessions, one per upstream, opened at start and closed at shutdown.
+
+Why one session per upstream: connection limits, TLS trust and timeouts are per dependency, and a
+slow upstream must not exhaust the connection pool of another one.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import aiohttp
+
+__all__ = ["HttpPool", "UpstreamConfig", "UpstreamSession", "build_ssl"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UpstreamConfig:
+    """Everything about one upstream: where it is, how to connect, retry and break.
+
+    `timeout` bounds one attempt; `total_timeout` bounds all attempts when the caller gave no
+    deadline. Backoff is exponential with jitter: `backoff_multiplier * 2**(n-1) + U(0, jitter)`,
+    capped at `backoff_max`. A `Retry-After` header wins over the backoff but never past the deadline.
+    """
+
+    name: str
+    base_url: str
+    timeout: float = 5.0
+    connect_timeout: float = 2.0
+    total_timeout: float = 15.0
+    connect_limit: int = 100
+    attempts: int = 3
+    backoff_multiplier: float = 0.2
+    backoff_max: float = 2.0
+    backoff_jitter: float = 0.2
+    breaker_threshold: int = 5
+    breaker_ttl: float = 30.0
+    verify_tls: bool = True
+    ca_bundle: str | None = None
+    max_body_bytes: int = 4 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError("attempts must be >= 1")
+        if self.breaker_threshold < 1:
+            raise ValueError("breaker_threshold must be >= 1")
+        if self.timeout <= 0 or self.total_timeout <= 0 or self.breaker_ttl <= 0:
+            raise ValueError("timeouts and breaker_ttl must be > 0")
+        if self.connect_limit < 1:
+            raise ValueError("connect_limit must be >= 1")
+
+    def url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + "/" + path.lstrip("/")
+
+
+def build_ssl(config: UpstreamConfig) -> ssl.SSLContext | bool:
+    """TLS trust for one upstream: system store, or the configured CA bundle; `False` only on request."""
+    if not config.verify_tls:
+        return False
+    if config.ca_bundle:
+        return ssl.create_default_context(cafile=config.ca_bundle)
+    return ssl.create_default_context()
+
+
+class UpstreamSession:
+    """One pooled `aiohttp.ClientSession` for one upstream."""
+
+    def __init__(self, config: UpstreamConfig) -> None:
+        self.config = config
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            raise RuntimeError(f"HTTP session for {self.config.name} is not started")
+        return self._session
+
+    async def start(self) -> None:
+        if self._session is not None and not self._session.closed:
+            return
+        cfg = self.config
+        ssl_setting = build_ssl(cfg)
+        if ssl_setting is False:
+            log.warning(
+                "TLS certificate verification is DISABLED for upstream %s (verify_tls=false); "
+                "never use this outside local development",
+                cfg.name,
+            )
+        connector = aiohttp.TCPConnector(limit=cfg.connect_limit, ssl=ssl_setting)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            # The per-attempt deadline is enforced by the resilience layer; this is a backstop.
+            timeout=aiohttp.ClientTimeout(total=cfg.timeout, connect=cfg.connect_timeout),
+            trust_env=False,
+            raise_for_status=False,
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class HttpPool:
+    """All upstream sessions of the process: `start()` at startup, `close()` at shutdown."""
+
+    def __init__(self, configs: Iterable[UpstreamConfig]) -> None:
+        self._sessions: dict[str, UpstreamSession] = {}
+        for cfg in configs:
+            if cfg.name in self._sessions:
+                raise ValueError(f"duplicate upstream name {cfg.name!r}")
+            self._sessions[cfg.name] = UpstreamSession(cfg)
+
+    def __getitem__(self, name: str) -> UpstreamSession:
+        return self._sessions[name]
+
+    def names(self) -> list[str]:
+        return list(self._sessions)
+
+    async def start(self) -> None:
+        try:
+            for s in self._sessions.values():
+                await s.start()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        for s in self._sessions.values():
+            await s.close()

@@ -1,0 +1,294 @@
+"""Pydantic models of the payer wire JSON (Benefits API request/response, Accumulators API answer).
+
+Unknown fields are ignored (the payer adds fields over time); wrong types are refused. Money is a
+`Decimal` made from the JSON text: bodies are parsed with `json.loads(body, parse_float=Decimal)`
+(see `parse_json`) and the `Money` type refuses binary floats, so 0.1 stays exactly 0.1.
+Money and indicator fields are optional and may be blank (""), which becomes None.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
+
+__all__ = [
+    "AccumulatorModel",
+    "AccumulatorsResponseModel",
+    "BenefitModel",
+    "BenefitRequestModel",
+    "BenefitResponseModel",
+    "BenefitTierModel",
+    "CodeModel",
+    "CoverageModel",
+    "EffectivePeriodModel",
+    "MemberAccumulatorsModel",
+    "MembershipIdentifierModel",
+    "MembershipsModel",
+    "Money",
+    "ReadAccumulatorsResponseModel",
+    "RelatedAccumulatorModel",
+    "RequestServiceCodeInfoModel",
+    "RequestServiceInfoModel",
+    "ResponseServiceCodeInfoModel",
+    "ResponseServiceInfoModel",
+    "ServiceProviderModel",
+    "parse_json",
+]
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-finite number {name} in JSON")
+
+
+def parse_json(body: bytes | str) -> Any:
+    """Parse JSON with every non-integer number as an exact Decimal (never a float)."""
+    return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+
+
+def _to_money(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or isinstance(value, float):
+        # bool is an int subclass; a float has already lost exactness.
+        raise ValueError("money must be a JSON number or a numeric string, parsed without float")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        text = value.strip().replace(",", "")
+        if not text:
+            return None
+        try:
+            result = Decimal(text)
+        except InvalidOperation:
+            raise ValueError("not a decimal number") from None
+    else:
+        raise ValueError("money must be a number or a numeric string")
+    if not result.is_finite():
+        raise ValueError("money must be finite")
+    return result
+
+
+def _to_count(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError("a count must be an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        value = _to_money(text)
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
+    raise ValueError("a count must be an integer")
+
+
+def _to_optional_str(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+Money = Annotated[Decimal | None, BeforeValidator(_to_money)]
+"""Exact money/quantity: Decimal from a JSON number or string; blank → None; floats refused."""
+Indicator = Annotated[StrictStr | None, BeforeValidator(_to_optional_str)]
+"""A Y/N-style flag as the payer spells it (Y, N, Yes, true…); blank → None. Interpreted by the domain."""
+Text = Annotated[StrictStr | None, BeforeValidator(_to_optional_str)]
+Count = Annotated[int | None, BeforeValidator(_to_count)]
+"""A whole number sent as a JSON integer or a numeric string."""
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+# ---- Benefits API: request ------------------------------------------------------------------------
+
+
+class CodeModel(_Wire):
+    code: StrictStr
+
+
+class RequestServiceCodeInfoModel(_Wire):
+    code: StrictStr
+    type: StrictStr
+    providerType: list[CodeModel] = Field(default_factory=list)
+    placeOfService: list[CodeModel] = Field(default_factory=list)
+    providerSpecialty: list[CodeModel] = Field(default_factory=list)
+
+
+class RequestServiceInfoModel(_Wire):
+    serviceCodeInfo: RequestServiceCodeInfoModel
+
+
+class BenefitRequestModel(_Wire):
+    benefitProductType: StrictStr
+    membershipID: StrictStr
+    planIdentifier: StrictStr
+    serviceInfo: list[RequestServiceInfoModel] = Field(min_length=1)
+
+    def to_wire(self) -> bytes:
+        return json.dumps(self.model_dump(mode="json", exclude_none=True), separators=(",", ":")).encode()
+
+    def __repr__(self) -> str:
+        # The membership id is PHI: keep it out of logs and tracebacks.
+        return (
+            f"BenefitRequestModel(benefitProductType={self.benefitProductType!r}, membershipID=<redacted>, "
+            f"services={[s.serviceCodeInfo.code for s in self.serviceInfo]!r})"
+        )
+
+    __str__ = __repr__
+
+
+# ---- Benefits API: response -----------------------------------------------------------------------
+
+
+class ResponseServiceCodeInfoModel(_Wire):
+    code: StrictStr
+    type: Text = None
+
+
+class BenefitTierModel(_Wire):
+    benefitTierName: Text = None
+
+
+class ServiceProviderModel(_Wire):
+    providerDesignation: Text = None
+
+
+class RelatedAccumulatorModel(_Wire):
+    code: Text = None
+    level: Text = None
+    deductibleCode: Text = None
+    accumExCode: Text = None
+    networkIndicatorCode: Text = None
+
+
+class CoverageModel(_Wire):
+    sequenceNumber: Count = None
+    benefitDescription: Text = None
+    costShareCopay: Money = None
+    costShareCoinsurance: Money = None
+    copayAppliesOutOfPocket: Indicator = None
+    coinsAppliesOutOfPocket: Indicator = None
+    deductibleAppliesOutOfPocket: Indicator = None
+    copayCountToDeductibleIndicator: Indicator = None
+    copayContinueWhenDeductibleMetIndicator: Indicator = None
+    copayContinueWhenOutOfPocketMaxMetIndicator: Indicator = None
+    isDeductibleBeforeCopay: Indicator = None
+    benefitLimitation: Indicator = None
+    isServiceCovered: Indicator = None
+    relatedAccumulators: list[RelatedAccumulatorModel] = Field(default_factory=list)
+
+
+class BenefitModel(_Wire):
+    benefitName: Text = None
+    benefitCode: StrictInt | StrictStr | None = None
+    isInitialBenefit: Indicator = None
+    networkCategory: Text = None
+    benefitTier: BenefitTierModel | None = None
+    benefitProvider: Text = None
+    serviceProvider: list[ServiceProviderModel] = Field(default_factory=list)
+    coverages: list[CoverageModel] = Field(default_factory=list)
+
+
+class ResponseServiceInfoModel(_Wire):
+    serviceCodeInfo: list[ResponseServiceCodeInfoModel] = Field(default_factory=list)
+    placeOfService: list[CodeModel] = Field(default_factory=list)
+    providerType: list[CodeModel] = Field(default_factory=list)
+    providerSpecialty: list[CodeModel] = Field(default_factory=list)
+    benefit: list[BenefitModel] = Field(default_factory=list)
+
+
+class BenefitResponseModel(_Wire):
+    serviceInfo: list[ResponseServiceInfoModel]
+
+    def benefits(
+        self, *, network_category: str | None = None, benefit_tier_name: str | None = None
+    ) -> list[BenefitModel]:
+        """All benefits, optionally filtered (the seed's getBenefits helper)."""
+        return [
+            b
+            for si in self.serviceInfo
+            for b in si.benefit
+            if (network_category is None or b.networkCategory == network_category)
+            and (
+                benefit_tier_name is None
+                or (b.benefitTier is not None and b.benefitTier.benefitTierName == benefit_tier_name)
+            )
+        ]
+
+
+# ---- Accumulators API -----------------------------------------------------------------------------
+
+
+class EffectivePeriodModel(_Wire):
+    datetimeBegin: Text = None
+    datetimeEnd: Text = None
+
+
+class AccumulatorModel(_Wire):
+    code: Text = None
+    level: Text = None
+    networkIndicator: Text = None
+    networkIndicatorCode: Text = None
+    accumExCode: Text = None
+    deductibleCode: Text = None
+    description: Text = None
+    frequency: Text = None
+    benefitProductType: Text = None
+    limitType: Text = None
+    limitValue: Money = None
+    currentValue: Money = None
+    calculatedValue: Money = None
+    numOfIndividualsMet: Count = None
+    numOfIndividualsNeededToMeet: Count = None
+    effectivePeriod: EffectivePeriodModel | None = None
+
+
+class MembershipIdentifierModel(_Wire):
+    idSource: Text = None
+    idType: Text = None
+    idValue: Text = None
+    resourceId: Text = None
+
+    def __repr__(self) -> str:
+        return "MembershipIdentifierModel(<redacted>)"
+
+
+class MemberAccumulatorsModel(_Wire):
+    privacyRestriction: Text = None
+    membershipIdentifier: MembershipIdentifierModel
+    accumulators: list[AccumulatorModel] = Field(default_factory=list)
+
+    def matches(self, membership_id: str) -> bool:
+        ident = self.membershipIdentifier
+        return membership_id in (ident.resourceId, ident.idValue)
+
+
+class MembershipsModel(_Wire):
+    subscriber: MemberAccumulatorsModel | None = None
+    dependents: list[MemberAccumulatorsModel] = Field(default_factory=list)
+
+
+class ReadAccumulatorsResponseModel(_Wire):
+    memberships: MembershipsModel
+
+
+class AccumulatorsResponseModel(_Wire):
+    readAccumulatorsResponse: ReadAccumulatorsResponseModel
+
+    def member(self, membership_id: str) -> MemberAccumulatorsModel | None:
+        """The subscriber or dependent entry for this membership id (cost-share-rules §1.2), or None."""
+        ms = self.readAccumulatorsResponse.memberships
+        for entry in ([ms.subscriber] if ms.subscriber else []) + list(ms.dependents):
+            if entry.matches(membership_id):
+                return entry
+        return None

@@ -1,0 +1,1 @@
+"""Composition of each capability (payer clients, estimates, eligibility) from settings; `server/app.py` calls them."""

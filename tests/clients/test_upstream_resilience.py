@@ -1,0 +1,312 @@
+"""Retries, Retry-After, deadlines and circuit breakers over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from server.clients import (
+    Deadline,
+    MemberNotFound,
+    PayerClients,
+    UpstreamDeadlineExceeded,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
+from server.clients.resilience import parse_retry_after
+from server.sandbox.faults import Fault
+from server.sandbox.payer import RunningSandbox
+from tests.clients.payer_client_helpers import BENEFITS, MakeClients, benefit_request, payer_config
+
+
+def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    return registry.get_sample_value(name, labels) or 0.0
+
+
+async def test_500_then_200_is_retried(clients: PayerClients, sandbox: RunningSandbox, registry: CollectorRegistry) -> None:
+    sandbox.faults.fail_next(BENEFITS, 500)
+    answer = await clients.benefits.get_benefits(benefit_request(), timeout=2)
+    assert answer.serviceInfo
+    assert sandbox.calls["benefits"] == 2
+    attempts = "costestimator_upstream_attempts_total"
+    assert sample(registry, attempts, upstream="benefits", outcome="retryable_status") == 1
+    assert sample(registry, attempts, upstream="benefits", outcome="success") == 1
+    assert sample(registry, "costestimator_upstream_latency_seconds_count", upstream="benefits") == 2
+
+
+@pytest.mark.parametrize("status", [408, 429, 502, 503, 504])
+async def test_transient_statuses_are_retried(clients: PayerClients, sandbox: RunningSandbox, status: int) -> None:
+    sandbox.faults.fail_next(BENEFITS, status)
+    await clients.benefits.get_benefits(benefit_request(), timeout=2)
+    assert sandbox.calls["benefits"] == 2
+
+
+async def test_connection_reset_is_retried(clients: PayerClients, sandbox: RunningSandbox) -> None:
+    sandbox.faults.reset_next(BENEFITS)
+    await clients.benefits.get_benefits(benefit_request(), timeout=2)
+    assert sandbox.calls["benefits"] == 2
+
+
+async def test_retries_exhausted_is_unavailable(clients: PayerClients, sandbox: RunningSandbox) -> None:
+    sandbox.faults.fail_next(BENEFITS, 503, count=5)
+    with pytest.raises(UpstreamUnavailable) as err:
+        await clients.benefits.get_benefits(benefit_request(), timeout=2)
+    assert "after 3 attempts" in str(err.value)
+    assert sandbox.calls["benefits"] == 3
+
+
+async def test_retry_after_is_honoured(clients: PayerClients, sandbox: RunningSandbox) -> None:
+    sandbox.faults.fail_next(BENEFITS, 503, retry_after="1")
+    started = time.monotonic()
+    await clients.benefits.get_benefits(benefit_request(), timeout=3)
+    assert time.monotonic() - started >= 0.95
+    assert sandbox.calls["benefits"] == 2
+
+
+async def test_retry_after_past_the_deadline_stops_at_once(clients: PayerClients, sandbox: RunningSandbox) -> None:
+    sandbox.faults.fail_next(BENEFITS, 503, retry_after="30")
+    started = time.monotonic()
+    with pytest.raises(UpstreamDeadlineExceeded):
+        await clients.benefits.get_benefits(benefit_request(), timeout=2)
+    assert time.monotonic() - started < 0.5
+    assert sandbox.calls["benefits"] == 1
+
+
+async def test_retry_after_past_our_own_budget_without_caller_deadline_is_unavailable(
+    make_clients: MakeClients, sandbox: RunningSandbox
+) -> None:
+    clients = await make_clients(benefits={"total_timeout": 2.0})
+    sandbox.faults.fail_next(BENEFITS, 503, retry_after="30")
+    with pytest.raises(UpstreamUnavailable, match="time budget exhausted"):
+        await clients.benefits.get_benefits(benefit_request(), timeout=None)
+    assert sandbox.calls["benefits"] == 1
+
+
+def test_parse_retry_after() -> None:
+    assert parse_retry_after("1") == 1.0
+    assert parse_retry_after(" 2.5 ") == 2.5
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after("-3") is None
+    future = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 28 <= (parse_retry_after(future) or 0) <= 30.5
+    past = format_datetime(datetime.now(UTC) - timedelta(seconds=30), usegmt=True)
+    assert parse_retry_after(past) == 0.0
+
+
+def test_deadline() -> None:
+    assert Deadline.after(None).remaining() is None and not Deadline.after(None).expired
+    d = Deadline.after(1.0)
+    assert 0.9 < (d.remaining() or 0) <= 1.0
+    assert Deadline.after(-1).expired and Deadline.after(-1).remaining() == 0.0
+    assert d.capped(0.1).at is not None and (d.capped(0.1).remaining() or 0) <= 0.1
+    assert Deadline.after(None).capped(5).remaining() is not None
+
+
+async def test_deadline_shorter_than_latency(clients: PayerClients, sandbox: RunningSandbox) -> None:
+    await clients.tokens.get()  # the token is not what this test times
+    sandbox.faults.set_latency(1.0, BENEFITS)
+    started = time.monotonic()
+    with pytest.raises(UpstreamDeadlineExceeded) as err:
+        await clients.benefits.get_benefits(benefit_request(), timeout=0.3)
+    assert 0.25 <= time.monotonic() - started < 0.6
+    assert err.value.upstream == "benefits"
+    await asyncio.sleep(0.3)  # past the deadline: no new attempt may show up
+    assert sandbox.faults.seen[BENEFITS] == 1
+    assert sandbox.faults.cancelled[BENEFITS] == 1  # the outstanding request was abandoned
+    assert sandbox.faults.in_flight[BENEFITS] == 0
+
+
+async def test_slow_attempt_times_out_and_is_retried(make_clients: MakeClients, sandbox: RunningSandbox) -> None:
+    clients = await make_clients(benefits={"timeout": 0.2})
+    sandbox.faults.script(BENEFITS, Fault(status=None, delay=1.0))
+    await clients.benefits.get_benefits(benefit_request(), timeout=2)
+    assert sandbox.faults.seen[BENEFITS] == 2
+    await asyncio.sleep(0.05)
+    assert sandbox.faults.cancelled[BENEFITS] == 1
+
+
+async def test_no_time_left_means_no_attempt(clients: PayerClients, sandbox: RunningSandbox) -> None:
+    await clients.tokens.get()
+    with pytest.raises(UpstreamDeadlineExceeded):
+        await clients.benefits.get_benefits(benefit_request(), timeout=0.0)
+    assert sandbox.calls["benefits"] == 0
+
+
+async def test_connection_refused_is_unavailable(make_clients: MakeClients, sandbox: RunningSandbox) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    clients = await make_clients(benefits={"base_url": dead})
+    with pytest.raises(UpstreamUnavailable, match="connection error"):
+        await clients.benefits.get_benefits(benefit_request(), timeout=2)
+
+
+# ---- circuit breaker -------------------------------------------------------------------------------
+
+BREAKER = {"attempts": 1, "breaker_threshold": 3, "breaker_ttl": 0.4}
+
+
+async def test_breaker_opens_fails_fast_half_opens_and_closes(
+    make_clients: MakeClients, sandbox: RunningSandbox, registry: CollectorRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="server.clients")
+    clients = await make_clients(benefits=BREAKER)
+    gauge = "costestimator_upstream_circuit_state"
+    assert await clients.resilience.state("benefits") == "closed"
+    assert sample(registry, gauge, upstream="benefits") == 0
+
+    sandbox.faults.fail_next(BENEFITS, 500, count=3)
+    for _ in range(3):
+        with pytest.raises(UpstreamUnavailable, match="HTTP 500"):
+            await clients.benefits.get_benefits(benefit_request(), timeout=2)
+    assert await clients.resilience.state("benefits") == "open"
+    assert sample(registry, gauge, upstream="benefits") == 2
+
+    started = time.monotonic()
+    with pytest.raises(UpstreamUnavailable, match="circuit breaker open") as err:
+        await clients.benefits.get_benefits(benefit_request(), timeout=2)
+    assert time.monotonic() - started < 0.1
+    assert err.value.upstream == "benefits"
+    assert sandbox.calls["benefits"] == 3  # not contacted
+    assert sample(registry, "costestimator_upstream_attempts_total", upstream="benefits", outcome="short_circuited") == 1
+    # Other upstreams are unaffected.
+    await clients.accumulators.get_accumulators("5~186103331+10+7+20260101+793854+8A+829", "3~", timeout=2)
+
+    await asyncio.sleep(0.45)
+    assert await clients.resilience.state("benefits") == "half-open"  # would probe
+    await clients.benefits.get_benefits(benefit_request(), timeout=2)
+    assert await clients.resilience.state("benefits") == "closed"
+    assert sample(registry, gauge, upstream="benefits") == 0
+    assert sandbox.calls["benefits"] == 4
+
+    changes = [r.getMessage() for r in caplog.records if "circuit breaker for upstream benefits is now" in r.getMessage()]
+    assert changes == [
+        "circuit breaker for upstream benefits is now open",
+        "circuit breaker for upstream benefits is now half-open",
+        "circuit breaker for upstream benefits is now closed",
+    ]
+    states = await clients.circuit_states()
+    assert states == {"benefits": "closed", "accumulators": "closed", "payer-oauth": "closed"}
+
+
+async def test_failed_probe_reopens(make_clients: MakeClients, sandbox: RunningSandbox, registry: CollectorRegistry) -> None:
+    clients = await make_clients(benefits=BREAKER)
+    sandbox.faults.fail_next(BENEFITS, 503, count=4)
+    for _ in range(3):
+        with pytest.raises(UpstreamUnavailable):
+            await clients.benefits.get_benefits(benefit_request(), timeout=2)
+    await asyncio.sleep(0.45)
+    with pytest.raises(UpstreamUnavailable, match="HTTP 503"):
+        await clients.benefits.get_benefits(benefit_request(), timeout=2)  # the probe fails
+    assert await clients.resilience.state("benefits") == "open"
+    assert sample(registry, "costestimator_upstream_circuit_state", upstream="benefits") == 2
+
+
+async def test_half_open_admits_one_probe(make_clients: MakeClients, sandbox: RunningSandbox) -> None:
+    clients = await make_clients(benefits=BREAKER)
+    await clients.tokens.get()
+    sandbox.faults.fail_next(BENEFITS, 500, count=3)
+    for _ in range(3):
+        with pytest.raises(UpstreamUnavailable):
+            await clients.benefits.get_benefits(benefit_request(), timeout=2)
+    await asyncio.sleep(0.45)
+    sandbox.faults.set_latency(0.2, BENEFITS)
+    results = await asyncio.gather(
+        *[clients.benefits.get_benefits(benefit_request(), timeout=2) for _ in range(5)], return_exceptions=True
+    )
+    ok = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, UpstreamUnavailable) and "a probe is in flight" in str(r)]
+    assert (len(ok), len(refused)) == (1, 4), results
+    assert sandbox.calls["benefits"] == 4
+    assert await clients.resilience.state("benefits") == "closed"
+
+
+async def test_4xx_neither_counts_nor_resets_the_breaker(make_clients: MakeClients, sandbox: RunningSandbox) -> None:
+    """Documented decision: a 4xx is neutral, so 500, 500, 400, member-not-found, 500 opens a threshold-3 breaker."""
+    clients = await make_clients(benefits=BREAKER)
+    sandbox.faults.script(BENEFITS, Fault(status=500), Fault(status=500), Fault(status=400))
+    for _ in range(2):
+        with pytest.raises(UpstreamUnavailable):
+            await clients.benefits.get_benefits(benefit_request(), timeout=2)
+    with pytest.raises(UpstreamRejected):
+        await clients.benefits.get_benefits(benefit_request(), timeout=2)
+    with pytest.raises(MemberNotFound):
+        await clients.benefits.get_benefits(benefit_request("5~186103339+10+7+20250101+793869+8A+899"), timeout=2)
+    assert await clients.resilience.state("benefits") == "closed"
+    sandbox.faults.fail_next(BENEFITS, 500)
+    with pytest.raises(UpstreamUnavailable):
+        await clients.benefits.get_benefits(benefit_request(), timeout=2)
+    assert await clients.resilience.state("benefits") == "open"
+
+
+async def test_deadline_cut_attempts_do_not_open_the_breaker(make_clients: MakeClients, sandbox: RunningSandbox) -> None:
+    clients = await make_clients(benefits=BREAKER)
+    await clients.tokens.get()
+    sandbox.faults.set_latency(0.5, BENEFITS)
+    for _ in range(4):
+        with pytest.raises(UpstreamDeadlineExceeded):
+            await clients.benefits.get_benefits(benefit_request(), timeout=0.05)
+    assert await clients.resilience.state("benefits") == "closed"
+
+
+async def test_breaker_counts_per_attempt(make_clients: MakeClients, sandbox: RunningSandbox) -> None:
+    """Three failed attempts of ONE call open a threshold-3 breaker; no 4th attempt is made."""
+    clients = await make_clients(benefits={"attempts": 5, "breaker_threshold": 3, "breaker_ttl": 30})
+    sandbox.faults.fail_next(BENEFITS, 502, count=5)
+    with pytest.raises(UpstreamUnavailable, match="circuit breaker open"):
+        await clients.benefits.get_benefits(benefit_request(), timeout=2)
+    assert sandbox.calls["benefits"] == 3
+
+
+@pytest.mark.redis
+async def test_breaker_state_shared_through_redis(
+    sandbox: RunningSandbox, redis_url: str, registry: CollectorRegistry
+) -> None:
+    import uuid
+
+    from redis import asyncio as aioredis
+
+    name = f"benefits-test-{uuid.uuid4().hex[:8]}"
+    cfg = payer_config(sandbox, benefits={"name": name, **BREAKER, "breaker_ttl": 30}, redis_url=redis_url)
+    first = PayerClients(cfg, registry=registry)
+    second = PayerClients(cfg, registry=CollectorRegistry())  # another process, in effect
+    await first.start()
+    await second.start()
+    try:
+        sandbox.faults.fail_next(BENEFITS, 500, count=3)
+        for _ in range(3):
+            with pytest.raises(UpstreamUnavailable):
+                await first.benefits.get_benefits(benefit_request(), timeout=2)
+        assert await first.resilience.state(name) == "open"
+
+        assert await second.resilience.state(name) == "open"
+        with pytest.raises(UpstreamUnavailable, match="circuit breaker open"):
+            await second.benefits.get_benefits(benefit_request(), timeout=2)
+        assert sandbox.calls["benefits"] == 3
+    finally:
+        await first.close()
+        await second.close()
+        r = aioredis.from_url(redis_url)
+        await r.delete(f"cbr::{name}", f"cbr::{name}::failure_count")
+        await r.aclose()
+
+
+async def test_unreachable_breaker_store_fails_open(
+    make_clients: MakeClients, sandbox: RunningSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"redis://127.0.0.1:{s.getsockname()[1]}/0"
+    clients = await make_clients(redis_url=dead)
+    answer = await clients.benefits.get_benefits(benefit_request(), timeout=2)
+    assert answer.serviceInfo
+    assert any("Redis) unreachable" in r.getMessage() for r in caplog.records)
+    assert await clients.resilience.state("benefits") == "closed"

@@ -1,0 +1,66 @@
+"""Wire models and message sanitising, without the network."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from pydantic import ValidationError
+
+from server.clients.errors import UpstreamRejected, safe_upstream_message
+from server.clients.models import AccumulatorModel, BenefitRequestModel, CoverageModel, parse_json
+
+
+def test_parse_json_keeps_decimals_exact() -> None:
+    data = parse_json(b'{"a": 0.1, "b": 1e-2, "c": 3}')
+    assert data == {"a": Decimal("0.1"), "b": Decimal("0.01"), "c": 3}
+    with pytest.raises(ValueError):
+        parse_json(b'{"a": Infinity}')
+
+
+@pytest.mark.parametrize("value", [0.1, True, "abc", [1], "NaN"])
+def test_money_refuses_floats_and_junk(value: object) -> None:
+    with pytest.raises(ValidationError):
+        CoverageModel.model_validate({"costShareCopay": value})
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(Decimal("25.00"), Decimal("25.00")), (25, Decimal(25)), ("1,500.10", Decimal("1500.10")), ("", None), (None, None)],
+)
+def test_money_accepts_numbers_and_strings(value: object, expected: Decimal | None) -> None:
+    assert CoverageModel.model_validate({"costShareCopay": value}).costShareCopay == expected
+
+
+def test_counts_and_unknown_fields() -> None:
+    acc = AccumulatorModel.model_validate({"numOfIndividualsMet": "2", "numOfIndividualsNeededToMeet": Decimal("2.0"), "new": 1})
+    assert (acc.numOfIndividualsMet, acc.numOfIndividualsNeededToMeet) == (2, 2)
+    with pytest.raises(ValidationError):
+        AccumulatorModel.model_validate({"numOfIndividualsMet": Decimal("1.5")})
+
+
+def test_request_repr_hides_the_member() -> None:
+    req = BenefitRequestModel.model_validate(
+        {
+            "benefitProductType": "Medical",
+            "membershipID": "5~186103331+10",
+            "planIdentifier": "3~",
+            "serviceInfo": [{"serviceCodeInfo": {"code": "99214", "type": "CPT4"}}],
+        }
+    )
+    assert "186103331" not in repr(req) and "186103331" not in str(req)
+    assert b'"membershipID":"5~186103331+10"' in req.to_wire()
+    with pytest.raises(ValidationError):
+        BenefitRequestModel.model_validate({**req.model_dump(), "serviceInfo": []})
+
+
+def test_safe_upstream_message() -> None:
+    body = b'{"httpMessage": "Bad Request", "moreInformation": "Subscriber 5~186103331+10 DOB 02/03/1980 phone 5551234567 unknown", "echo": "JANE"}'
+    msg = safe_upstream_message(body, 400)
+    assert msg.startswith("Bad Request - Subscriber [redacted] DOB [redacted]")
+    for leak in ("186103331", "1980", "5551234567", "JANE"):
+        assert leak not in msg
+    assert len(safe_upstream_message(b'{"httpMessage": "' + b"x " * 500 + b'"}', 400)) <= 160
+    assert safe_upstream_message(b"not json", 409) == "request rejected (HTTP 409)"
+    err = UpstreamRejected("benefits", msg, 400)
+    assert err.upstream == "benefits" and err.status == 400
