@@ -11,14 +11,13 @@ from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
 from server.api.auth import AuthInterceptor, DevelopmentAuth, JwtVerifier
 from server.api.grpc_server import BuiltServer, Servicers, build_grpc_server
-from server.api.placeholders import (
-    PendingBenefitServicer,
-    PendingEligibilityServicer,
-    PendingEstimateServicer,
-)
+from server.api.benefit_servicer import BenefitServicer
+from server.api.placeholders import PendingEligibilityServicer, PendingEstimateServicer
 from server.clients.resilience import Resilience
+from server.compose.payer import PayerSide, build_payer
 from server.compose.shared import Resources
 from server.settings import Settings
+from server.usecases.benefits import BenefitLookup
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +33,7 @@ class Application:
         self._port: int | None = None
         self._exit = contextlib.AsyncExitStack()
         self.resources: Resources | None = None
+        self.payer: PayerSide | None = None
         self._stopping: asyncio.Event | None = None
         self.dev_token: str | None = None
 
@@ -88,8 +88,9 @@ class Application:
             server, thread = start_http_server(s.metrics_port, addr=s.host, registry=self.registry)
             self._exit.callback(server.shutdown)
             log.info("Prometheus metrics on http://%s:%d/metrics", s.host, s.metrics_port)
+        self.payer = payer = await build_payer(resources)
         return Servicers(
-            benefit=PendingBenefitServicer(),
+            benefit=BenefitServicer(BenefitLookup(payer.clients.benefits)),
             estimate=PendingEstimateServicer(),
             eligibility=PendingEligibilityServicer(),
         )

@@ -46,11 +46,25 @@ def _bad_request(violations: list[tuple[str, str]]) -> error_details_pb2.BadRequ
 
 def _mappers() -> list[tuple[type[BaseException], Callable[[Any], Mapped]]]:
     """Most specific first. Imports are local so that every layer's error types live with their layer."""
+    from server.clients import errors as ce
+    from server.store.errors import StoreUnavailable
+    from server.store.pagination import InvalidPageToken
+
     return [
         (RequestInvalid, lambda e: Mapped(grpc.StatusCode.INVALID_ARGUMENT, e.message,
                                           (_bad_request([(v.field, v.description) for v in e.violations]),))),
+        (InvalidPageToken, lambda e: Mapped(grpc.StatusCode.INVALID_ARGUMENT, "invalid page_token",
+                                            (_bad_request([("page_token", str(e))]),))),
         (NotFoundError, lambda e: Mapped(grpc.StatusCode.NOT_FOUND, str(e))),
         (PreconditionFailed, lambda e: Mapped(grpc.StatusCode.FAILED_PRECONDITION, str(e))),
+        (ce.MemberNotFound, lambda e: Mapped(grpc.StatusCode.NOT_FOUND, e.message)),
+        (ce.UpstreamNotFound, lambda e: Mapped(grpc.StatusCode.NOT_FOUND, e.message)),
+        (ce.UpstreamDeadlineExceeded, lambda e: Mapped(grpc.StatusCode.DEADLINE_EXCEEDED, e.message)),
+        # An upstream 400 means the request content was refused; other 4xx are state (e.g. 409, 422).
+        (ce.UpstreamRejected, lambda e: Mapped(
+            grpc.StatusCode.INVALID_ARGUMENT if e.status == 400 else grpc.StatusCode.FAILED_PRECONDITION, e.message)),
+        (ce.UpstreamError, lambda e: Mapped(grpc.StatusCode.UNAVAILABLE, e.message)),
+        (StoreUnavailable, lambda e: Mapped(grpc.StatusCode.UNAVAILABLE, "store unavailable")),
         (TimeoutError, lambda e: Mapped(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")),
     ]
 

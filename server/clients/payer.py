@@ -10,8 +10,8 @@ from types import TracebackType
 
 from prometheus_client import CollectorRegistry
 
-from .accumulators import AccumulatorsClient
-from .benefits import BenefitsClient
+from .accumulators import ACCUMULATORS_PATH, AccumulatorsClient
+from .benefits import BENEFITS_PATH, BenefitsClient
 from .http import HttpPool, UpstreamConfig
 from .resilience import CircuitState, Resilience
 from .tokens import TokenConfig, TokenProvider
@@ -28,23 +28,36 @@ class PayerClientsConfig:
     oauth: UpstreamConfig
     token: TokenConfig
     redis_url: str | None = None
+    benefits_path: str = BENEFITS_PATH
+    accumulators_path: str = ACCUMULATORS_PATH
 
 
 class PayerClients:
     """Owns the HTTP pool, the resilience policy, the token provider and both API clients."""
 
-    def __init__(self, config: PayerClientsConfig, *, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        config: PayerClientsConfig,
+        *,
+        registry: CollectorRegistry | None = None,
+        resilience: Resilience | None = None,
+    ) -> None:
+        """`resilience`: the process-wide policy when the application owns it (then it is not started/closed here)."""
         self.config = config
         self.pool = HttpPool([config.oauth, config.benefits, config.accumulators])
-        self.resilience = Resilience(redis_url=config.redis_url, registry=registry)
+        self._owns_resilience = resilience is None
+        self.resilience = resilience or Resilience(redis_url=config.redis_url, registry=registry)
         self.tokens = TokenProvider(config.token, self.pool[config.oauth.name], self.resilience)
-        self.benefits = BenefitsClient(self.pool[config.benefits.name], self.tokens, self.resilience)
-        self.accumulators = AccumulatorsClient(self.pool[config.accumulators.name], self.tokens, self.resilience)
+        self.benefits = BenefitsClient(
+            self.pool[config.benefits.name], self.tokens, self.resilience, path=config.benefits_path)
+        self.accumulators = AccumulatorsClient(
+            self.pool[config.accumulators.name], self.tokens, self.resilience, path=config.accumulators_path)
 
     async def start(self) -> None:
         await self.pool.start()
         try:
-            await self.resilience.start()
+            if self._owns_resilience:
+                await self.resilience.start()
         except BaseException:
             await self.close()
             raise
@@ -52,7 +65,8 @@ class PayerClients:
     async def close(self) -> None:
         await self.tokens.close()
         await self.pool.close()
-        await self.resilience.close()
+        if self._owns_resilience:
+            await self.resilience.close()
 
     async def circuit_states(self) -> dict[str, CircuitState]:
         """Breaker state per upstream, for health reporting."""

@@ -1,0 +1,196 @@
+"""GetBenefit pb <-> payer wire models, with field-level validation of the request."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from costestimator.v1 import benefit_service_pb2 as bpb
+from costestimator.v1 import common_pb2 as cpb
+
+from server.api.money import decimal_to_money, decimal_to_pb
+from server.api.validation import Violations
+from server.clients.models import (
+    BenefitModel,
+    BenefitRequestModel,
+    BenefitResponseModel,
+    CodeModel,
+    CoverageModel,
+    RequestServiceCodeInfoModel,
+    RequestServiceInfoModel,
+)
+from server.usecases.benefits import WIRE_NETWORK, BenefitFilter
+
+PRODUCT_TYPES = {
+    cpb.BENEFIT_PRODUCT_TYPE_MEDICAL: "Medical",
+    cpb.BENEFIT_PRODUCT_TYPE_DENTAL: "Dental",
+    cpb.BENEFIT_PRODUCT_TYPE_VISION: "Vision",
+}
+CODE_TYPES = {
+    cpb.CODE_TYPE_CPT4: "CPT4",
+    cpb.CODE_TYPE_HCPCS: "HCPCS",
+    cpb.CODE_TYPE_ICD10: "ICD10",
+    cpb.CODE_TYPE_REVENUE: "REVENUE",
+    cpb.CODE_TYPE_CDT: "CDT",
+}
+CODE_TYPE_BY_WIRE = {v.upper(): k for k, v in CODE_TYPES.items()}
+NETWORKS = {cpb.NETWORK_CATEGORY_IN_NETWORK: WIRE_NETWORK["in"], cpb.NETWORK_CATEGORY_OUT_OF_NETWORK: WIRE_NETWORK["out"]}
+_SHORT_CODE = re.compile(r"^[A-Za-z0-9.\-]{1,16}$")
+_MEMBER_ID_MAX, _PLAN_MAX, _MAX_SERVICES, _MAX_CODES = 200, 64, 20, 20
+
+
+def check_enum(
+    value: int, allowed: Mapping[Any, str], path: str, v: Violations, *, required: bool = True
+) -> str | None:
+    if value == 0:
+        if required:
+            v.add(path, "is required")
+        return None
+    if value not in allowed:
+        v.add(path, f"unknown value {value}")
+        return None
+    return allowed[value]
+
+
+def check_member(member: cpb.Member, path: str, v: Violations) -> None:
+    mid, plan = member.membership_id, member.plan_identifier
+    # Never echo the membership id: it is PHI.
+    if not mid.strip():
+        v.add(f"{path}.membership_id", "is required")
+    elif len(mid) > _MEMBER_ID_MAX or any(ch.isspace() or not ch.isprintable() for ch in mid):
+        v.add(f"{path}.membership_id", f"must be at most {_MEMBER_ID_MAX} printable characters without spaces")
+    if not plan.strip():
+        v.add(f"{path}.plan_identifier", "is required")
+    elif len(plan) > _PLAN_MAX or not plan.isprintable():
+        v.add(f"{path}.plan_identifier", f"must be at most {_PLAN_MAX} printable characters")
+
+
+def check_code(code: str, path: str, v: Violations, *, required: bool) -> bool:
+    if not code:
+        if required:
+            v.add(path, "is required")
+        return not required
+    if not _SHORT_CODE.match(code):
+        v.add(path, "must be 1-16 letters, digits, '.' or '-'")
+        return False
+    return True
+
+
+def _codes(values: Iterable[str], path: str, v: Violations) -> list[CodeModel]:
+    items = list(values)
+    if len(items) > _MAX_CODES:
+        v.add(path, f"at most {_MAX_CODES} codes")
+    return [CodeModel(code=c) for i, c in enumerate(items) if check_code(c, f"{path}[{i}]", v, required=True)]
+
+
+def benefit_request_from_pb(req: bpb.GetBenefitRequest) -> tuple[BenefitRequestModel | None, BenefitFilter, Violations]:
+    v = Violations()
+    product = check_enum(req.product_type, PRODUCT_TYPES, "product_type", v)
+    if not req.HasField("member"):
+        v.add("member", "is required")
+    else:
+        check_member(req.member, "member", v)
+    if not req.service_infos:
+        v.add("service_infos", "at least one service is required")
+    elif len(req.service_infos) > _MAX_SERVICES:
+        v.add("service_infos", f"at most {_MAX_SERVICES} services")
+    infos = []
+    for i, info in enumerate(req.service_infos):
+        path = f"service_infos[{i}]"
+        code_ok = check_code(info.service_code.code, f"{path}.service_code.code", v, required=True)
+        code_type = check_enum(info.service_code.code_type, CODE_TYPES, f"{path}.service_code.code_type", v)
+        codes = (_codes(info.provider_type_codes, f"{path}.provider_type_codes", v),
+                 _codes(info.place_of_service_codes, f"{path}.place_of_service_codes", v),
+                 _codes(info.provider_specialty_codes, f"{path}.provider_specialty_codes", v))
+        if code_ok and code_type:
+            infos.append(RequestServiceInfoModel(serviceCodeInfo=RequestServiceCodeInfoModel(
+                code=info.service_code.code, type=code_type,
+                providerType=codes[0], placeOfService=codes[1], providerSpecialty=codes[2])))
+    network = check_enum(req.network_category, NETWORKS, "network_category", v, required=False)
+    if len(req.benefit_tier_name) > 16:
+        v.add("benefit_tier_name", "at most 16 characters")
+    criteria = BenefitFilter(network, req.benefit_tier_name or None,
+                             req.benefit_code if req.HasField("benefit_code") else None)
+    if v or product is None:
+        return None, criteria, v
+    model = BenefitRequestModel(benefitProductType=product, membershipID=req.member.membership_id,
+                                planIdentifier=req.member.plan_identifier, serviceInfo=infos)
+    return model, criteria, v
+
+
+# ---- response -------------------------------------------------------------------------------------------------
+
+_YES, _NO = {"y", "yes", "true"}, {"n", "no", "false"}
+
+
+def indicator_pb(value: str | None) -> cpb.Indicator.ValueType:
+    word = (value or "").strip().lower()
+    if word in _YES:
+        return cpb.INDICATOR_YES
+    if word in _NO:
+        return cpb.INDICATOR_NO
+    return cpb.INDICATOR_UNSPECIFIED
+
+
+def network_pb(value: str | None) -> cpb.NetworkCategory.ValueType:
+    key = "".join(ch for ch in (value or "").lower() if ch.isalnum())
+    if key in ("innetwork", "i"):
+        return cpb.NETWORK_CATEGORY_IN_NETWORK
+    if key in ("outofnetwork", "o"):
+        return cpb.NETWORK_CATEGORY_OUT_OF_NETWORK
+    return cpb.NETWORK_CATEGORY_UNSPECIFIED
+
+
+def coverage_pb(c: CoverageModel) -> cpb.Coverage:
+    out = cpb.Coverage(
+        sequence_number=c.sequenceNumber or 0,
+        benefit_description=c.benefitDescription or "",
+        copay_applies_out_of_pocket=indicator_pb(c.copayAppliesOutOfPocket),
+        coinsurance_applies_out_of_pocket=indicator_pb(c.coinsAppliesOutOfPocket),
+        deductible_applies_out_of_pocket=indicator_pb(c.deductibleAppliesOutOfPocket),
+        copay_counts_to_deductible=indicator_pb(c.copayCountToDeductibleIndicator),
+        copay_continues_when_deductible_met=indicator_pb(c.copayContinueWhenDeductibleMetIndicator),
+        copay_continues_when_out_of_pocket_max_met=indicator_pb(c.copayContinueWhenOutOfPocketMaxMetIndicator),
+        deductible_before_copay=indicator_pb(c.isDeductibleBeforeCopay),
+        benefit_limitation=indicator_pb(c.benefitLimitation),
+        service_covered=indicator_pb(c.isServiceCovered),
+        related_accumulators=[
+            cpb.RelatedAccumulator(code=r.code or "", level=r.level or "", deductible_code=r.deductibleCode or "",
+                                   accum_ex_code=r.accumExCode or "", network_indicator_code=r.networkIndicatorCode or "")
+            for r in c.relatedAccumulators
+        ],
+    )
+    if c.costShareCopay is not None:
+        out.copay.CopyFrom(decimal_to_money(c.costShareCopay))
+    if c.costShareCoinsurance is not None:
+        out.coinsurance_percent.CopyFrom(decimal_to_pb(c.costShareCoinsurance))
+    return out
+
+
+def benefit_pb(b: BenefitModel) -> bpb.Benefit:
+    code = b.benefitCode
+    return bpb.Benefit(
+        benefit_name=b.benefitName or "",
+        benefit_code=int(code) if code is not None and str(code).lstrip("-").isdigit() else 0,
+        initial_benefit=indicator_pb(b.isInitialBenefit),
+        network_category=network_pb(b.networkCategory),
+        benefit_tier_name=(b.benefitTier.benefitTierName or "") if b.benefitTier else "",
+        benefit_provider=b.benefitProvider or "",
+        provider_designations=[p.providerDesignation for p in b.serviceProvider if p.providerDesignation],
+        coverages=[coverage_pb(c) for c in b.coverages],
+    )
+
+
+def benefit_response_pb(resp: BenefitResponseModel) -> bpb.GetBenefitResponse:
+    return bpb.GetBenefitResponse(service_infos=[
+        bpb.ServiceBenefits(
+            service_codes=[cpb.ServiceCode(code=s.code, code_type=CODE_TYPE_BY_WIRE.get((s.type or "").upper(), cpb.CODE_TYPE_UNSPECIFIED))
+                           for s in info.serviceCodeInfo],
+            place_of_service_codes=[c.code for c in info.placeOfService],
+            provider_type_codes=[c.code for c in info.providerType],
+            provider_specialty_codes=[c.code for c in info.providerSpecialty],
+            benefits=[benefit_pb(b) for b in info.benefit],
+        )
+        for info in resp.serviceInfo
+    ])

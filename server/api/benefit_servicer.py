@@ -1,0 +1,26 @@
+"""BenefitService: validate, ask the payer within the caller's deadline, answer the (filtered) tree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+from costestimator.v1 import benefit_service_pb2 as bpb
+from costestimator.v1 import benefit_service_pb2_grpc
+
+from server.api.benefit_convert import benefit_request_from_pb, benefit_response_pb
+from server.usecases.benefits import BenefitLookup
+
+
+class BenefitServicer(benefit_service_pb2_grpc.BenefitServiceServicer):
+    def __init__(self, lookup: BenefitLookup) -> None:
+        self._lookup = lookup
+
+    async def GetBenefit(
+        self, request: bpb.GetBenefitRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> bpb.GetBenefitResponse:
+        model, criteria, violations = benefit_request_from_pb(request)
+        violations.raise_if_any()
+        assert model is not None
+        response = await self._lookup.get(model, criteria, timeout=context.time_remaining())
+        return benefit_response_pb(response)
