@@ -12,12 +12,14 @@ from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 from server.api.auth import AuthInterceptor, DevelopmentAuth, JwtVerifier
 from server.api.grpc_server import BuiltServer, Servicers, build_grpc_server
 from server.api.benefit_servicer import BenefitServicer
-from server.api.placeholders import PendingEligibilityServicer, PendingEstimateServicer
+from server.api.estimate_servicer import EstimateServicer
+from server.api.placeholders import PendingEligibilityServicer
 from server.clients.resilience import Resilience
 from server.compose.payer import PayerSide, build_payer
 from server.compose.shared import Resources
 from server.settings import Settings
 from server.usecases.benefits import BenefitLookup
+from server.usecases.estimates import EstimateRunner
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +93,10 @@ class Application:
         self.payer = payer = await build_payer(resources)
         return Servicers(
             benefit=BenefitServicer(BenefitLookup(payer.clients.benefits)),
-            estimate=PendingEstimateServicer(),
+            estimate=EstimateServicer(
+                EstimateRunner(payer.clients.benefits, payer.clients.accumulators, fanout=s.benefit_fanout),
+                max_providers=s.max_providers,
+            ),
             eligibility=PendingEligibilityServicer(),
         )
 

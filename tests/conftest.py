@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 import pytest
 import pytest_asyncio
+from prometheus_client import CollectorRegistry
 
 from server.app import Application
 from server.settings import Settings, load_settings
@@ -58,6 +59,32 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
         return load_settings(**base)
 
     return factory
+
+
+@pytest_asyncio.fixture
+async def start_app(make_settings: Callable[..., Settings]) -> AsyncIterator[Callable[..., Any]]:
+    """`await start_app(**settings)`: a started Application with its own metrics registry, stopped after the test."""
+    started: list[Application] = []
+
+    async def factory(**overrides: Any) -> Application:
+        application = Application(make_settings(**overrides), registry=CollectorRegistry())
+        await application.start()
+        started.append(application)
+        return application
+
+    yield factory
+    for application in reversed(started):
+        await application.stop(grace=0)
+
+
+def auth(app: Application) -> tuple[tuple[str, str], ...]:
+    """Call metadata with the application's development token."""
+    return (("authorization", f"Bearer {app.dev_token}"),)
+
+
+def payer_sandbox(app: Application) -> Any:
+    assert app.payer is not None and app.payer.sandbox is not None
+    return app.payer.sandbox
 
 
 @pytest_asyncio.fixture

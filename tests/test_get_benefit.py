@@ -16,11 +16,10 @@ from costestimator.v1 import benefit_service_pb2_grpc
 from costestimator.v1 import common_pb2 as cpb
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
-from prometheus_client import CollectorRegistry
 
 from server.app import Application
 from server.sandbox.faults import Fault
-from server.settings import Settings
+from tests.conftest import auth, payer_sandbox
 from tests.test_foundation import _grpcurl, _run
 
 ACTIVE = "5~186103331+10+7+20260101+793854+8A+829"
@@ -40,16 +39,11 @@ def request(member: str = ACTIVE, **extra: Any) -> bpb.GetBenefitRequest:
 
 
 @pytest_asyncio.fixture
-async def payer_app(make_settings: Callable[..., Settings]) -> AsyncIterator[Application]:
+async def payer_app(start_app: Callable[..., Any]) -> Application:
     """Fast retries and a low breaker threshold so resilience shows within a test's time."""
-    application = Application(
-        make_settings(upstream_backoff_seconds=0.01, upstream_backoff_max_seconds=0.05, breaker_threshold=3,
-                      breaker_ttl_seconds=0.5, upstream_attempts=3),
-        registry=CollectorRegistry(),
-    )
-    await application.start()
-    yield application
-    await application.stop(grace=0)
+    app: Application = await start_app(upstream_backoff_seconds=0.01, upstream_backoff_max_seconds=0.05,
+                                       breaker_threshold=3, breaker_ttl_seconds=0.5, upstream_attempts=3)
+    return app
 
 
 @pytest_asyncio.fixture
@@ -58,13 +52,8 @@ async def stub(payer_app: Application) -> AsyncIterator[Any]:
         yield benefit_service_pb2_grpc.BenefitServiceStub(ch)
 
 
-def auth(app: Application) -> tuple[tuple[str, str], ...]:
-    return (("authorization", f"Bearer {app.dev_token}"),)
-
-
 def faults(app: Application) -> Any:
-    assert app.payer is not None and app.payer.sandbox is not None
-    return app.payer.sandbox.faults
+    return payer_sandbox(app).faults
 
 
 async def failure(stub: Any, app: Application, req: bpb.GetBenefitRequest, timeout: float = 10) -> Any:

@@ -47,12 +47,18 @@ def _bad_request(violations: list[tuple[str, str]]) -> error_details_pb2.BadRequ
 def _mappers() -> list[tuple[type[BaseException], Callable[[Any], Mapped]]]:
     """Most specific first. Imports are local so that every layer's error types live with their layer."""
     from server.clients import errors as ce
+    from server.domain.errors import DomainError
+    from server.usecases.estimates import MemberAccumulatorsMissing, NoMatchingBenefit
     from server.store.errors import StoreUnavailable
     from server.store.pagination import InvalidPageToken
 
     return [
         (RequestInvalid, lambda e: Mapped(grpc.StatusCode.INVALID_ARGUMENT, e.message,
                                           (_bad_request([(v.field, v.description) for v in e.violations]),))),
+        (DomainError, lambda e: Mapped(grpc.StatusCode.INVALID_ARGUMENT, str(e),
+                                       (_bad_request([(e.field or "request", e.message)]),))),
+        (NoMatchingBenefit, lambda e: Mapped(grpc.StatusCode.NOT_FOUND, str(e))),
+        (MemberAccumulatorsMissing, lambda e: Mapped(grpc.StatusCode.FAILED_PRECONDITION, str(e))),
         (InvalidPageToken, lambda e: Mapped(grpc.StatusCode.INVALID_ARGUMENT, "invalid page_token",
                                             (_bad_request([("page_token", str(e))]),))),
         (NotFoundError, lambda e: Mapped(grpc.StatusCode.NOT_FOUND, str(e))),

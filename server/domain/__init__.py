@@ -1,0 +1,1 @@
+"""Pure domain core: exact money and the cost-share chain; imports only the standard library."""

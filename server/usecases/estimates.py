@@ -1,0 +1,250 @@
+"""Estimate / StreamEstimates: one member, one service, many providers, upstream calls done once each.
+
+Per request: the accumulators are fetched once, concurrently with the benefit calls; providers whose upstream
+benefit request would be identical (same provider type and specialty) share one call; benefit calls run with a
+bounded fan-out. As each benefit answer arrives, every provider sharing it is computed and yielded at once.
+Request-level failures (member not found, accumulators unavailable) end the stream; a provider's own failure is
+that provider's outcome. Leaving the generator early (client cancel, deadline) cancels every outstanding call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+from server.clients.accumulators import AccumulatorsClient
+from server.clients.benefits import BenefitsClient
+from server.clients.errors import MemberNotFound
+from server.clients.models import (
+    AccumulatorsResponseModel,
+    BenefitRequestModel,
+    BenefitResponseModel,
+    CodeModel,
+    RequestServiceCodeInfoModel,
+    RequestServiceInfoModel,
+)
+from server.domain.costshare import (
+    AccumKind,
+    CostShareResult,
+    Level,
+    MemberAccumulator,
+    MemberAccumulators,
+    calculate,
+)
+from server.domain.costshare.inputs import parse_code, parse_level, parse_network
+from server.domain.errors import InvalidInput
+from server.usecases.benefit_selection import Candidate, ProviderTraits, candidates
+from server.usecases.wire_to_domain import accumulators_from_wire, coverage_from_wire
+
+NETWORK_CODE = {"InNetwork": "I", "OutofNetwork": "O"}
+
+
+class NoMatchingBenefit(Exception):
+    """No benefit of the payer's answer fits this provider (→ NOT_FOUND on that provider only)."""
+
+
+class MemberAccumulatorsMissing(Exception):
+    """The accumulators answer has no entry for the member: never computed as if nothing were used."""
+
+
+@dataclass(frozen=True)
+class ProviderQuery:
+    provider_id: str
+    traits: ProviderTraits
+    provider_type: str | None
+    specialty: str | None
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class AccumulatorOverride:
+    """What-if: replace the remaining value of every accumulator of this kind, level and network."""
+
+    kind: AccumKind
+    level: Level
+    network: str  # "I" / "O"
+    remaining: Decimal
+
+
+@dataclass(frozen=True)
+class EstimateQuery:
+    membership_id: str
+    plan_identifier: str
+    product_type: str  # wire spelling
+    service_code: str
+    code_type: str  # wire spelling
+    place_of_service: str | None
+    providers: tuple[ProviderQuery, ...]
+    include_trace: bool = False
+    overrides: tuple[AccumulatorOverride, ...] = ()
+
+    def __repr__(self) -> str:  # the membership id is PHI
+        return f"EstimateQuery(service={self.service_code!r}, providers={len(self.providers)})"
+
+
+@dataclass(frozen=True)
+class ChosenBenefit:
+    benefit_name: str | None
+    benefit_code: str | None
+    tier: str | None
+    network: str | None
+    coverage_sequence: int | None
+    designations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ProviderOutcome:
+    provider_id: str
+    result: CostShareResult | None = None
+    benefit: ChosenBenefit | None = None
+    error: BaseException | None = None
+
+
+@dataclass
+class UpstreamCalls:
+    """Counted per request, so a test or a log line can confirm "distinct benefit requests + 1"."""
+
+    benefits: int = 0
+    accumulators: int = 0
+
+
+BenefitKey = tuple[str | None, str | None]
+
+
+class EstimateRunner:
+    def __init__(self, benefits: BenefitsClient, accumulators: AccumulatorsClient, *, fanout: int) -> None:
+        self._benefits = benefits
+        self._accumulators = accumulators
+        self._fanout = fanout
+
+    def _benefit_request(self, q: EstimateQuery, key: BenefitKey) -> BenefitRequestModel:
+        provider_type, specialty = key
+        info = RequestServiceCodeInfoModel(
+            code=q.service_code, type=q.code_type,
+            providerType=[CodeModel(code=provider_type)] if provider_type else [],
+            placeOfService=[CodeModel(code=q.place_of_service)] if q.place_of_service else [],
+            providerSpecialty=[CodeModel(code=specialty)] if specialty else [],
+        )
+        return BenefitRequestModel(benefitProductType=q.product_type, membershipID=q.membership_id,
+                                   planIdentifier=q.plan_identifier, serviceInfo=[RequestServiceInfoModel(
+                                       serviceCodeInfo=info)])
+
+    async def stream(
+        self, q: EstimateQuery, *, deadline_at: float | None, calls: UpstreamCalls | None = None
+    ) -> AsyncIterator[ProviderOutcome]:
+        """Yield one outcome per provider as soon as it is known (completion order)."""
+        calls = calls if calls is not None else UpstreamCalls()
+        remaining: Callable[[], float | None] = (
+            (lambda: None) if deadline_at is None else (lambda: max(0.0, deadline_at - time.monotonic())))
+        groups: dict[BenefitKey, list[ProviderQuery]] = {}
+        for p in q.providers:
+            groups.setdefault((p.provider_type, p.specialty), []).append(p)
+        gate = asyncio.Semaphore(self._fanout)
+
+        async def fetch_benefits(key: BenefitKey) -> BenefitResponseModel:
+            async with gate:
+                calls.benefits += 1
+                return await self._benefits.get_benefits(self._benefit_request(q, key), timeout=remaining())
+
+        async def fetch_accumulators() -> MemberAccumulators:
+            calls.accumulators += 1
+            answer: AccumulatorsResponseModel = await self._accumulators.get_accumulators(
+                q.membership_id, q.plan_identifier, timeout=remaining())
+            entry = answer.member(q.membership_id)
+            if entry is None:
+                raise MemberAccumulatorsMissing("the accumulators answer has no entry for this member")
+            return MemberAccumulators(apply_overrides(accumulators_from_wire(entry.accumulators), q.overrides))
+
+        accumulators_task = asyncio.ensure_future(fetch_accumulators())
+        benefit_tasks = {asyncio.ensure_future(fetch_benefits(key)): key for key in groups}
+        pending: set[asyncio.Future[object]] = set(benefit_tasks)  # type: ignore[arg-type]
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    key = benefit_tasks[task]  # type: ignore[index]
+                    error = task.exception()
+                    if isinstance(error, MemberNotFound):
+                        raise error
+                    member = await _member_accumulators(accumulators_task)
+                    for provider in groups[key]:
+                        if error is not None:
+                            yield ProviderOutcome(provider.provider_id, error=error)
+                        else:
+                            yield self._compute(provider, task.result(), member, q.include_trace)  # type: ignore[arg-type]
+        finally:
+            for t in [accumulators_task, *benefit_tasks]:
+                t.cancel()
+            await asyncio.gather(accumulators_task, *benefit_tasks, return_exceptions=True)
+
+    def _compute(self, provider: ProviderQuery, answer: BenefitResponseModel,
+                 member: MemberAccumulators | Exception, trace: bool) -> ProviderOutcome:
+        if isinstance(member, Exception):
+            return ProviderOutcome(provider.provider_id, error=member)
+        options = candidates(answer, provider.traits)
+        if not options:
+            t = provider.traits
+            return ProviderOutcome(provider.provider_id, error=NoMatchingBenefit(
+                f"no benefit matches network {t.network}" + (f", tier {t.tier}" if t.tier else "")
+                + (f", designation {t.designation}" if t.designation else "")))
+        try:
+            best = max(
+                ((c, calculate(coverage_from_wire(c.benefit, c.coverage), member, provider.amount, trace=trace))
+                 for c in options),
+                key=lambda pair: pair[1].member_pays,  # highest member pay wins; max keeps the first of ties
+            )
+        except Exception as exc:  # noqa: BLE001 - domain errors become this provider's status
+            return ProviderOutcome(provider.provider_id, error=exc)
+        return ProviderOutcome(provider.provider_id, result=best[1], benefit=_chosen(best[0]))
+
+
+async def _member_accumulators(task: asyncio.Future[MemberAccumulators]) -> MemberAccumulators | Exception:
+    """The accumulators, or the per-provider error; upstream failures end the request (raised)."""
+    try:
+        return await asyncio.shield(task)
+    except MemberAccumulatorsMissing as exc:
+        return exc
+
+
+def _chosen(c: Candidate) -> ChosenBenefit:
+    b = c.benefit
+    return ChosenBenefit(
+        benefit_name=b.benefitName, benefit_code=None if b.benefitCode is None else str(b.benefitCode),
+        tier=b.benefitTier.benefitTierName if b.benefitTier else None, network=b.networkCategory,
+        coverage_sequence=c.coverage.sequenceNumber,
+        designations=tuple(p.providerDesignation for p in b.serviceProvider if p.providerDesignation),
+    )
+
+
+def _identity(a: MemberAccumulator) -> tuple[AccumKind, Level, str] | None:
+    kind = parse_code(a.code)
+    if kind is None:
+        return None
+    try:
+        level = parse_level(a.level, "accumulators.level")
+    except InvalidInput:
+        return None  # the chain refuses it with its own field path
+    return kind, level, parse_network(a.network_indicator_code) or parse_network(a.network_indicator) or "I"
+
+
+_KIND_CODE = {AccumKind.DEDUCTIBLE: "Deductible", AccumKind.OOP: "OOP Max", AccumKind.LIMIT: "Limit"}
+_LEVEL_NAME = {Level.INDIVIDUAL: "Individual", Level.FAMILY: "Family"}
+
+
+def apply_overrides(items: Sequence[MemberAccumulator], overrides: Sequence[AccumulatorOverride]
+                    ) -> list[MemberAccumulator]:
+    """Replace matching remainders; an override with no matching accumulator adds one (what if there were one)."""
+    out = list(items)
+    for o in overrides:
+        hits = [i for i, a in enumerate(out) if _identity(a) == (o.kind, o.level, o.network)]
+        for i in hits:
+            out[i] = replace(out[i], calculated_value=o.remaining)
+        if not hits:
+            out.append(MemberAccumulator(code=_KIND_CODE[o.kind], level=_LEVEL_NAME[o.level],
+                                         network_indicator_code=o.network, calculated_value=o.remaining,
+                                         limit_type="Dollar" if o.kind is not AccumKind.LIMIT else None))
+    return out
