@@ -10,6 +10,7 @@ import signal
 from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
 from server.api.auth import AuthInterceptor, DevelopmentAuth, JwtVerifier
+from server.api.observability import ObservabilityInterceptor, RpcMetrics
 from server.api.grpc_server import BuiltServer, Servicers, build_grpc_server
 from server.api.benefit_servicer import BenefitServicer
 from server.api.estimate_servicer import EstimateServicer
@@ -55,7 +56,7 @@ class Application:
             self._built = build_grpc_server(
                 f"{self.settings.host}:{self.settings.port}",
                 servicers,
-                interceptors=[AuthInterceptor(self._verifier())],
+                interceptors=[ObservabilityInterceptor(RpcMetrics.for_registry(self.registry)), AuthInterceptor(self._verifier())],
                 max_concurrent_rpcs=self.settings.max_concurrent_rpcs,
             )
             self._port = self._built.port
@@ -88,7 +89,13 @@ class Application:
         self.resources = resources
         if s.metrics_port:
             server, thread = start_http_server(s.metrics_port, addr=s.host, registry=self.registry)
-            self._exit.callback(server.shutdown)
+
+            def stop_metrics() -> None:
+                server.shutdown()
+                server.server_close()
+                thread.join(timeout=5)
+
+            self._exit.callback(stop_metrics)
             log.info("Prometheus metrics on http://%s:%d/metrics", s.host, s.metrics_port)
         self.payer = payer = await build_payer(resources)
         return Servicers(

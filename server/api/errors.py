@@ -78,11 +78,15 @@ def _mappers() -> list[tuple[type[BaseException], Callable[[Any], Mapped]]]:
 _MAP: list[tuple[type[BaseException], Callable[[Any], Mapped]]] | None = None
 
 
-def map_exception(exc: BaseException) -> Mapped:
+def _table() -> list[tuple[type[BaseException], Callable[[Any], Mapped]]]:
     global _MAP
     if _MAP is None:
         _MAP = _mappers()
-    for exc_type, mapper in _MAP:
+    return _MAP
+
+
+def map_exception(exc: BaseException) -> Mapped:
+    for exc_type, mapper in _table():
         if isinstance(exc, exc_type):
             return mapper(exc)
     return Mapped(grpc.StatusCode.INTERNAL, "internal error")
@@ -151,6 +155,9 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
     """Wraps our own RPCs (package costestimator.v1) so any exception becomes the right status."""
 
     PREFIX = "/costestimator.v1."
+
+    def __init__(self) -> None:
+        _table()  # import every layer's error types now, not during the first failing call
 
     async def intercept_service(
         self,
