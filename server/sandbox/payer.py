@@ -19,11 +19,14 @@ import argparse
 import asyncio
 import base64
 import binascii
+import json
+import re
 import secrets
 import ssl
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -73,6 +76,20 @@ class _Issued:
     id_token: str
     issued_at: float
     expires_at: float
+
+
+_EXACT = re.compile(r'"@@dec:([-0-9.]+)@@"')
+
+
+def _mark_decimal(value: object) -> str:
+    if isinstance(value, Decimal):
+        return f"@@dec:{value}@@"
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def dumps_exact(data: Any) -> str:
+    """JSON with Decimal amounts written as JSON numbers, digit for digit (the payer sends numbers, not floats)."""
+    return _EXACT.sub(r"\1", json.dumps(data, default=_mark_decimal))
 
 
 def _gateway_error(status: int, message: str, more: str) -> web.Response:
@@ -207,7 +224,7 @@ class PayerSandbox:
                     "benefit": benefits_for_service(member.plan, req),
                 }
             )
-        return web.json_response({"serviceInfo": answer})
+        return web.json_response({"serviceInfo": answer}, dumps=dumps_exact)
 
     @staticmethod
     def _validate_benefit_request(body: Any) -> str | None:

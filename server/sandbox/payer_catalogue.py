@@ -5,6 +5,9 @@ Benefit money is emitted as JSON numbers (like the seed), accumulator values as 
 Accumulators API). Accumulator exception codes tie coverages to accumulators:
 in-network L01/L02 deductible ind/fam, L03/L04 OOP ind/fam, L05 PT visit limit, L06 DME dollar limit;
 out-of-network L11/L12 deductible, L13/L14 OOP.
+
+Between them, the members and services below reach every row of the rule book's routing table (§4) through
+`Estimate`; docs/sandbox-members.md lists the combinations and tests/test_sandbox_branches.py proves it.
 """
 
 from __future__ import annotations
@@ -42,8 +45,8 @@ def _related(code: str, level: str, ex: str, network: str) -> JSON:
 def _coverage(
     description: str,
     *,
-    copay: float = 0.0,
-    coins: float = 0.0,
+    copay: Decimal = Decimal(0),
+    coins: Decimal = Decimal(0),
     network: str = "I",
     deductible: bool = True,
     ded_before_copay: str = "N",
@@ -103,7 +106,7 @@ def _benefit(
     }
 
 
-def _oon(name: str, code: int, description: str, coins: float = 40.0, **kw: Any) -> JSON:
+def _oon(name: str, code: int, description: str, coins: Decimal = Decimal(40), **kw: Any) -> JSON:
     return _benefit(name, code, "O", "OON", _coverage(description, coins=coins, network="O", **kw), provider="OON")
 
 
@@ -124,26 +127,26 @@ class ServiceRequest:
 def _office_visit(req: ServiceRequest) -> list[JSON]:
     if TELEHEALTH_POS & set(req.places_of_service):
         return [
-            _benefit("Telehealth Visit", 1240, "I", "1", _coverage("Virtual visit", copay=10.0, deductible=False)),
+            _benefit("Telehealth Visit", 1240, "I", "1", _coverage("Virtual visit", copay=Decimal("10.0"), deductible=False)),
             _oon("Telehealth Visit - Out of Network", 1249, "Virtual visit", covered="N"),
         ]
     if PCP_SPECIALTIES & set(req.specialties):
         return [
             _benefit(
                 "Office Visit - PCP", 1234, "I", "1",
-                _coverage("Office Visit - Primary Care", copay=25.0, deductible=False), designation="PCP",
+                _coverage("Office Visit - Primary Care", copay=Decimal("25.0"), deductible=False), designation="PCP",
             ),
             _benefit(
                 "Office Visit - PCP Tier 2", 1235, "I", "2",
-                _coverage("Office Visit - Primary Care, tier 2", copay=40.0, deductible=False), designation="PCP",
+                _coverage("Office Visit - Primary Care, tier 2", copay=Decimal("40.0"), deductible=False), designation="PCP",
             ),
             _oon("Office Visit - Out of Network", 1239, "Office Visit - Out of Network"),
         ]
     return [
-        _benefit("Office Visit - Specialist", 1236, "I", "1", _coverage("Specialist office visit", copay=50.0, deductible=False)),
+        _benefit("Office Visit - Specialist", 1236, "I", "1", _coverage("Specialist office visit", copay=Decimal("50.0"), deductible=False)),
         _benefit(
             "Office Visit - Specialist Tier 2", 1237, "I", "2",
-            _coverage("Specialist office visit, tier 2", copay=75.0, deductible=False),
+            _coverage("Specialist office visit, tier 2", copay=Decimal("75.0"), deductible=False),
         ),
         _oon("Office Visit - Out of Network", 1239, "Office Visit - Out of Network"),
     ]
@@ -152,10 +155,10 @@ def _office_visit(req: ServiceRequest) -> list[JSON]:
 def _physical_therapy(req: ServiceRequest) -> list[JSON]:
     # One 20-visit limit shared in and out of network (tracked on the in-network L05 accumulator).
     return [
-        _benefit("Physical Therapy", 2100, "I", "1", _coverage("Outpatient physical therapy", copay=30.0, deductible=False, limit="L05")),
+        _benefit("Physical Therapy", 2100, "I", "1", _coverage("Outpatient physical therapy", copay=Decimal("30.0"), deductible=False, limit="L05")),
         _benefit(
             "Physical Therapy Tier 2", 2101, "I", "2",
-            _coverage("Outpatient physical therapy, tier 2", copay=45.0, deductible=False, limit="L05"),
+            _coverage("Outpatient physical therapy, tier 2", copay=Decimal("45.0"), deductible=False, limit="L05"),
         ),
         _oon("Physical Therapy - Out of Network", 2109, "Outpatient physical therapy", limit="L05", limit_network="I"),
     ]
@@ -165,18 +168,18 @@ def _dme(req: ServiceRequest) -> list[JSON]:
     return [
         _benefit(
             "Durable Medical Equipment", 3100, "I", "1",
-            _coverage("Durable medical equipment, $1500 yearly limit", coins=20.0, limit="L06"), provider="DMESUPPLY",
+            _coverage("Durable medical equipment, $1500 yearly limit", coins=Decimal("20.0"), limit="L06"), provider="DMESUPPLY",
         ),
-        _oon("Durable Medical Equipment - Out of Network", 3109, "Durable medical equipment", coins=50.0, limit="L06", limit_network="I"),
+        _oon("Durable Medical Equipment - Out of Network", 3109, "Durable medical equipment", coins=Decimal("50.0"), limit="L06", limit_network="I"),
     ]
 
 
 def _mri(req: ServiceRequest) -> list[JSON]:
-    freestanding = _benefit("Advanced Imaging - Freestanding", 4100, "I", "1", _coverage("MRI/CT at a freestanding center", coins=20.0))
-    hospital = _benefit("Advanced Imaging - Hospital Outpatient", 4101, "I", "2", _coverage("MRI/CT in a hospital outpatient department", coins=30.0))
+    freestanding = _benefit("Advanced Imaging - Freestanding", 4100, "I", "1", _coverage("MRI/CT at a freestanding center", coins=Decimal("20.0")))
+    hospital = _benefit("Advanced Imaging - Hospital Outpatient", 4101, "I", "2", _coverage("MRI/CT in a hospital outpatient department", coins=Decimal("30.0")))
     in_hospital = bool(HOSPITAL_OUTPATIENT_POS & set(req.places_of_service)) or "HO" in req.provider_types
     (hospital if in_hospital else freestanding)["isInitialBenefit"] = "Y"
-    return [freestanding, hospital, _oon("Advanced Imaging - Out of Network", 4109, "MRI/CT out of network", coins=50.0)]
+    return [freestanding, hospital, _oon("Advanced Imaging - Out of Network", 4109, "MRI/CT out of network", coins=Decimal("50.0"))]
 
 
 def _preventive(req: ServiceRequest) -> list[JSON]:
@@ -188,8 +191,23 @@ def _preventive(req: ServiceRequest) -> list[JSON]:
 
 def _lab(req: ServiceRequest) -> list[JSON]:
     return [
-        _benefit("Laboratory - Independent Lab", 6100, "I", "1", _coverage("Independent laboratory", coins=10.0)),
+        _benefit("Laboratory - Independent Lab", 6100, "I", "1", _coverage("Independent laboratory", coins=Decimal("10.0"))),
         _oon("Laboratory - Out of Network", 6109, "Laboratory"),
+    ]
+
+
+def _emergency(req: ServiceRequest) -> list[JSON]:
+    # Copay first (it also counts toward the deductible), then the deductible, then 20 %; the copay is still
+    # charged once the deductible or the OOP max is met. Out of network it is paid at the in-network level.
+    er: dict[str, Any] = {
+        "copay": Decimal("150.00"), "coins": Decimal("20.0"), "copay_to_ded": "Y", "copay_after_ded": "Y", "copay_after_oop": "Y",
+    }
+    return [
+        _benefit(
+            "Emergency Room", 8100, "I", "1",
+            _coverage("Emergency room visit: $150 copay, then deductible, then 20%", **er),
+        ),
+        _oon("Emergency Room - Out of Network", 8109, "Emergency room visit, paid at the in-network level", **er),
     ]
 
 
@@ -209,6 +227,9 @@ SERVICES: dict[str, tuple[str, Any]] = {
     "99395": ("Preventive visit, 18-39 years", _preventive),
     "80053": ("Comprehensive metabolic panel (lab)", _lab),
     "97810": ("Acupuncture (not covered)", _acupuncture),
+    "99281": ("Emergency department visit, straightforward", _emergency),
+    "99284": ("Emergency department visit, moderate complexity", _emergency),
+    "99285": ("Emergency department visit, high complexity", _emergency),
 }
 """Service code → (description, benefit builder). Other codes answer with no benefits."""
 
@@ -302,13 +323,14 @@ def _ppo_accumulators(
     fam_ded_limit: str = "3000.00",
     oop_limit: str = "6500.00",
     fam_oop_limit: str = "13000.00",
+    pt_limit_type: str = "Counter",
 ) -> list[JSON]:
     return [
         _acc("Deductible", "Individual", "I", "L01", ded_limit, ded, met=fam_met, needed=2),
         _acc("Deductible", "Family", "I", "L02", fam_ded_limit, fam_ded, met=fam_met, needed=2),
         _acc("OOP Max", "Individual", "I", "L03", oop_limit, oop),
         _acc("OOP Max", "Family", "I", "L04", fam_oop_limit, fam_oop),
-        _acc("Limit", "Individual", "I", "L05", "20", pt_used, limit_type="Counter", description="Physical therapy visits"),
+        _acc("Limit", "Individual", "I", "L05", "20", pt_used, limit_type=pt_limit_type, description="Physical therapy visits"),
         _acc("Limit", "Individual", "I", "L06", "1500.00", dme_used, limit_type="Dollar", description="Durable medical equipment"),
         _acc("Deductible", "Individual", "O", "L11", "3000.00", "0.00"),
         _acc("Deductible", "Family", "O", "L12", "6000.00", "0.00"),
@@ -389,6 +411,45 @@ _MEMBER_LIST = [
         "HDHP", "F", True,
         accumulators=_ppo_accumulators(
             ded_limit="3200.00", fam_ded_limit="6400.00", oop_limit="7000.00", fam_oop_limit="14000.00"
+        ),
+    ),
+    Member(
+        "5~186103340+10+7+20260101+793865+8A+840",
+        "PPO subscriber who has used all 20 physical-therapy visits (L05: 20 of 20): "
+        "another PT visit is over the limit and the member pays all of it",
+        "PPO", "G", True,
+        accumulators=_ppo_accumulators(ded="1500.00", fam_ded="1500.00", oop="2460.00", fam_oop="2460.00", pt_used="20"),
+    ),
+    Member(
+        "5~186103341+10+7+20260101+793866+8A+841",
+        "PPO subscriber with 1 physical-therapy visit left of 20 (L05: 19 used): the next visit uses the last one",
+        "PPO", "H", True,
+        accumulators=_ppo_accumulators(ded="640.00", fam_ded="640.00", oop="1290.00", fam_oop="1290.00", pt_used="19"),
+    ),
+    Member(
+        "5~186103342+10+7+20260101+793867+8A+842",
+        "PPO subscriber $20 from the OOP max ($6480 of $6500, all copays) with the deductible untouched "
+        "($1500 left): the next copay, deductible or ER visit hits the OOP max",
+        "PPO", "I", True,
+        accumulators=_ppo_accumulators(oop="6480.00", fam_oop="6480.00", pt_used="12"),
+    ),
+    Member(
+        "5~186103343+10+7+20260101+793868+8A+843",
+        "HDHP subscriber with $100 of the $3200 deductible left (OOP $3100 of $7000): "
+        "an office visit finishes the deductible, then the copay starts",
+        "HDHP", "J", True,
+        accumulators=_ppo_accumulators(
+            ded="3100.00", fam_ded="3100.00", oop="3100.00", fam_oop="3100.00",
+            ded_limit="3200.00", fam_ded_limit="6400.00", oop_limit="7000.00", fam_oop_limit="14000.00",
+        ),
+    ),
+    Member(
+        "5~186103344+10+7+20260101+793870+8A+844",
+        "PPO subscriber whose PT visit limit (L05, 16 of 20 left) carries limitType \"Visits\", neither Dollar "
+        "nor Counter: a PT estimate is refused (INVALID_ARGUMENT) for that provider",
+        "PPO", "K", True,
+        accumulators=_ppo_accumulators(
+            ded="300.00", fam_ded="300.00", oop="420.00", fam_oop="420.00", pt_used="4", pt_limit_type="Visits"
         ),
     ),
     Member(
