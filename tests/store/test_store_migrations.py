@@ -7,12 +7,11 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -27,9 +26,13 @@ ROOT = Path(__file__).resolve().parents[2]
 TABLES = {"alembic_version", "eligibility_requests", "eligibility_responses", "eligibility_attempts"}
 
 
-@pytest_asyncio.fixture
-async def fresh(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Target]:
-    """An empty database: a SQLite path that does not exist yet, or a PostgreSQL schema that does not exist yet."""
+@pytest.fixture
+def fresh(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
+    """An empty database: a SQLite path that does not exist yet, or a PostgreSQL schema that does not exist yet.
+
+    Synchronous on purpose: it may be the first to request the session-scoped `postgres_server`, which cannot be
+    set up from inside a running function-scoped event loop.
+    """
     if backend == "sqlite":
         yield Target("sqlite", f"sqlite+aiosqlite:///{tmp_path / 'new-dir' / 'store.sqlite3'}")
         return
@@ -38,7 +41,7 @@ async def fresh(backend: str, request: pytest.FixtureRequest, tmp_path: Path) ->
     try:
         yield Target("postgres", url, schema)
     finally:
-        await drop_schema(url, schema)
+        asyncio.run(drop_schema(url, schema))
 
 
 def _table_names(conn: Connection) -> set[str]:
