@@ -14,8 +14,8 @@ from server.api.observability import ObservabilityInterceptor, RpcMetrics
 from server.api.grpc_server import BuiltServer, Servicers, build_grpc_server
 from server.api.benefit_servicer import BenefitServicer
 from server.api.estimate_servicer import EstimateServicer
-from server.api.placeholders import PendingEligibilityServicer
 from server.clients.resilience import Resilience
+from server.compose.eligibility import build_eligibility
 from server.compose.payer import PayerSide, build_payer
 from server.compose.shared import Resources
 from server.settings import Settings
@@ -104,7 +104,7 @@ class Application:
                 EstimateRunner(payer.clients.benefits, payer.clients.accumulators, fanout=s.benefit_fanout),
                 max_providers=s.max_providers,
             ),
-            eligibility=PendingEligibilityServicer(),
+            eligibility=await build_eligibility(resources),
         )
 
     async def stop(self, grace: float | None = None) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
 import grpc
 from costestimator.v1 import (
     benefit_service_pb2,
@@ -72,7 +70,3 @@ def build_grpc_server(
     if port == 0:
         raise OSError(f"cannot bind gRPC server to {address}")
     return BuiltServer(server, port, health_servicer)
-
-
-async def unimplemented(context: grpc.aio.ServicerContext[Any, Any], what: str) -> None:
-    await context.abort(grpc.StatusCode.UNIMPLEMENTED, f"{what} is not implemented yet")

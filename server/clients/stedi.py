@@ -1,0 +1,242 @@
+"""Stedi real-time eligibility (270/271, JSON v3) client: one POST per check, HTTP failures retried.
+
+Status mapping (one place):
+  200, 400 → `StediAnswer` with the parsed body (AAA rejections and Stedi's validation errors are *answers*:
+             the normalizer classifies them; money stays exact via `parse_float=Decimal`)
+  401/403  → UpstreamAuthError (one operator log line, never the key)
+  404      → UpstreamNotFound (wrong URL)
+  408/429/5xx, timeouts, connection errors → TransientUpstreamError, retried by the resilience layer
+             (backoff or Retry-After, within the deadline, breaker "stedi"). 429 gets up to `attempts` tries
+             (spec §3.3: five); 5xx and connection errors at most `max_unavailable_attempts` (three).
+  anything else, or a body that is not a JSON object → UpstreamUnavailable
+Only the check id, traceId, HTTP status and AAA codes are ever logged: bodies carry PHI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from .errors import UpstreamAuthError, UpstreamDeadlineExceeded, UpstreamNotFound, UpstreamUnavailable
+from .http import UpstreamSession
+from .resilience import RETRYABLE_STATUSES, Deadline, Resilience, TransientUpstreamError, parse_retry_after
+
+__all__ = ["ELIGIBILITY_PATH", "STEDI_UPSTREAM", "HttpTry", "StediAnswer", "StediClient", "eligibility_url"]
+
+log = logging.getLogger(__name__)
+
+STEDI_UPSTREAM: Final = "stedi"
+ELIGIBILITY_PATH: Final = "/2024-04-01/change/medicalnetwork/eligibility/v3"
+ANSWER_STATUSES: Final = frozenset({200, 400})
+
+
+def eligibility_url(configured: str) -> str:
+    """`COSTEST_STEDI_URL` may be the host (`https://healthcare.us.stedi.com`) or the full endpoint URL."""
+    path = urlsplit(configured).path
+    if path in ("", "/"):
+        return configured.rstrip("/") + ELIGIBILITY_PATH
+    return configured
+
+
+@dataclass(frozen=True, slots=True)
+class StediAnswer:
+    """A 200 or 400 answer. `body` is PHI: kept out of repr so it never reaches a log line by accident."""
+
+    http_status: int
+    body: dict[str, Any] = field(repr=False)
+    stedi_id: str | None
+    trace_id: str | None
+
+    @property
+    def aaa_codes(self) -> tuple[str, ...]:
+        return _aaa_codes(self.body)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpTry:
+    """One HTTP exchange within a call (a retried 429 is one try); lets the caller store every attempt."""
+
+    http_status: int | None
+    error: str | None = None  # short machine text, never upstream free text
+    stedi_id: str | None = None
+    trace_id: str | None = None
+    aaa_codes: tuple[str, ...] = ()
+
+
+def _aaa_codes(body: Mapping[str, Any]) -> tuple[str, ...]:
+    errors = body.get("errors")
+    if not isinstance(errors, list):
+        return ()
+    return tuple(str(e["code"]) for e in errors if isinstance(e, Mapping) and isinstance(e.get("code"), str))
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-finite number {name} in JSON")
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+class _ApiKey:
+    """The key, hidden from repr/str so a stray log of the client cannot leak it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        if not value.strip():
+            raise ValueError("the Stedi API key must not be empty")
+        self._value = value.strip()
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<redacted>"
+
+    __str__ = __repr__
+
+
+class StediClient:
+    """`POST` Stedi v3 eligibility JSON with `Authorization: <api key>`; at most `concurrency` calls in flight."""
+
+    def __init__(
+        self,
+        session: UpstreamSession,
+        resilience: Resilience,
+        api_key: str,
+        *,
+        concurrency: int = 8,
+        max_unavailable_attempts: int = 3,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        self._http = session
+        self._resilience = resilience
+        self._key = _ApiKey(api_key)
+        self._slots = asyncio.Semaphore(concurrency)
+        self._max_unavailable = max_unavailable_attempts
+        self._url = eligibility_url(session.config.base_url)
+        resilience.register(session.config)
+
+    def __repr__(self) -> str:
+        return f"StediClient(url={self._url!r}, api_key=<redacted>)"
+
+    @property
+    def name(self) -> str:
+        return self._http.name
+
+    async def check(
+        self, request: Mapping[str, Any], *, deadline: Deadline, trail: list[HttpTry] | None = None
+    ) -> StediAnswer:
+        """One eligibility check. Every HTTP exchange is appended to `trail` (when given), failed ones included.
+
+        Waiting for a concurrency slot counts against `deadline`; the slot is held across the HTTP retries of
+        this call, so retries after a 429 never add load beyond the limit.
+        """
+        payload = json.dumps(request, separators=(",", ":")).encode()
+        tries: list[HttpTry] = trail if trail is not None else []
+        remaining = deadline.remaining()
+        try:
+            async with asyncio.timeout(remaining):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise UpstreamDeadlineExceeded(self.name, "deadline exceeded waiting for a clearinghouse slot") from None
+        try:
+
+            async def once() -> StediAnswer:
+                return await self._once(payload, tries)
+
+            return await self._resilience.call(self._http.config, once, deadline)
+        finally:
+            self._slots.release()
+
+    async def _once(self, payload: bytes, tries: list[HttpTry]) -> StediAnswer:
+        unavailable_so_far = sum(1 for t in tries if t.http_status != 429)
+        headers = {
+            "Authorization": self._key.reveal(),
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        try:
+            async with self._http.session.post(self._url, data=payload, headers=headers) as resp:
+                status = resp.status
+                raw = await self._read(resp)
+                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+        except aiohttp.ClientConnectionError as exc:
+            tries.append(HttpTry(None, f"connection error ({type(exc).__name__})"))
+            if unavailable_so_far + 1 >= self._max_unavailable:
+                raise UpstreamUnavailable(self.name, f"connection error ({type(exc).__name__})") from exc
+            raise
+        except asyncio.CancelledError:
+            tries.append(HttpTry(None, "no answer (attempt cancelled or timed out)"))
+            raise
+        except UpstreamUnavailable:
+            tries.append(HttpTry(None, "oversized body"))
+            raise
+        return self._answer(status, raw, retry_after, tries, unavailable_so_far)
+
+    def _answer(
+        self, status: int, raw: bytes, retry_after: float | None, tries: list[HttpTry], unavailable_so_far: int
+    ) -> StediAnswer:
+        if status in ANSWER_STATUSES:
+            body = self._parse(raw)
+            if body is None:
+                tries.append(HttpTry(status, "malformed body"))
+                raise UpstreamUnavailable(self.name, f"{self.name} returned a malformed body (HTTP {status})")
+            meta = body.get("meta")
+            answer = StediAnswer(
+                http_status=status,
+                body=body,
+                stedi_id=_text(body.get("id")),
+                trace_id=_text(meta.get("traceId")) if isinstance(meta, Mapping) else None,
+            )
+            tries.append(HttpTry(status, None, answer.stedi_id, answer.trace_id, answer.aaa_codes))
+            log.info(
+                "stedi eligibility answer id=%s trace=%s http=%d aaa=%s",
+                answer.stedi_id, answer.trace_id, status, ",".join(answer.aaa_codes) or "-",
+            )
+            return answer
+        tries.append(HttpTry(status, f"HTTP {status}"))
+        log.info("stedi eligibility call failed: http=%d", status)
+        if status in (401, 403):
+            log.error(
+                "stedi refused our API key (HTTP %d): check COSTEST_STEDI_API_KEY (the key is not logged)", status
+            )
+            raise UpstreamAuthError(self.name, f"clearinghouse refused the API key (HTTP {status})")
+        if status == 404:
+            raise UpstreamNotFound(self.name)
+        if status in RETRYABLE_STATUSES:
+            if status != 429 and unavailable_so_far + 1 >= self._max_unavailable:
+                raise UpstreamUnavailable(self.name, f"HTTP {status} (after {unavailable_so_far + 1} attempts)")
+            raise TransientUpstreamError(f"HTTP {status}", status=status, retry_after=retry_after)
+        raise UpstreamUnavailable(self.name, f"unexpected HTTP {status}")
+
+    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+        limit = self._http.config.max_body_bytes
+        if resp.content_length is not None and resp.content_length > limit:
+            raise UpstreamUnavailable(self.name, f"{self.name} returned an oversized body")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+            if size > limit:
+                raise UpstreamUnavailable(self.name, f"{self.name} returned an oversized body")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    @staticmethod
+    def _parse(raw: bytes) -> dict[str, Any] | None:
+        try:
+            body = json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return body if isinstance(body, dict) else None

@@ -1,0 +1,131 @@
+"""Builds the eligibility capability: store, clearinghouse client (or the embedded Stedi sandbox), use case, worker.
+
+Everything started here is pushed onto `resources.exit`, so shutdown runs in reverse: the worker stops (in-flight
+checks finish or release their leases), pending hand-over writes land, the HTTP session and the sandbox close,
+and the database engine closes last.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Final
+
+from aiohttp import web
+
+from server.api.eligibility_servicer import EligibilityServicer
+from server.clients.http import UpstreamSession
+from server.clients.stedi import STEDI_UPSTREAM, StediClient
+from server.compose.shared import Resources
+from server.sandbox.stedi import StediSandboxConfig, create_stedi_app
+from server.settings import Settings
+from server.store import EligibilityRepository, PoolOptions, close, create_engine_for, migrate, redacted
+from server.usecases.eligibility import (
+    FRESHNESS,
+    STEDI_ATTEMPT_TIMEOUT,
+    CheckRunner,
+    EligibilityChecks,
+    EligibilityPolicy,
+)
+from server.usecases.eligibility_worker import EligibilityWorker
+
+log = logging.getLogger(__name__)
+
+PAGE_TOKEN_SECRET_FILE: Final = "page-token-secret"
+# HTTP-level tries per call: 429 five times (spec §3.3); 5xx/connection errors stop after three (client rule).
+STEDI_HTTP_ATTEMPTS: Final = 5
+
+
+def page_token_secret(settings: Settings) -> bytes:
+    """The configured secret, else a random one kept in the data dir so tokens survive a restart.
+
+    Several processes sharing PostgreSQL must share the secret too: set COSTEST_PAGE_TOKEN_SECRET there.
+    """
+    if settings.page_token_secret is not None:
+        return settings.page_token_secret.get_secret_value().encode()
+    path = Path(settings.data_dir) / PAGE_TOKEN_SECRET_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        secret = path.read_text().strip()
+    else:
+        secret = secrets.token_hex(32)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secret + "\n")
+    if settings.database_url:
+        log.warning("COSTEST_PAGE_TOKEN_SECRET is not set: page tokens are signed with %s and only valid on "
+                    "servers sharing that file", path)
+    return secret.encode()
+
+
+async def _start_stedi_sandbox(resources: Resources) -> tuple[str, str]:
+    """The Stedi stand-in on loopback with a fresh test key; knobs from SANDBOX_* environment variables."""
+    key = "test_" + secrets.token_urlsafe(18)
+    config = dataclasses.replace(StediSandboxConfig.from_env(), api_keys=frozenset({key}))
+    runner = web.AppRunner(create_stedi_app(config), handler_cancellation=True, access_log=None)
+    await runner.setup()
+    resources.exit.push_async_callback(runner.cleanup)
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    url = f"http://{host}:{port}"
+    log.info("eligibility clearinghouse: embedded Stedi sandbox on %s", url)
+    return url, key
+
+
+async def build_eligibility(resources: Resources) -> EligibilityServicer:
+    s = resources.settings
+    exit_stack = resources.exit
+
+    Path(s.data_dir).mkdir(parents=True, exist_ok=True)
+    url = s.effective_database_url
+    # aiosqlite logs every statement *with its parameters* at DEBUG: request payloads are PHI.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLogger("aiosqlite").level))
+    if s.migrate_on_start:
+        await migrate(url)
+    engine = create_engine_for(url, pool=None if url.startswith("sqlite") else PoolOptions(pool_size=10,
+                                                                                            max_overflow=20))
+    exit_stack.push_async_callback(close, engine)
+    log.info("eligibility store: %s", redacted(url))
+    secret = page_token_secret(s)
+    repo = EligibilityRepository(engine, page_token_secret=secret, freshness=FRESHNESS)
+
+    if s.use_stedi_sandbox:
+        base_url, api_key = await _start_stedi_sandbox(resources)
+    else:
+        assert s.stedi_url is not None and s.stedi_api_key is not None  # settings enforce both or neither
+        base_url, api_key = s.stedi_url, s.stedi_api_key.get_secret_value()
+        log.info("eligibility clearinghouse: %s", base_url)
+    config = resources.upstream_config(
+        STEDI_UPSTREAM,
+        base_url,
+        timeout=STEDI_ATTEMPT_TIMEOUT,
+        total_timeout=max(STEDI_ATTEMPT_TIMEOUT, s.eligibility_retry_budget_seconds),
+        attempts=STEDI_HTTP_ATTEMPTS,
+        connect_limit=max(s.stedi_concurrency, 1),
+    )
+    session = UpstreamSession(config)
+    await session.start()
+    exit_stack.push_async_callback(session.close)
+    client = StediClient(session, resources.resilience, api_key, concurrency=s.stedi_concurrency)
+
+    policy = EligibilityPolicy(retry_budget_seconds=s.eligibility_retry_budget_seconds)
+    runner = CheckRunner(repo, client, policy)
+    checks = EligibilityChecks(runner, external_id_key=secret)
+    exit_stack.push_async_callback(checks.close)
+
+    worker = EligibilityWorker(
+        runner,
+        concurrency=s.worker_concurrency,
+        poll_seconds=s.worker_poll_seconds,
+        stale_after_seconds=s.stale_pending_seconds,
+    )
+    checks.on_work_available(worker.wake)
+    await worker.start()
+    exit_stack.push_async_callback(worker.stop)
+    log.info("eligibility: retry budget %.0fs, freshness %d days", policy.retry_budget_seconds, FRESHNESS.days)
+    return EligibilityServicer(checks)
+

@@ -1,0 +1,1 @@
+"""EligibilityService end-to-end tests (gRPC + Stedi stand-in + SQLite/PostgreSQL)."""
