@@ -21,7 +21,14 @@ from google.type import date_pb2, money_pb2
 from server.api.money import CURRENCY, decimal_to_pb
 from server.api.validation import FieldViolation, RequestInvalid, Violations
 from server.domain.eligibility import EligibilityInquiry, EligibilitySummary, Person, calendar_date, validate_inquiry
-from server.domain.eligibility.summary import Bucket, Candidate, CostShareCell, NetworkBuckets
+from server.domain.eligibility.summary import (
+    Bucket,
+    Candidate,
+    CostShareCell,
+    CostShareLine,
+    NetworkBuckets,
+    OfficeVisitHeadline,
+)
 from server.store import DEFAULT_PAGE_SIZE, CheckRecord, CheckStatus, Stats
 
 INQUIRY: Final = "inquiry"
@@ -202,6 +209,32 @@ def _cell(cell: CostShareCell) -> pb.NetworkCostShare:
     return out
 
 
+def _headline(h: OfficeVisitHeadline | None) -> pb.OfficeVisitHeadline | None:
+    if h is None:
+        return None
+    out = pb.OfficeVisitHeadline(service_type_code=h.service_type_code)
+    if h.copay is not None:
+        out.copay.CopyFrom(money_pb(h.copay))
+    if h.coinsurance_percent is not None:
+        out.coinsurance_percent.CopyFrom(decimal_to_pb(h.coinsurance_percent))
+    return out
+
+
+def _line(line: CostShareLine) -> pb.CostShareLine:
+    out = pb.CostShareLine(
+        kind=line.kind.value, service_type_codes=list(line.service_type_codes),
+        network_code=line.network_code or "", coverage_level_code=line.coverage_level_code or "",
+        time_qualifier_code=line.time_qualifier_code or "", notes=list(line.notes),
+        place_of_service=line.place_of_service or "", auth_or_cert_indicator=line.auth_or_cert_indicator or "",
+        source_index=line.source_ref,
+    )
+    if line.amount is not None:
+        out.amount.CopyFrom(money_pb(line.amount))
+    if line.percent is not None:
+        out.percent.CopyFrom(decimal_to_pb(line.percent))
+    return out
+
+
 def _activity(active: bool | None) -> pb.CoverageActivity.ValueType:
     if active is True:
         return pb.COVERAGE_ACTIVITY_ACTIVE
@@ -235,7 +268,11 @@ def summary_pb(summary: EligibilitySummary) -> pb.EligibilitySummary:
                for n in summary.notes],
         flags=list(summary.flags),
         recipe_version=summary.recipe_version,
+        cost_shares=[_line(line) for line in summary.cost_shares],
     )
+    for name in ("office_visit_in_network", "office_visit_out_of_network"):
+        if (headline := _headline(getattr(summary, name))) is not None:
+            getattr(out, name).CopyFrom(headline)
     for name in ("effective_date", "termination_date", "eligibility_begin_date"):
         value = getattr(summary, name)
         if value is not None:
@@ -295,4 +332,6 @@ def stats_pb(stats: Stats) -> pb.GetEligibilityStatsResponse:
     )
     if stats.last_requested_at is not None:
         out.last_checked_at.CopyFrom(timestamp_pb(stats.last_requested_at))
+    if stats.last_completed_at is not None:
+        out.last_completed_at.CopyFrom(timestamp_pb(stats.last_completed_at))
     return out

@@ -1,7 +1,6 @@
 """EligibilityService over gRPC: tenant from the auth context, convert, call the use case, convert back.
 
-Errors are raised, never turned into statuses here (server/api/errors.py does that); the only translation is
-the use case's "no such check" into the API's NotFoundError.
+Errors are raised, never turned into statuses here: server/api/errors.py does that.
 """
 
 from __future__ import annotations
@@ -15,11 +14,9 @@ from costestimator.v1 import eligibility_service_pb2_grpc as pb_grpc
 
 from server.api import eligibility_convert as convert
 from server.api.auth import current_tenant
-from server.api.errors import NotFoundError
-from server.usecases.eligibility import CheckNotFound, EligibilityChecks, service_today
+from server.usecases.eligibility import EligibilityChecks, service_today
 
 Ctx = grpc.aio.ServicerContext[Any, Any]
-NOT_FOUND_MESSAGE = "eligibility check not found"
 
 
 class EligibilityServicer(pb_grpc.EligibilityServiceServicer):
@@ -46,21 +43,15 @@ class EligibilityServicer(pb_grpc.EligibilityServiceServicer):
         self, request: pb.GetEligibilityCheckRequest, context: Ctx
     ) -> pb.GetEligibilityCheckResponse:
         check_id = convert.required_id(request.id)
-        try:
-            record = await self._checks.get(current_tenant(), check_id, include_raw=request.include_raw_response)
-        except CheckNotFound:
-            raise NotFoundError(NOT_FOUND_MESSAGE) from None
+        record = await self._checks.get(current_tenant(), check_id, include_raw=request.include_raw_response)
         return pb.GetEligibilityCheckResponse(check=convert.check_pb(record, include_raw=request.include_raw_response))
 
     async def WatchEligibilityCheck(
         self, request: pb.WatchEligibilityCheckRequest, context: Ctx
     ) -> AsyncIterator[pb.WatchEligibilityCheckResponse]:
         check_id = convert.required_id(request.id)
-        try:
-            async for record in self._checks.watch(current_tenant(), check_id):
-                yield pb.WatchEligibilityCheckResponse(check=convert.check_pb(record))
-        except CheckNotFound:
-            raise NotFoundError(NOT_FOUND_MESSAGE) from None
+        async for record in self._checks.watch(current_tenant(), check_id):
+            yield pb.WatchEligibilityCheckResponse(check=convert.check_pb(record))
 
     async def ListEligibilityChecks(
         self, request: pb.ListEligibilityChecksRequest, context: Ctx

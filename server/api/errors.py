@@ -23,14 +23,6 @@ from server.api.validation import RequestInvalid
 log = logging.getLogger(__name__)
 
 
-class NotFoundError(Exception):
-    """A resource of the caller's tenant does not exist (or belongs to another tenant)."""
-
-
-class PreconditionFailed(Exception):
-    """The request is valid but cannot be served in the current state."""
-
-
 @dataclass(frozen=True)
 class Mapped:
     code: grpc.StatusCode
@@ -48,6 +40,7 @@ def _mappers() -> list[tuple[type[BaseException], Callable[[Any], Mapped]]]:
     """Most specific first. Imports are local so that every layer's error types live with their layer."""
     from server.clients import errors as ce
     from server.domain.errors import DomainError
+    from server.usecases.eligibility import CheckNotFound, InvalidInquiry
     from server.usecases.estimates import MemberAccumulatorsMissing, NoMatchingBenefit
     from server.store.errors import StoreUnavailable
     from server.store.pagination import InvalidPageToken
@@ -57,12 +50,13 @@ def _mappers() -> list[tuple[type[BaseException], Callable[[Any], Mapped]]]:
                                           (_bad_request([(v.field, v.description) for v in e.violations]),))),
         (DomainError, lambda e: Mapped(grpc.StatusCode.INVALID_ARGUMENT, str(e),
                                        (_bad_request([(e.field or "request", e.message)]),))),
+        (InvalidInquiry, lambda e: Mapped(grpc.StatusCode.INVALID_ARGUMENT, "invalid request",
+                                          (_bad_request([(v.field, v.description) for v in e.violations]),))),
+        (CheckNotFound, lambda e: Mapped(grpc.StatusCode.NOT_FOUND, "eligibility check not found")),
         (NoMatchingBenefit, lambda e: Mapped(grpc.StatusCode.NOT_FOUND, str(e))),
         (MemberAccumulatorsMissing, lambda e: Mapped(grpc.StatusCode.FAILED_PRECONDITION, str(e))),
         (InvalidPageToken, lambda e: Mapped(grpc.StatusCode.INVALID_ARGUMENT, "invalid page_token",
                                             (_bad_request([("page_token", str(e))]),))),
-        (NotFoundError, lambda e: Mapped(grpc.StatusCode.NOT_FOUND, str(e))),
-        (PreconditionFailed, lambda e: Mapped(grpc.StatusCode.FAILED_PRECONDITION, str(e))),
         (ce.MemberNotFound, lambda e: Mapped(grpc.StatusCode.NOT_FOUND, e.message)),
         (ce.UpstreamNotFound, lambda e: Mapped(grpc.StatusCode.NOT_FOUND, e.message)),
         (ce.UpstreamDeadlineExceeded, lambda e: Mapped(grpc.StatusCode.DEADLINE_EXCEEDED, e.message)),

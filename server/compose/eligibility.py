@@ -82,8 +82,6 @@ async def build_eligibility(resources: Resources) -> EligibilityServicer:
 
     Path(s.data_dir).mkdir(parents=True, exist_ok=True)
     url = s.effective_database_url
-    # aiosqlite logs every statement *with its parameters* at DEBUG: request payloads are PHI.
-    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLogger("aiosqlite").level))
     if s.migrate_on_start:
         await migrate(url)
     engine = create_engine_for(url, pool=None if url.startswith("sqlite") else PoolOptions(pool_size=10,

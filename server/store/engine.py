@@ -9,6 +9,7 @@ Reads keep a plain deferred BEGIN, so WAL readers never wait for writers.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -127,6 +128,9 @@ def create_engine_for(
     if backend == "sqlite":
         if schema is not None:
             raise ValueError("schema is only supported on PostgreSQL")
+        # aiosqlite logs every statement *with its parameters* at DEBUG, and request payloads are PHI.
+        _aiosqlite_log = logging.getLogger("aiosqlite")
+        _aiosqlite_log.setLevel(max(logging.INFO, _aiosqlite_log.level))
         database = parsed.database or ""
         pool_args: dict[str, Any] = {}
         if database and database != ":memory:":

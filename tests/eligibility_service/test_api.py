@@ -174,6 +174,9 @@ async def test_list_filters_and_stats_per_policy(client: Client) -> None:
     assert (stats.total, stats.verified, stats.not_found, stats.pending) == (2, 1, 1, 0)
     overall = await client.stats()
     assert (overall.total, overall.verified) == (3, 2) and overall.HasField("last_checked_at")
+    newest = (await client.list()).checks[0]
+    assert overall.last_checked_at == newest.requested_at
+    assert overall.last_completed_at.ToDatetime() >= overall.last_checked_at.ToDatetime()
     assert not (await client.list()).checks[0].HasField("raw_response")  # never in lists
 
 

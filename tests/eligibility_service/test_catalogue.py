@@ -82,6 +82,13 @@ async def test_1_active_deductible_partly_met(client: Client, stedi: StediStandI
     assert money(office.in_network.copay) == D(60) and "AMBIGUOUS_COPAY" in office.in_network.flags
     assert sorted(money(c.amount) for c in office.in_network.copay_candidates) == [D(30), D(60)]
     assert D(office.out_of_network.coinsurance_percent.value) == D(40)
+    headline_in, headline_out = s.office_visit_in_network, s.office_visit_out_of_network
+    assert (headline_in.service_type_code, money(headline_in.copay)) == ("98", D(60))
+    assert (headline_out.service_type_code, headline_out.HasField("copay")) == ("98", False)
+    assert D(headline_out.coinsurance_percent.value) == D(40)
+    copays_98 = sorted(money(c.amount) for c in s.cost_shares if c.kind == "COPAY" and "98" in c.service_type_codes)
+    assert copays_98 == [D(30), D(60)]  # every line the payer sent, not only the headline
+    assert all(c.source_index >= 0 for c in s.cost_shares)
     assert "benefitsInformation" in check.raw_response.fields
     assert not (await client.get(check.id)).HasField("raw_response")  # raw only when asked for
     assert seen(stedi) == 1

@@ -389,6 +389,98 @@ class ServiceCostShare(_message.Message):
 Global___ServiceCostShare: _TypeAlias = ServiceCostShare  # noqa: Y015
 
 @_typing.final
+class OfficeVisitHeadline(_message.Message):
+    """The office-visit copay/coinsurance per network: the first of STC 98, BY, 96, BZ that has a value."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SERVICE_TYPE_CODE_FIELD_NUMBER: _builtins.int
+    COPAY_FIELD_NUMBER: _builtins.int
+    COINSURANCE_PERCENT_FIELD_NUMBER: _builtins.int
+    service_type_code: _builtins.str
+    @_builtins.property
+    def copay(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def coinsurance_percent(self) -> _decimal_pb2.Decimal: ...
+    def __init__(
+        self,
+        *,
+        service_type_code: _builtins.str = ...,
+        copay: _money_pb2.Money | None = ...,
+        coinsurance_percent: _decimal_pb2.Decimal | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["coinsurance_percent", b"coinsurance_percent", "copay", b"copay"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coinsurance_percent", b"coinsurance_percent", "copay", b"copay", "service_type_code", b"service_type_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OfficeVisitHeadline: _TypeAlias = OfficeVisitHeadline  # noqa: Y015
+
+@_typing.final
+class CostShareLine(_message.Message):
+    """Every copay (B) and coinsurance (A) line the payer sent, normalized, so nothing hides behind the headlines."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    SERVICE_TYPE_CODES_FIELD_NUMBER: _builtins.int
+    NETWORK_CODE_FIELD_NUMBER: _builtins.int
+    COVERAGE_LEVEL_CODE_FIELD_NUMBER: _builtins.int
+    TIME_QUALIFIER_CODE_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    PERCENT_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    PLACE_OF_SERVICE_FIELD_NUMBER: _builtins.int
+    AUTH_OR_CERT_INDICATOR_FIELD_NUMBER: _builtins.int
+    SOURCE_INDEX_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """COPAY or COINSURANCE."""
+    network_code: _builtins.str
+    """X12 EB12: Y in network, N out of network, W both, U unknown."""
+    coverage_level_code: _builtins.str
+    """X12 EB02, e.g. IND, FAM."""
+    time_qualifier_code: _builtins.str
+    """X12 EB06, e.g. 27 visit."""
+    place_of_service: _builtins.str
+    auth_or_cert_indicator: _builtins.str
+    """X12 EB11: Y when prior authorization or certification is required."""
+    source_index: _builtins.int
+    """Index of the entry in the raw benefitsInformation array."""
+    @_builtins.property
+    def service_type_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money: ...
+    @_builtins.property
+    def percent(self) -> _decimal_pb2.Decimal:
+        """In percent: "20" means 20 %."""
+
+    @_builtins.property
+    def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        service_type_codes: _abc.Iterable[_builtins.str] | None = ...,
+        network_code: _builtins.str = ...,
+        coverage_level_code: _builtins.str = ...,
+        time_qualifier_code: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        percent: _decimal_pb2.Decimal | None = ...,
+        notes: _abc.Iterable[_builtins.str] | None = ...,
+        place_of_service: _builtins.str = ...,
+        auth_or_cert_indicator: _builtins.str = ...,
+        source_index: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "percent", b"percent"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "auth_or_cert_indicator", b"auth_or_cert_indicator", "coverage_level_code", b"coverage_level_code", "kind", b"kind", "network_code", b"network_code", "notes", b"notes", "percent", b"percent", "place_of_service", b"place_of_service", "service_type_codes", b"service_type_codes", "source_index", b"source_index", "time_qualifier_code", b"time_qualifier_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CostShareLine: _TypeAlias = CostShareLine  # noqa: Y015
+
+@_typing.final
 class SummaryNote(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -438,6 +530,9 @@ class EligibilitySummary(_message.Message):
     NOTES_FIELD_NUMBER: _builtins.int
     FLAGS_FIELD_NUMBER: _builtins.int
     RECIPE_VERSION_FIELD_NUMBER: _builtins.int
+    OFFICE_VISIT_IN_NETWORK_FIELD_NUMBER: _builtins.int
+    OFFICE_VISIT_OUT_OF_NETWORK_FIELD_NUMBER: _builtins.int
+    COST_SHARES_FIELD_NUMBER: _builtins.int
     activity: Global___CoverageActivity.ValueType
     plan_name: _builtins.str
     plan_number: _builtins.str
@@ -463,6 +558,12 @@ class EligibilitySummary(_message.Message):
     def notes(self) -> _containers.RepeatedCompositeFieldContainer[Global___SummaryNote]: ...
     @_builtins.property
     def flags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def office_visit_in_network(self) -> Global___OfficeVisitHeadline: ...
+    @_builtins.property
+    def office_visit_out_of_network(self) -> Global___OfficeVisitHeadline: ...
+    @_builtins.property
+    def cost_shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostShareLine]: ...
     def __init__(
         self,
         *,
@@ -483,10 +584,13 @@ class EligibilitySummary(_message.Message):
         notes: _abc.Iterable[Global___SummaryNote] | None = ...,
         flags: _abc.Iterable[_builtins.str] | None = ...,
         recipe_version: _builtins.str = ...,
+        office_visit_in_network: Global___OfficeVisitHeadline | None = ...,
+        office_visit_out_of_network: Global___OfficeVisitHeadline | None = ...,
+        cost_shares: _abc.Iterable[Global___CostShareLine] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["deductible", b"deductible", "effective_date", b"effective_date", "eligibility_begin_date", b"eligibility_begin_date", "out_of_pocket", b"out_of_pocket", "termination_date", b"termination_date"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["deductible", b"deductible", "effective_date", b"effective_date", "eligibility_begin_date", b"eligibility_begin_date", "office_visit_in_network", b"office_visit_in_network", "office_visit_out_of_network", b"office_visit_out_of_network", "out_of_pocket", b"out_of_pocket", "termination_date", b"termination_date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "deductible", b"deductible", "effective_date", b"effective_date", "eligibility_begin_date", b"eligibility_begin_date", "flags", b"flags", "group_name", b"group_name", "group_number", b"group_number", "insurance_type_code", b"insurance_type_code", "notes", b"notes", "out_of_pocket", b"out_of_pocket", "payer_name", b"payer_name", "payer_reported_id", b"payer_reported_id", "plan_name", b"plan_name", "plan_number", b"plan_number", "recipe_version", b"recipe_version", "service_cost_shares", b"service_cost_shares", "termination_date", b"termination_date"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "cost_shares", b"cost_shares", "deductible", b"deductible", "effective_date", b"effective_date", "eligibility_begin_date", b"eligibility_begin_date", "flags", b"flags", "group_name", b"group_name", "group_number", b"group_number", "insurance_type_code", b"insurance_type_code", "notes", b"notes", "office_visit_in_network", b"office_visit_in_network", "office_visit_out_of_network", b"office_visit_out_of_network", "out_of_pocket", b"out_of_pocket", "payer_name", b"payer_name", "payer_reported_id", b"payer_reported_id", "plan_name", b"plan_name", "plan_number", b"plan_number", "recipe_version", b"recipe_version", "service_cost_shares", b"service_cost_shares", "termination_date", b"termination_date"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -805,6 +909,7 @@ class GetEligibilityStatsResponse(_message.Message):
     NOT_FOUND_FIELD_NUMBER: _builtins.int
     EXPIRED_FIELD_NUMBER: _builtins.int
     LAST_CHECKED_AT_FIELD_NUMBER: _builtins.int
+    LAST_COMPLETED_AT_FIELD_NUMBER: _builtins.int
     total: _builtins.int
     pending: _builtins.int
     verified: _builtins.int
@@ -812,7 +917,13 @@ class GetEligibilityStatsResponse(_message.Message):
     not_found: _builtins.int
     expired: _builtins.int
     @_builtins.property
-    def last_checked_at(self) -> _timestamp_pb2.Timestamp: ...
+    def last_checked_at(self) -> _timestamp_pb2.Timestamp:
+        """When the newest check was requested."""
+
+    @_builtins.property
+    def last_completed_at(self) -> _timestamp_pb2.Timestamp:
+        """When the newest check reached its final state."""
+
     def __init__(
         self,
         *,
@@ -823,10 +934,11 @@ class GetEligibilityStatsResponse(_message.Message):
         not_found: _builtins.int = ...,
         expired: _builtins.int = ...,
         last_checked_at: _timestamp_pb2.Timestamp | None = ...,
+        last_completed_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["last_checked_at", b"last_checked_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["last_checked_at", b"last_checked_at", "last_completed_at", b"last_completed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["expired", b"expired", "failed", b"failed", "last_checked_at", b"last_checked_at", "not_found", b"not_found", "pending", b"pending", "total", b"total", "verified", b"verified"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["expired", b"expired", "failed", b"failed", "last_checked_at", b"last_checked_at", "last_completed_at", b"last_completed_at", "not_found", b"not_found", "pending", b"pending", "total", b"total", "verified", b"verified"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

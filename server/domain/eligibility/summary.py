@@ -190,8 +190,18 @@ def _dump(value: object) -> object:
 T = TypeVar("T")
 
 
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """Resolving the annotations costs milliseconds; the classes never change, so once per class."""
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
 def _load(cls: type[T], data: Mapping[str, Any]) -> T:
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     kwargs = {f.name: _load_value(hints[f.name], data[f.name]) for f in fields if f.name in data}
     return cls(**kwargs)
