@@ -35,3 +35,6 @@ async def test_readme_grpcurl_session_works(app: Application) -> None:
     assert out.count('"provider_id": "') >= 3  # three streamed estimates
     assert '"provider_id": "out-of-network"' in out
     assert '"units": "584"' in out  # E11: the member pays 584.00
+    assert '"status": "ELIGIBILITY_STATUS_VERIFIED"' in out
+    assert '"plan_name": "CHOICE PPO 2500"' in out
+    assert '"verified": "1"' in out  # the stats saw the check
