@@ -13,7 +13,6 @@ test) is skipped with a printed note when unreachable. Writes bench/results/elig
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 import os
@@ -38,10 +37,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from server.api.grpc_server import Servicers
-from server.api.placeholders import PendingEligibilityServicer
 from server.app import Application
-from server.compose.eligibility import build_eligibility
 from server.sandbox.stedi import StediSandboxConfig, create_stedi_app
 from server.settings import load_settings
 
@@ -52,17 +48,6 @@ CONCURRENT_CHECKS = 2000
 WARMUP = 50
 KEY = "test_bench_key"
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-
-
-class _App(Application):
-    """Puts the eligibility capability in place until server/app.py wires `build_eligibility` itself."""
-
-    async def _build_dependencies(self) -> Servicers:
-        servicers = await super()._build_dependencies()
-        if isinstance(servicers.eligibility, PendingEligibilityServicer):
-            assert self.resources is not None
-            servicers = dataclasses.replace(servicers, eligibility=await build_eligibility(self.resources))
-        return servicers
 
 
 def _inquiry(i: int) -> pb.EligibilityInquiry:
@@ -163,7 +148,7 @@ async def _bench_backend(backend: str, database_url: str | None, stedi_url: str)
     with tempfile.TemporaryDirectory(prefix="costest-bench-") as data_dir:
         settings = load_settings(port=0, data_dir=Path(data_dir), database_url=database_url, stedi_url=stedi_url,
                                  stedi_api_key=KEY, grace_seconds=1.0)
-        app = _App(settings, registry=CollectorRegistry())
+        app = Application(settings, registry=CollectorRegistry())
         await app.start()
         try:
             token = app.dev_token or ""
