@@ -11,10 +11,9 @@ pytest-asyncio fixtures around our own `Application`, which is exactly what `pyt
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 import pytest
@@ -27,26 +26,26 @@ from server.settings import Settings, load_settings
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def reachable(host: str, port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+PG_URL_ENV = "COSTEST_TEST_POSTGRES_URL"
+DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
-def required(name: str) -> bool:
-    """CI sets COSTEST_REQUIRE_<NAME>=1: then a missing service fails the test instead of skipping it."""
-    return os.environ.get(f"COSTEST_REQUIRE_{name.upper()}") == "1"
+def postgres_url() -> str:
+    """The PostgreSQL the tests may use (a user's machine may have none)."""
+    return os.environ.get(PG_URL_ENV) or DEFAULT_PG_URL
 
 
-def need_service(name: str, host: str, port: int) -> None:
-    if reachable(host, port):
-        return
-    message = f"{name} is not reachable on {host}:{port}"
-    if required(name):
-        pytest.fail(f"{message}, and COSTEST_REQUIRE_{name.upper()}=1 makes it mandatory")
-    pytest.skip(f"{message}; skipping (set COSTEST_REQUIRE_{name.upper()}=1 to make this a failure)")
+def required(service: str) -> bool:
+    """CI sets COSTEST_REQUIRE_<SERVICE>=1: then a missing service fails its tests instead of skipping them."""
+    return os.environ.get(f"COSTEST_REQUIRE_{service.upper()}", "").strip().lower() in ("1", "true", "yes")
+
+
+def unavailable(service: str, message: str) -> NoReturn:
+    """Skip with the reason, or fail when the service is mandatory here."""
+    text = f"{message}; COSTEST_REQUIRE_{service.upper()}=1 makes this a failure instead of a skip"
+    if required(service):
+        pytest.fail(text, pytrace=False)
+    pytest.skip(text)
 
 
 @pytest.fixture

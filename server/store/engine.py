@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import os
 import re
 from dataclasses import dataclass
@@ -173,6 +174,20 @@ def writer(engine: AsyncEngine) -> AsyncEngine:
     return engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
 
 
+def _enable_wal(cursor: Any, busy_timeout_ms: int) -> None:
+    """Switching a new database to WAL can answer SQLITE_BUSY without calling the busy handler when several
+    processes open it at once; retry within the busy timeout. (Runs on aiosqlite's thread, not the event loop.)"""
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:  # noqa: BLE001 - the driver's OperationalError, whatever module it comes from
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
+
+
 def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     sync_engine = engine.sync_engine
 
@@ -182,8 +197,9 @@ def _install_sqlite_hooks(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            # busy_timeout first, so the statements below wait for a lock instead of failing at once.
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            _enable_wal(cursor, busy_timeout_ms)
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:

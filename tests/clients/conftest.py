@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from server.clients import PayerClients, PayerClientsConfig
 from server.sandbox.payer import PayerSandboxConfig, RunningSandbox, start_payer_sandbox
+from tests.conftest import unavailable
 from tests.clients.payer_client_helpers import MakeClients, payer_config
 
 
@@ -63,10 +64,7 @@ async def redis_url() -> str:
     try:
         await client.ping()
     except (RedisError, OSError) as exc:
-        reason = f"Redis not reachable at {url} ({type(exc).__name__}); set COSTEST_REQUIRE_REDIS=1 to fail instead"
-        if os.environ.get("COSTEST_REQUIRE_REDIS") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        unavailable("redis", f"Redis not reachable at {url} ({type(exc).__name__})")
     finally:
         await client.aclose()
     return url

@@ -30,18 +30,16 @@ from server.sandbox.stedi import StediSandboxConfig, create_stedi_app
 from server.settings import Settings
 from server.store import redacted
 from server.app import Application
+from tests.conftest import PG_URL_ENV, postgres_url, unavailable
 from tests.eligibility_service.helpers import Client, new_tenant
 
-PG_URL_ENV = "COSTEST_TEST_POSTGRES_URL"
-PG_REQUIRE_ENV = "COSTEST_REQUIRE_POSTGRES"
-DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 STEDI_KEY = "test_eligibility_service_key"
 SLOW_SECONDS = 1.0
 TEST_BUDGET_SECONDS = 1.5  # AAA 42/80: attempt, wait 0 s, attempt, then the 2 s wait no longer fits → FAILED
 
 
 def _admin_url() -> str:
-    url = os.environ.get(PG_URL_ENV) or DEFAULT_PG_URL
+    url = postgres_url()
     if url.startswith("postgres://"):
         url = "postgresql://" + url[len("postgres://"):]
     parsed = make_url(url)
@@ -61,11 +59,8 @@ async def pg_database() -> AsyncIterator[str]:
             async with asyncio.timeout(5), engine.connect() as conn:
                 await conn.execute(text(f'CREATE DATABASE "{name}"'))
         except Exception as exc:  # noqa: BLE001 - any failure means "unreachable" here
-            message = (f"PostgreSQL unreachable at {redacted(admin)} ({type(exc).__name__}); set {PG_URL_ENV} to "
-                       f"use another server, or {PG_REQUIRE_ENV}=1 to make this an error instead of a skip")
-            if os.environ.get(PG_REQUIRE_ENV, "").strip().lower() in ("1", "true", "yes"):
-                pytest.fail(message, pytrace=False)
-            pytest.skip(message)
+            unavailable("postgres", f"PostgreSQL unreachable at {redacted(admin)} ({type(exc).__name__}); "
+                                    f"set {PG_URL_ENV} to use another server")
         yield make_url(admin).set(database=name).render_as_string(hide_password=False)
         async with engine.connect() as conn:
             await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

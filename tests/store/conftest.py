@@ -9,7 +9,6 @@ runs sharing the database never see each other's rows.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -19,20 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.store import EligibilityRepository, PoolOptions, create_engine_for, migrate, redacted, sqlite_url_for
+from tests.conftest import PG_URL_ENV, postgres_url, unavailable
 from tests.store.helpers import SECRET, FakeClock, Target, drop_schema, new_schema_name
-
-PG_URL_ENV = "COSTEST_TEST_POSTGRES_URL"
-PG_REQUIRE_ENV = "COSTEST_REQUIRE_POSTGRES"
-DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
-
-
-def postgres_url() -> str:
-    return os.environ.get(PG_URL_ENV) or DEFAULT_PG_URL
-
-
-def postgres_required() -> bool:
-    return os.environ.get(PG_REQUIRE_ENV, "").strip().lower() in ("1", "true", "yes")
-
 
 async def _postgres_problem(url: str) -> str | None:
     """None when PostgreSQL answers, else why not (without the password)."""
@@ -54,13 +41,8 @@ async def postgres_server() -> str:
     url = postgres_url()
     problem = await _postgres_problem(url)
     if problem is not None:
-        message = (
-            f"PostgreSQL unreachable at {redacted(url)} ({problem}); set {PG_URL_ENV} to use another server, "
-            f"or {PG_REQUIRE_ENV}=1 to make this an error instead of a skip"
-        )
-        if postgres_required():
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable("postgres", f"PostgreSQL unreachable at {redacted(url)} ({problem}); set {PG_URL_ENV} to use "
+                                "another server")
     return url
 
 
