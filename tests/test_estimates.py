@@ -283,3 +283,14 @@ async def test_estimate_validation_names_each_field(stub: Any, estimate_app: App
         "service.code_type", "providers[0].negotiated_amount.nanos", "providers[1].provider_id",
         "providers[2].provider_id", "providers[2].negotiated_amount", "providers[3].negotiated_amount",
         "accumulator_overrides[0].remaining"}
+
+
+async def test_calculate_reports_inconsistent_accumulators_as_warnings(stub: Any, estimate_app: Application) -> None:
+    coverage, accumulators = scenario(coinsurance_percent=D(20), oop=("999", None), ded=("-10", None))
+    request = calculate_request(coverage, [a for a in accumulators if a.code == "Deductible"], "100.00")
+    request.include_trace = False  # warnings are part of every answer, traced or not
+    e = (await stub.Calculate(request, metadata=auth(estimate_app), timeout=5)).estimate
+    warnings = [t.decision for t in e.trace if t.handler == "warning"]
+    assert any("oop individual" in w and "not in the accumulators answer" in w for w in warnings), warnings
+    assert any("negative remaining" in w for w in warnings), warnings
+    assert as_decimal(e.member_pays) == Decimal("20.00")  # deductible met (clamped), OOP absent = no cap

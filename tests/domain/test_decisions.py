@@ -99,3 +99,25 @@ def test_prepared_accumulators_still_refuse_what_a_coverage_selects() -> None:
         with pytest.raises(InvalidInput) as err:
             calculate(cov, prepared, D("1.00"))
         assert err.value.field == "accumulators[0].calculated_value"
+
+
+def test_missing_related_accumulator_is_absent_and_reported() -> None:
+    """Issue 6 lists "a related accumulator the answer lacks" among inconsistent inputs; the rule book (§1.3, E30)
+    makes it absent. We follow the rule book and never stay silent: the result carries a warning."""
+    coverage, _ = scenario(coinsurance_percent=D(20), oop=("999", None))
+    result = calculate(coverage, [], D("100.00"))
+    assert result.member_pays == D("20.00")  # no cap, not "OOP met"
+    assert result.warnings == ("coverage.related_accumulators[0] (oop individual, network I): not in the "
+                               "accumulators answer, treated as absent",)
+
+
+def test_found_related_accumulator_gives_no_missing_warning() -> None:
+    assert calculate(*scenario(coinsurance_percent=D(20), oop=("999", None)), D("100.00")).warnings == ()
+
+
+def test_negative_remaining_is_clamped_and_reported() -> None:
+    """Rule book §1.4 clamps a negative remainder to 0 (= met); the payer sent inconsistent data, so say so."""
+    coverage, accumulators = scenario(copay=D(30), oop=("-5.00", None))
+    result = calculate(coverage, accumulators, D("100.00"))
+    assert result.oop_met and result.member_pays == D("0.00")
+    assert result.warnings == ("accumulators[0] (oop individual): negative remaining from the payer, treated as 0",)

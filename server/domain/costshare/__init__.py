@@ -1,4 +1,4 @@
-"""The cost-share calculation chain of ``docs``' rule book (shared/spec/cost-share-rules.md).
+"""The cost-share calculation chain of the rule book (docs/spec/cost-share-rules.md).
 
 Public entry point: :func:`calculate`; inputs in :mod:`.inputs`, output in :mod:`.result`.
 """

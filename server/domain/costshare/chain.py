@@ -44,7 +44,7 @@ def calculate(
         ded: dict[Level, Decimal] = {}
         oop: dict[Level, Decimal] = {}
         limit: dict[Level, Decimal | None] = {}
-        warnings: list[str] = []
+        warnings: list[str] = list(selection.missing)
         for sel in selection.accumulators:
             if sel.kind is AccumKind.LIMIT:
                 limit[sel.level] = sel.remaining
@@ -52,6 +52,9 @@ def calculate(
                 (ded if sel.kind is AccumKind.DEDUCTIBLE else oop)[sel.level] = sel.remaining
             if sel.remaining is None:
                 warnings.append(_unknown_warning(sel.kind, sel.level, sel.index))
+            elif sel.clamped:
+                warnings.append(f"accumulators[{sel.index}] ({sel.kind.value} {sel.level.value}): negative "
+                                "remaining from the payer, treated as 0")
         if tracer is not None:
             for message in warnings:
                 tracer.warn(message)

@@ -55,6 +55,8 @@ class Selected:
     limit_value: Decimal | None
     current_value: Decimal | None
     problem: tuple[str, str] | None
+    clamped: bool = False
+    """The payer's remaining was negative and was clamped to 0 (§1.4): reported as a warning, never silent."""
 
 
 @dataclass(slots=True)
@@ -62,6 +64,8 @@ class Selection:
     accumulators: list[Selected]
     limit_type: LimitType | None
     family_met_by_count: bool
+    missing: tuple[str, ...] = ()
+    """Related entries the answer has no accumulator for (absent per §1.3), as warnings for the result."""
 
 
 class MemberAccumulators:
@@ -157,6 +161,7 @@ def select(coverage: Coverage, accumulators: MemberAccumulators) -> Selection:
     taken: set[tuple[AccumKind, Level]] = set()
     used: set[int] = set()
     chosen: list[Selected] = []
+    unmatched: dict[tuple[AccumKind, Level], str] | None = None
     for r, rel in enumerate(coverage.related_accumulators):
         related_key = _related_key(rel, r)
         if related_key is None:
@@ -166,6 +171,7 @@ def select(coverage: Coverage, accumulators: MemberAccumulators) -> Selection:
             continue
         candidates = accumulators.candidates(kind, level, network or benefit_network)
         if not candidates:
+            unmatched = _note_unmatched(unmatched, r, kind, level, network or benefit_network)
             continue
         ex_tag = _tag(rel.accum_ex_code) if rel.accum_ex_code else ""
         ded_tag = _tag(rel.deductible_code) if rel.deductible_code else ""
@@ -184,7 +190,20 @@ def select(coverage: Coverage, accumulators: MemberAccumulators) -> Selection:
             taken.add((kind, level))
             chosen.append(entry)
             break
-    return Selection(chosen, _common_limit_type(chosen), _met_by_count(chosen))
+        else:
+            unmatched = _note_unmatched(unmatched, r, kind, level, network or benefit_network)
+    missing = () if unmatched is None else tuple(m for key, m in unmatched.items() if key not in taken)
+    return Selection(chosen, _common_limit_type(chosen), _met_by_count(chosen), missing)
+
+
+def _note_unmatched(
+    unmatched: dict[tuple[AccumKind, Level], str] | None, position: int, kind: AccumKind, level: Level, network: str
+) -> dict[tuple[AccumKind, Level], str]:
+    """Remember the first related entry of a (code, level) that found nothing; rare, so built only then."""
+    found = {} if unmatched is None else unmatched
+    found.setdefault((kind, level), f"coverage.related_accumulators[{position}] ({kind.value} {level.value}, "
+                                    f"network {network}): not in the accumulators answer, treated as absent")
+    return found
 
 
 def _normalise(acc: MemberAccumulator, index: int, key: _Key) -> Selected:
@@ -214,7 +233,9 @@ def _normalise(acc: MemberAccumulator, index: int, key: _Key) -> Selected:
     else:
         remaining = None
     problem = None
+    clamped = False
     if remaining is not None:
+        clamped = remaining < 0
         if limit_type is LimitType.COUNTER:
             remaining = max(remaining, _COUNTER_ZERO).to_integral_value(ROUND_FLOOR)
         elif remaining < 0:
@@ -222,7 +243,7 @@ def _normalise(acc: MemberAccumulator, index: int, key: _Key) -> Selected:
         if limit_type is None and remaining > 0:
             problem = (f"accumulators[{index}].limit_type",
                        f"a limit with remaining {remaining} must be Dollar or Counter, got {acc.limit_type!r}")
-    return Selected(kind, level, network, index, acc, limit_type, remaining, limit, current, problem)
+    return Selected(kind, level, network, index, acc, limit_type, remaining, limit, current, problem, clamped)
 
 
 def _dollars(value: Decimal, name: str, index: int) -> Decimal:
