@@ -38,3 +38,11 @@ async def test_readme_grpcurl_session_works(app: Application) -> None:
     assert '"status": "ELIGIBILITY_STATUS_VERIFIED"' in out
     assert '"plan_name": "CHOICE PPO 2500"' in out
     assert '"verified": "1"' in out  # the stats saw the check
+
+
+def test_readme_documents_every_setting() -> None:
+    from server.settings import Settings, _env
+
+    readme = (ROOT / "README.md").read_text()
+    names = {_env(name) for name in Settings.model_fields}
+    assert {n for n in names if n not in readme} == set()
