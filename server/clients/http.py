@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import aiohttp
 
-__all__ = ["HttpPool", "UpstreamConfig", "UpstreamSession", "build_ssl"]
+from .errors import UpstreamUnavailable
+
+__all__ = ["HttpPool", "UpstreamConfig", "UpstreamSession", "build_ssl", "read_body"]
 
 log = logging.getLogger(__name__)
 
@@ -136,3 +138,18 @@ class HttpPool:
     async def close(self) -> None:
         for s in self._sessions.values():
             await s.close()
+
+
+async def read_body(resp: aiohttp.ClientResponse, config: UpstreamConfig) -> bytes:
+    """The whole body, refusing more than `max_body_bytes`: a runaway upstream must not exhaust our memory."""
+    limit = config.max_body_bytes
+    if resp.content_length is not None and resp.content_length > limit:
+        raise UpstreamUnavailable(config.name, f"{config.name} returned an oversized body")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise UpstreamUnavailable(config.name, f"{config.name} returned an oversized body")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -28,7 +28,7 @@ from .errors import (
     UpstreamUnavailable,
     safe_upstream_message,
 )
-from .http import UpstreamSession
+from .http import UpstreamSession, read_body
 from .models import parse_json
 from .resilience import RETRYABLE_STATUSES, Deadline, Resilience, TransientUpstreamError, parse_retry_after
 from .tokens import AccessToken, TokenProvider
@@ -101,26 +101,13 @@ class PayerApiClient:
         started = time.monotonic()
         async with self._http.session.request(method, url, params=params, data=body, headers=headers) as resp:
             status = resp.status
-            payload = await self._read(resp)
+            payload = await read_body(resp, self._http.config)
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
         # Path only: the query string carries the member id.
         log.debug("upstream %s %s %s: HTTP %d in %.3fs", self.name, method, path, status, time.monotonic() - started)
         if 200 <= status < 300:
             return self._parse(payload, parse)
         raise self._error_for(status, payload, retry_after)
-
-    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
-        limit = self._http.config.max_body_bytes
-        if resp.content_length is not None and resp.content_length > limit:
-            raise UpstreamUnavailable(self.name, f"{self.name} returned an oversized body")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in resp.content.iter_chunked(64 * 1024):
-            size += len(chunk)
-            if size > limit:
-                raise UpstreamUnavailable(self.name, f"{self.name} returned an oversized body")
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     def _parse(self, payload: bytes, parse: Callable[[Any], T]) -> T:
         try:

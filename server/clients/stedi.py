@@ -2,7 +2,7 @@
 
 Status mapping (one place):
   200, 400 → `StediAnswer` with the parsed body (AAA rejections and Stedi's validation errors are *answers*:
-             the normalizer classifies them; money stays exact via `parse_float=Decimal`)
+             the normalizer classifies them; money stays exact via `parse_json` (`parse_float=Decimal`))
   401/403  → UpstreamAuthError (one operator log line, never the key)
   404      → UpstreamNotFound (wrong URL)
   408/429/5xx, timeouts, connection errors → TransientUpstreamError, retried by the resilience layer
@@ -19,14 +19,14 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from .errors import UpstreamAuthError, UpstreamDeadlineExceeded, UpstreamNotFound, UpstreamUnavailable
-from .http import UpstreamSession
+from .http import UpstreamSession, read_body
+from .models import parse_json
 from .resilience import RETRYABLE_STATUSES, Deadline, Resilience, TransientUpstreamError, parse_retry_after
 
 __all__ = ["ELIGIBILITY_PATH", "STEDI_UPSTREAM", "HttpTry", "StediAnswer", "StediClient", "eligibility_url"]
@@ -76,10 +76,6 @@ def _aaa_codes(body: Mapping[str, Any]) -> tuple[str, ...]:
     if not isinstance(errors, list):
         return ()
     return tuple(str(e["code"]) for e in errors if isinstance(e, Mapping) and isinstance(e.get("code"), str))
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"non-finite number {name} in JSON")
 
 
 def _text(value: object) -> str | None:
@@ -169,7 +165,7 @@ class StediClient:
         try:
             async with self._http.session.post(self._url, data=payload, headers=headers) as resp:
                 status = resp.status
-                raw = await self._read(resp)
+                raw = await read_body(resp, self._http.config)
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
         except aiohttp.ClientConnectionError as exc:
             tries.append(HttpTry(None, f"connection error ({type(exc).__name__})"))
@@ -220,23 +216,10 @@ class StediClient:
             raise TransientUpstreamError(f"HTTP {status}", status=status, retry_after=retry_after)
         raise UpstreamUnavailable(self.name, f"unexpected HTTP {status}")
 
-    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
-        limit = self._http.config.max_body_bytes
-        if resp.content_length is not None and resp.content_length > limit:
-            raise UpstreamUnavailable(self.name, f"{self.name} returned an oversized body")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in resp.content.iter_chunked(64 * 1024):
-            size += len(chunk)
-            if size > limit:
-                raise UpstreamUnavailable(self.name, f"{self.name} returned an oversized body")
-            chunks.append(chunk)
-        return b"".join(chunks)
-
     @staticmethod
     def _parse(raw: bytes) -> dict[str, Any] | None:
         try:
-            body = json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
+            body = parse_json(raw)
         except (ValueError, UnicodeDecodeError):
             return None
         return body if isinstance(body, dict) else None
