@@ -17,7 +17,11 @@ def main() -> int:
         print(f"costestimator: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
-    asyncio.run(Application(settings).run())
+    try:
+        asyncio.run(Application(settings).run())
+    except SettingsError as exc:  # found while building dependencies (e.g. an unmigrated database)
+        print(f"costestimator: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -149,3 +149,21 @@ def test_sigterm_stops_python_m_server(tmp_path: object) -> None:
         if proc.poll() is None:
             proc.kill()
         proc.stderr.close()
+
+
+def test_unmigrated_database_with_migrations_off_refuses_to_start(tmp_path: object) -> None:
+    env = {**os.environ, "COSTEST_PORT": "0", "COSTEST_DATA_DIR": str(tmp_path), "COSTEST_MIGRATE_ON_START": "false"}
+    result = subprocess.run([sys.executable, "-m", "server"], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 2
+    assert "python -m server.store migrate" in result.stderr
+    migrated = subprocess.run([sys.executable, "-m", "server.store", "migrate", "--data-dir", str(tmp_path)],
+                              capture_output=True, text=True, env=env, timeout=60)
+    assert migrated.returncode == 0, migrated.stderr
+    proc = subprocess.Popen([sys.executable, "-m", "server"], stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stderr is not None
+    try:
+        assert any("serving gRPC on" in line for line in proc.stderr), "did not start after the migration"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        proc.stderr.close()

@@ -21,8 +21,17 @@ from server.clients.http import UpstreamSession
 from server.clients.stedi import STEDI_UPSTREAM, StediClient
 from server.compose.shared import Resources
 from server.sandbox.stedi import StediSandboxConfig, create_stedi_app
-from server.settings import Settings
-from server.store import EligibilityRepository, PoolOptions, close, create_engine_for, migrate, redacted
+from server.settings import Settings, SettingsError
+from server.store import (
+    EligibilityRepository,
+    PoolOptions,
+    close,
+    create_engine_for,
+    current_revision,
+    head_revision,
+    migrate,
+    redacted,
+)
 from server.usecases.eligibility import (
     FRESHNESS,
     STEDI_ATTEMPT_TIMEOUT,
@@ -84,6 +93,9 @@ async def build_eligibility(resources: Resources) -> EligibilityServicer:
     url = s.effective_database_url
     if s.migrate_on_start:
         await migrate(url)
+    elif (current := await current_revision(url)) != (head := head_revision()):
+        raise SettingsError(f"the database is at revision {current or 'none'}, this code needs {head}: run "
+                            "`python -m server.store migrate` (or unset COSTEST_MIGRATE_ON_START=false)")
     engine = create_engine_for(url, pool=None if url.startswith("sqlite") else PoolOptions(pool_size=10,
                                                                                             max_overflow=20))
     exit_stack.push_async_callback(close, engine)
