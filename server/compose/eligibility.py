@@ -81,7 +81,8 @@ async def _start_stedi_sandbox(resources: Resources) -> tuple[str, str]:
     await site.start()
     host, port = runner.addresses[0][:2]
     url = f"http://{host}:{port}"
-    log.info("eligibility clearinghouse: embedded Stedi sandbox on %s", url)
+    log.warning("eligibility clearinghouse: EMBEDDED STEDI SANDBOX on %s (set COSTEST_STEDI_URL and "
+                "COSTEST_STEDI_API_KEY for the real clearinghouse)", url)
     return url, key
 
 

@@ -208,7 +208,7 @@ async def test_embedded_stedi_sandbox_when_no_clearinghouse_is_configured(
 ) -> None:
     caplog.set_level(logging.INFO, logger="server")
     app = await make_app(stedi_url=None, stedi_api_key=None)
-    assert re.search(r"eligibility clearinghouse: embedded Stedi sandbox on http://127\.0\.0\.1:\d+", caplog.text)
+    assert re.search(r"eligibility clearinghouse: EMBEDDED STEDI SANDBOX on http://127\.0\.0\.1:\d+", caplog.text)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
         check = await Client(channel, app.dev_token or "").check(inquiry(*RIVERA))
     assert status_name(check.status) == "VERIFIED" and check.summary.plan_name == "CHOICE PPO 2500"
