@@ -279,10 +279,7 @@ class EligibilityRepository:
         """
         now = self._now()
         changes: dict[str, Any] = {"attempts": req.c.attempts + 1, "updated_at": now}
-        if clearinghouse_id is not None:
-            changes["clearinghouse_id"] = clearinghouse_id
-        if trace_id is not None:
-            changes["trace_id"] = trace_id
+        changes.update(_known_ids(clearinghouse_id, trace_id))
         async with self._write() as conn:
             result = await conn.execute(
                 update(req)
@@ -339,10 +336,7 @@ class EligibilityRepository:
             "claimed_by": None,
             "lease_until": None,
         }
-        if clearinghouse_id is not None:
-            changes["clearinghouse_id"] = clearinghouse_id
-        if trace_id is not None:
-            changes["trace_id"] = trace_id
+        changes.update(_known_ids(clearinghouse_id, trace_id))
         async with self._write() as conn:
             result = await conn.execute(
                 update(req)
@@ -647,3 +641,9 @@ class EligibilityRepository:
                 )
             )
         return int(result.rowcount)
+
+
+def _known_ids(clearinghouse_id: str | None, trace_id: str | None) -> dict[str, str]:
+    """The clearinghouse's ids to store; an attempt without them never erases ones already known."""
+    ids = {"clearinghouse_id": clearinghouse_id, "trace_id": trace_id}
+    return {name: value for name, value in ids.items() if value is not None}
