@@ -12,6 +12,8 @@ import re
 from typing import Any
 
 __all__ = [
+    "CircuitOpen",
+    "LocalPoolExhausted",
     "MemberNotFound",
     "UpstreamAuthError",
     "UpstreamDeadlineExceeded",
@@ -44,6 +46,30 @@ class UpstreamUnavailable(UpstreamError):
     def __init__(self, upstream: str, reason: str) -> None:
         super().__init__(upstream, f"{upstream} unavailable: {reason}")
         self.reason = reason
+
+
+class CircuitOpen(UpstreamUnavailable):
+    """The upstream's (or one payer's) circuit breaker is open: we do not call it now (→ UNAVAILABLE).
+
+    `retry_after` is the time left until the breaker lets a probe through (seconds; None if unknown): the
+    API layer sends it as `google.rpc.RetryInfo`, the eligibility worker waits that long within its budget.
+    `circuit` names the breaker (e.g. "stedi" or "stedi-payer:SBX01"); it carries no PHI.
+    """
+
+    def __init__(self, upstream: str, retry_after: float | None = None, *, circuit: str | None = None) -> None:
+        super().__init__(upstream, "circuit breaker open")
+        self.retry_after = retry_after
+        self.circuit = circuit or upstream
+
+
+class LocalPoolExhausted(UpstreamError):
+    """No local connection slot for the upstream became free in time (→ RESOURCE_EXHAUSTED).
+
+    Our own capacity, not the upstream's failure: it never counts toward a breaker.
+    """
+
+    def __init__(self, upstream: str, detail: str = "no free connection to the upstream in time") -> None:
+        super().__init__(upstream, f"{upstream}: {detail}")
 
 
 class UpstreamDeadlineExceeded(UpstreamError):
