@@ -51,7 +51,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from .errors import UpstreamDeadlineExceeded, UpstreamError, UpstreamUnavailable
+from .errors import CircuitOpen, UpstreamDeadlineExceeded, UpstreamError, UpstreamUnavailable
 from .http import UpstreamConfig
 
 __all__ = [
@@ -336,7 +336,8 @@ class Resilience:
         except OpenedState:
             handle._release()
             self.metrics.attempts.labels(upstream=name, outcome="short_circuited").inc()
-            raise UpstreamUnavailable(name, "circuit breaker open") from None
+            retry_after = max(0.0, (ctx.opened_at or time.time()) + ctx.ttl - time.time())
+            raise CircuitOpen(name, retry_after) from None
         except RedisError:
             handle._release()
             self._redis_down("update")
