@@ -166,3 +166,12 @@ async def test_without_a_running_loop_nothing_is_shared_and_nothing_breaks() -> 
     b = breaker(BreakerPolicy(min_requests=1))
     b.record(await b.admit(), "failure")
     assert b.state == "open"
+
+
+def test_the_removed_threshold_setting_stops_the_start() -> None:
+    from server.settings import SettingsError, load_settings
+
+    with pytest.raises(SettingsError, match="COSTEST_BREAKER_MIN_REQUESTS"):
+        load_settings(breaker_threshold=5)
+    settings = load_settings(breaker_failure_rate=0.25, breaker_min_requests=7, breaker_window_seconds=3)
+    assert (settings.breaker_failure_rate, settings.breaker_min_requests) == (0.25, 7)
