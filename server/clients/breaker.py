@@ -55,6 +55,7 @@ BUCKETS = 10
 # A caller refused because the one half-open probe is out is told to come back after this long.
 PROBE_RETRY_AFTER = 1.0
 KEY_PREFIX = "costest:cb:"
+_PENDING: set[asyncio.Task[None]] = set()
 
 
 @dataclass(frozen=True)
@@ -290,9 +291,12 @@ class Breaker:
                 shared.down(what)
 
         try:
-            asyncio.get_running_loop().create_task(run())
+            task = asyncio.get_running_loop().create_task(run())
         except RuntimeError:  # no loop (e.g. a synchronous unit test): nothing to share with
             coro.close()  # type: ignore[attr-defined]
+            return
+        _PENDING.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(_PENDING.discard)
 
     # ---- shared state -------------------------------------------------------------------------
 
