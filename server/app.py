@@ -82,7 +82,7 @@ class Application:
 
     async def _build_dependencies(self) -> Servicers:
         s = self.settings
-        resilience = Resilience(redis_url=s.redis_url, registry=self.registry)
+        resilience = Resilience(redis_url=s.redis_url, registry=self.registry, sync_seconds=s.breaker_sync_seconds)
         await resilience.start()
         self._exit.push_async_callback(resilience.close)
         resources = Resources(s, self.registry, resilience, self._exit)

@@ -55,11 +55,16 @@ class Settings(BaseSettings):
     upstream_backoff_max_seconds: float = Field(2.0, ge=0, le=60)
     upstream_default_deadline_seconds: float = Field(15.0, gt=0, le=600, description="when the caller sets none")
     http_pool_size: int = Field(100, ge=1, le=10_000)
-    breaker_threshold: int = Field(5, ge=1, le=1000)
-    breaker_ttl_seconds: float = Field(30.0, gt=0, le=3600)
+    breaker_ttl_seconds: float = Field(30.0, gt=0, le=3600, description="how long an opened circuit stays open")
     tls_verify: bool = True
     ca_bundle: Path | None = None
     token_refresh_margin_seconds: float = Field(30.0, ge=0, le=3600)
+    # --- helper "breaker": circuits open on a failure rate over a window (one outcome per request)
+    breaker_failure_rate: float = Field(0.5, gt=0, le=1, description="share of failed requests that opens")
+    breaker_min_requests: int = Field(20, ge=1, le=100_000, description="requests in the window before it may open")
+    breaker_window_seconds: float = Field(10.0, gt=0, le=3600)
+    breaker_sync_seconds: float = Field(1.0, gt=0, le=60, description="how often shared (Redis) state is read")
+    breaker_threshold: int | None = Field(None, description="removed: refused with a message naming its replacement")
 
     # --- estimates
     max_providers: int = Field(100, ge=1, le=1000)
@@ -94,6 +99,11 @@ class Settings(BaseSettings):
             raise ValueError(f"payer upstream partly configured; also set {missing}")
         if bool(self.stedi_url) != bool(self.stedi_api_key):
             raise ValueError(f"set both {_env('stedi_url')} and {_env('stedi_api_key')}, or neither")
+        if self.breaker_threshold is not None:  # helper "breaker"
+            raise ValueError(
+                f"{_env('breaker_threshold')} is no longer used: circuits open on a failure rate; set "
+                f"{_env('breaker_failure_rate')}, {_env('breaker_min_requests')} and {_env('breaker_window_seconds')}"
+            )
         if self.auth_hs256_secret and self.auth_rs256_public_key_file:
             raise ValueError(f"set one of {_env('auth_hs256_secret')} or {_env('auth_rs256_public_key_file')}")
         if self.auth_configured and not (self.auth_issuer and self.auth_audience):

@@ -42,7 +42,7 @@ def request(member: str = ACTIVE, **extra: Any) -> bpb.GetBenefitRequest:
 async def payer_app(start_app: Callable[..., Any]) -> Application:
     """Fast retries and a low breaker threshold so resilience shows within a test's time."""
     app: Application = await start_app(upstream_backoff_seconds=0.01, upstream_backoff_max_seconds=0.05,
-                                       breaker_threshold=3, breaker_ttl_seconds=0.5, upstream_attempts=3)
+                                       breaker_min_requests=3, breaker_ttl_seconds=0.5, upstream_attempts=3)
     return app
 
 
@@ -154,8 +154,9 @@ async def test_short_deadline_is_deadline_exceeded_with_no_attempt_after_it(stub
 
 async def test_breaker_opens_fails_fast_half_opens_and_closes(stub: Any, payer_app: Application) -> None:
     plan = faults(payer_app)
-    plan.script(ROUTE, *[Fault(status=500)] * 3)  # one call, three failed attempts = threshold
-    assert (await failure(stub, payer_app, request())).code() is grpc.StatusCode.UNAVAILABLE
+    plan.script(ROUTE, *[Fault(status=500)] * 9)  # three calls of three failed attempts: 3 of 3 requests failed
+    for _ in range(3):
+        assert (await failure(stub, payer_app, request())).code() is grpc.StatusCode.UNAVAILABLE
     seen = plan.seen[ROUTE]
     open_err = await failure(stub, payer_app, request())
     assert open_err.code() is grpc.StatusCode.UNAVAILABLE and "benefits" in open_err.details()

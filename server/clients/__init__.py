@@ -7,6 +7,8 @@ status codes, and the resilience policy (retries, deadlines, circuit breakers).
 from .accumulators import AccumulatorsClient
 from .benefits import BenefitsClient
 from .errors import (
+    CircuitOpen,
+    LocalPoolExhausted,
     MemberNotFound,
     UpstreamAuthError,
     UpstreamDeadlineExceeded,
@@ -24,9 +26,11 @@ __all__ = [
     "AccessToken",
     "AccumulatorsClient",
     "BenefitsClient",
+    "CircuitOpen",
     "CircuitState",
     "Deadline",
     "HttpPool",
+    "LocalPoolExhausted",
     "MemberNotFound",
     "PayerClients",
     "PayerClientsConfig",

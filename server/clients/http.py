@@ -39,8 +39,10 @@ class UpstreamConfig:
     backoff_multiplier: float = 0.2
     backoff_max: float = 2.0
     backoff_jitter: float = 0.2
-    breaker_threshold: int = 5
-    breaker_ttl: float = 30.0
+    breaker_failure_rate: float = 0.5
+    breaker_min_requests: int = 20
+    breaker_window: float = 10.0
+    breaker_ttl: float = 30.0  # how long an opened circuit stays open before one probe
     verify_tls: bool = True
     ca_bundle: str | None = None
     max_body_bytes: int = 4 * 1024 * 1024
@@ -48,10 +50,12 @@ class UpstreamConfig:
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ValueError("attempts must be >= 1")
-        if self.breaker_threshold < 1:
-            raise ValueError("breaker_threshold must be >= 1")
-        if self.timeout <= 0 or self.total_timeout <= 0 or self.breaker_ttl <= 0:
-            raise ValueError("timeouts and breaker_ttl must be > 0")
+        if not 0 < self.breaker_failure_rate <= 1:
+            raise ValueError("breaker_failure_rate must be in (0, 1]")
+        if self.breaker_min_requests < 1:
+            raise ValueError("breaker_min_requests must be >= 1")
+        if self.timeout <= 0 or self.total_timeout <= 0 or self.breaker_ttl <= 0 or self.breaker_window <= 0:
+            raise ValueError("timeouts, breaker_window and breaker_ttl must be > 0")
         if self.connect_limit < 1:
             raise ValueError("connect_limit must be >= 1")
 
@@ -99,8 +103,10 @@ class UpstreamSession:
         connector = aiohttp.TCPConnector(limit=cfg.connect_limit, ssl=ssl_setting)
         self._session = aiohttp.ClientSession(
             connector=connector,
-            # The per-attempt deadline is enforced by the resilience layer; this is a backstop.
-            timeout=aiohttp.ClientTimeout(total=cfg.timeout, connect=cfg.connect_timeout),
+            # The per-attempt deadline is enforced by the resilience layer; this is a backstop. `sock_connect`, not
+            # `connect`: aiohttp's `connect` includes the wait for a pooled connection, which is our own capacity
+            # (the resilience layer bounds that wait by the caller's deadline), never the upstream's slowness.
+            timeout=aiohttp.ClientTimeout(total=cfg.timeout, sock_connect=cfg.connect_timeout),
             trust_env=False,
             raise_for_status=False,
         )

@@ -49,6 +49,10 @@ def parse_json(body: bytes | str) -> Any:
 
 
 def _to_money(value: Any) -> Decimal | None:
+    if type(value) is Decimal:  # the common case: `parse_json` already made it exact; no second conversion
+        if not value.is_finite():
+            raise ValueError("money must be finite")
+        return value
     if value is None:
         return None
     if isinstance(value, bool) or isinstance(value, float):
@@ -91,7 +95,7 @@ def _to_count(value: Any) -> int | None:
 
 
 def _to_optional_str(value: Any) -> Any:
-    if isinstance(value, str) and not value.strip():
+    if type(value) is str and (not value or value[0].isspace() or value[-1].isspace()) and not value.strip():
         return None
     return value
 

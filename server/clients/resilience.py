@@ -1,26 +1,24 @@
-"""Retries, deadlines and circuit breakers shared by every upstream client.
+"""Retries, deadlines, connection slots and circuit breakers shared by every upstream client.
 
-One call = up to `attempts` attempts (tenacity), each one guarded by the upstream's circuit breaker
-(purgatory) and bounded by the time left. Rules:
+One call = one request = up to `attempts` attempts, bounded by the time left. Rules:
 
-* The caller's deadline is absolute (`Deadline`). No attempt starts and no wait ends after it:
-  tenacity's `stop_before_delay(budget)` refuses a wait that would cross it, and every attempt runs
-  under `asyncio.timeout(min(per-attempt timeout, time left))`. Running out → `UpstreamDeadlineExceeded`.
+* The caller's deadline is absolute (`Deadline`). No attempt starts and no wait ends after it; every attempt
+  runs under `asyncio.timeout(min(per-attempt timeout, time left))`. Running out → `UpstreamDeadlineExceeded`.
+* Lean path: the first attempt runs directly; tenacity's retry loop is only built after a retryable failure
+  (the first, failed attempt is replayed into it as attempt 1, so waits, `Retry-After` and stops are tenacity's).
 * Retried: `TransientUpstreamError` (HTTP 408/429/500/502/503/504 raised by clients), timeouts of an
   attempt and connection errors. Never retried: member not found, other 4xx, TLS failures,
   malformed bodies, an open breaker. `Retry-After` (seconds or HTTP date) replaces the backoff.
-* Breaker accounting (decision, see `_BreakerHandle`): 5xx/408/429, timeouts, connection/TLS errors
-  and malformed bodies are failures. 4xx answers are *neutral* in the closed state: they neither
-  count nor reset the consecutive-failure count (purgatory's own `exclude` would treat them as a
-  success and reset it, so a gateway answering 400/401 while its backend is down would keep the
-  breaker closed forever). In the half-open state a 4xx proves the upstream answers and closes the
-  circuit. Cancellation by the caller and attempts cut short by the caller's own deadline are
-  neutral too: a client with a 50 ms budget must not open the breaker for everyone.
-* Half-open: purgatory lets every request through; we admit one probe per process and fail the
-  others fast until the probe has an outcome.
-* With `redis_url`, breaker state lives in Redis (`cbr::<upstream>` keys) and is shared by every
-  process; if Redis is unreachable the call goes ahead without a breaker (fail open) and a WARNING is
-  logged, because a broken breaker store must not take the upstream down with it.
+* Connection slots: each attempt first takes one of `connect_limit` slots of its upstream (the size of the
+  aiohttp pool), waiting at most until the deadline. A slot that never comes is our own capacity, not the
+  upstream's failure: `UpstreamDeadlineExceeded` (caller's deadline) or `LocalPoolExhausted` (our budget),
+  logged as such and never counted by a breaker. aiohttp's `sock_connect` timeout (not `connect`, which
+  includes the pool wait) bounds the TCP connect.
+* Breakers (`breaker.py`) count ONE outcome per request, after its retries: failure = retries exhausted on
+  5xx/408/429, timeouts, connection/TLS errors, malformed bodies (also when the deadline then cut the
+  request short after such failures); success = a 2xx; neutral = 4xx answers (they prove the upstream answers,
+  which closes a half-open circuit), the caller's deadline or cancellation without any upstream failure, a
+  local pool wait, our own bugs. The circuit opens on a failure rate over a window (`BreakerPolicy`).
 """
 
 from __future__ import annotations
@@ -34,14 +32,10 @@ import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
-from purgatory import AsyncCircuitBreakerFactory, AsyncRedisUnitOfWork
-from purgatory.domain.model import OpenedState
-from purgatory.service._async.repository import AsyncRedisRepository
-from redis.exceptions import RedisError
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -51,7 +45,14 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from .errors import CircuitOpen, UpstreamDeadlineExceeded, UpstreamError, UpstreamUnavailable
+from .breaker import Breaker, BreakerPolicy, BreakerRegistry, CircuitState, Outcome, SharedState
+from .errors import (
+    CircuitOpen,
+    LocalPoolExhausted,
+    UpstreamDeadlineExceeded,
+    UpstreamError,
+    UpstreamUnavailable,
+)
 from .http import UpstreamConfig
 
 __all__ = [
@@ -67,12 +68,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-CircuitState = Literal["closed", "open", "half-open"]
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # Never start an attempt with less time than this left: it could not finish anyway.
 MIN_ATTEMPT_SECONDS = 0.01
-_STATE_VALUE: dict[str, int] = {"closed": 0, "half-opened": 1, "opened": 2}
-_STATE_NAME: dict[str, CircuitState] = {"closed": "closed", "half-opened": "half-open", "opened": "open"}
+_STATE_VALUE: dict[str, int] = {"closed": 0, "half-open": 1, "open": 2}
 
 
 @dataclass(frozen=True)
@@ -147,7 +146,7 @@ class UpstreamMetrics:
         self.attempts = Counter(
             "costestimator_upstream_attempts",
             "Upstream attempts by outcome (success, retryable_status, timeout, connection_error, "
-            "tls_error, malformed, rejected, deadline, cancelled, short_circuited)",
+            "tls_error, malformed, rejected, deadline, pool_exhausted, cancelled, short_circuited)",
             ["upstream", "outcome"],
             registry=registry,
         )
@@ -169,61 +168,49 @@ class UpstreamMetrics:
         return metrics
 
 
-class _BreakerHandle:
-    """One attempt's ticket through a purgatory breaker, with a *neutral* exit purgatory lacks."""
+class _Upstream:
+    """Per-upstream hot-path state, built once: its breaker, its connection slots, its metric children."""
 
-    def __init__(self, owner: Resilience, name: str, breaker: Any, probe: bool) -> None:
-        self._owner = owner
-        self._name = name
-        self._breaker = breaker
-        self._probe = probe
+    __slots__ = ("_metrics", "attempts", "breaker", "config", "latency", "slots")
 
-    async def success(self) -> None:
-        await self._exit(None)
+    def __init__(self, config: UpstreamConfig, breaker: Breaker, metrics: UpstreamMetrics) -> None:
+        self.config = config
+        self.breaker = breaker
+        self.slots = asyncio.Semaphore(config.connect_limit)
+        self.latency = metrics.latency.labels(upstream=config.name)
+        self.attempts: dict[str, Any] = {}
+        self._metrics = metrics
 
-    async def failure(self, exc: BaseException) -> None:
-        await self._exit(exc)
+    def count(self, outcome: str) -> None:
+        child = self.attempts.get(outcome)
+        if child is None:
+            child = self.attempts[outcome] = self._metrics.attempts.labels(upstream=self.config.name, outcome=outcome)
+        child.inc()
 
-    async def neutral(self, *, upstream_answered: bool) -> None:
-        """Leave without counting. A 4xx answer during half-open still proves liveness → success."""
-        if self._breaker is not None and upstream_answered and self._breaker.context.state == "half-opened":
-            await self._exit(None)
-            return
-        try:
-            if self._breaker is not None:
-                # Publish what entering produced (e.g. opened → half-opened) without an outcome;
-                # mirrors AsyncCircuitBreaker.__aexit__ minus the success/failure accounting.
-                ctx = self._breaker.context
-                while ctx.messages:
-                    await self._breaker.messagebus.handle(ctx.messages.pop(0), self._breaker.uow)
-        except RedisError:
-            self._owner._redis_down("update")
-        finally:
-            self._release()
 
-    async def _exit(self, exc: BaseException | None) -> None:
-        try:
-            if self._breaker is not None:
-                if exc is None:
-                    await self._breaker.__aexit__(None, None, None)
-                else:
-                    await self._breaker.__aexit__(type(exc), exc, exc.__traceback__)
-        except RedisError:
-            self._owner._redis_down("update")
-        finally:
-            self._release()
+class _Flags:
+    """What one request's attempts found out (decides the breaker outcome)."""
 
-    def _release(self) -> None:
-        if self._probe:
-            self._owner._probing.discard(self._name)
-            self._probe = False
+    __slots__ = ("upstream_failed",)
+
+    def __init__(self) -> None:
+        self.upstream_failed = False
+
+
+def breaker_policy(config: UpstreamConfig) -> BreakerPolicy:
+    return BreakerPolicy(
+        failure_rate=config.breaker_failure_rate,
+        min_requests=config.breaker_min_requests,
+        window=config.breaker_window,
+        open_seconds=config.breaker_ttl,
+    )
 
 
 class Resilience:
-    """Retry + deadline + circuit breaker policy for all upstreams of the process.
+    """Retry + deadline + connection slots + circuit breaker policy for all upstreams of the process.
 
-    `start()` once (connects the Redis breaker store when configured), `close()` at shutdown.
-    `call(config, attempt, deadline)` runs `attempt()` (one HTTP exchange) under the policy.
+    `start()` once, `close()` at shutdown. `call(config, attempt, deadline)` runs `attempt()` (one HTTP
+    exchange) under the policy. With `redis_url`, breaker open states are shared between processes.
     """
 
     def __init__(
@@ -231,16 +218,14 @@ class Resilience:
         *,
         redis_url: str | None = None,
         registry: CollectorRegistry | None = None,
+        sync_seconds: float = 1.0,
     ) -> None:
         self.metrics = UpstreamMetrics.for_registry(registry)
         self._redis_url = redis_url
-        uow = AsyncRedisUnitOfWork(redis_url) if redis_url else None
-        self._factory = AsyncCircuitBreakerFactory(uow=uow)
-        self._factory.add_listener(self._on_breaker_event)
+        self._shared = SharedState(redis_url, sync_seconds=sync_seconds) if redis_url else None
+        self.breakers = BreakerRegistry(shared=self._shared, on_change=self._on_change)
         self._configs: dict[str, UpstreamConfig] = {}
-        self._probing: set[str] = set()
-        self._redis_warned_at = 0.0
-        self._started = False
+        self._upstreams: dict[str, _Upstream] = {}
 
     @property
     def shared(self) -> bool:
@@ -248,104 +233,55 @@ class Resilience:
         return self._redis_url is not None
 
     async def start(self) -> None:
-        if not self._started:
-            await self._factory.initialize()
-            self._started = True
+        """Nothing to connect eagerly: the breaker store is read lazily (and fails open)."""
 
     async def close(self) -> None:
-        repo = self._factory.uow.contexts
-        if isinstance(repo, AsyncRedisRepository):
-            # purgatory never closes its Redis client.
-            await repo.redis.aclose()
-        self._started = False
+        if self._shared is not None:
+            await self._shared.close()
 
     def register(self, config: UpstreamConfig) -> None:
-        """Remember an upstream so `state()` knows its threshold/ttl; sets its gauge to closed."""
-        if config.name not in self._configs:
+        """Remember an upstream (its breaker, slots and gauge); a new upstream's gauge starts at closed."""
+        up = self._upstreams.get(config.name)
+        if up is not None and up.config is config:
+            return
+        if up is None:
             self.metrics.circuit_state.labels(upstream=config.name).set(0)
         self._configs[config.name] = config
+        breaker = self.breakers.get(config.name, breaker_policy(config))
+        if up is not None and up.config.connect_limit == config.connect_limit:
+            up.config = config
+            return
+        self._upstreams[config.name] = _Upstream(config, breaker, self.metrics)
+
+    def breaker(self, circuit: str, config: UpstreamConfig) -> Breaker:
+        """A breaker of its own (e.g. one payer behind the clearinghouse) with `config`'s policy."""
+        return self.breakers.get(circuit, breaker_policy(config), upstream=config.name)
 
     # ---- breaker state -----------------------------------------------------------------------
 
-    def _on_breaker_event(self, name: str, kind: str, event: Any) -> None:
-        if kind == "state_changed":
-            state = str(event.state)
-            self.metrics.circuit_state.labels(upstream=name).set(_STATE_VALUE.get(state, 0))
-            shown = _STATE_NAME.get(state, state)
-            log.log(
-                logging.WARNING if shown == "open" else logging.INFO,
-                "circuit breaker for upstream %s is now %s",
-                name,
-                shown,
-            )
-        elif kind == "failed":
-            log.debug("circuit breaker for upstream %s: failure %s", name, event.failure_count)
+    def _on_change(self, name: str, state: CircuitState) -> None:
+        self.metrics.circuit_state.labels(upstream=name).set(_STATE_VALUE[state])
+        log.log(
+            logging.WARNING if state == "open" else logging.INFO,
+            "circuit breaker for upstream %s is now %s",
+            name,
+            state,
+        )
 
     async def state(self, name: str) -> CircuitState:
-        """Breaker state for health reporting. An open circuit whose ttl passed reports "half-open"
-        (the next call will probe; purgatory only switches lazily)."""
+        """Breaker state for health reporting (reads the shared store when configured). An open circuit whose
+        time is up reports "half-open": the next call will probe."""
         cfg = self._configs.get(name)
-        try:
-            brk = await self._factory.get_breaker(
-                name,
-                threshold=cfg.breaker_threshold if cfg else None,
-                ttl=cfg.breaker_ttl if cfg else None,
-            )
-        except RedisError:
-            self._redis_down("read")
-            return "closed"
-        ctx = brk.context
-        self._observe(name, ctx.state)
-        if ctx.state == "opened":
-            opened_at = ctx.opened_at or 0.0
-            return "half-open" if opened_at + ctx.ttl < time.time() else "open"
-        return "half-open" if ctx.state == "half-opened" else "closed"
+        breaker = self.breakers.find(name)
+        if breaker is None:
+            if cfg is None:
+                return "closed"
+            breaker = self.breakers.get(name, breaker_policy(cfg))
+        await breaker.refresh()
+        return breaker.state
 
     async def states(self) -> dict[str, CircuitState]:
         return {name: await self.state(name) for name in self._configs}
-
-    def _observe(self, name: str, purgatory_state: str) -> None:
-        self.metrics.circuit_state.labels(upstream=name).set(_STATE_VALUE.get(purgatory_state, 0))
-
-    def _redis_down(self, what: str) -> None:
-        now = time.monotonic()
-        if now - self._redis_warned_at > 30:
-            self._redis_warned_at = now
-            log.warning("circuit breaker store (Redis) unreachable on %s; calling upstreams without a breaker", what)
-
-    async def _enter(self, cfg: UpstreamConfig) -> _BreakerHandle:
-        name = cfg.name
-        try:
-            brk = await self._factory.get_breaker(name, threshold=cfg.breaker_threshold, ttl=cfg.breaker_ttl)
-        except RedisError:
-            self._redis_down("read")
-            return _BreakerHandle(self, name, None, probe=False)
-        ctx = brk.context
-        self._observe(name, ctx.state)
-        probing = ctx.state == "half-opened" or (
-            ctx.state == "opened" and (ctx.opened_at or 0.0) + ctx.ttl < time.time()
-        )
-        if probing:
-            if name in self._probing:
-                self.metrics.attempts.labels(upstream=name, outcome="short_circuited").inc()
-                raise UpstreamUnavailable(name, "circuit breaker half-open, a probe is in flight")
-            self._probing.add(name)
-        handle = _BreakerHandle(self, name, brk, probe=probing)
-        try:
-            await brk.__aenter__()
-        except OpenedState:
-            handle._release()
-            self.metrics.attempts.labels(upstream=name, outcome="short_circuited").inc()
-            retry_after = max(0.0, (ctx.opened_at or time.time()) + ctx.ttl - time.time())
-            raise CircuitOpen(name, retry_after) from None
-        except RedisError:
-            handle._release()
-            self._redis_down("update")
-            return _BreakerHandle(self, name, None, probe=False)
-        except BaseException:
-            handle._release()
-            raise
-        return handle
 
     # ---- the call ---------------------------------------------------------------------------
 
@@ -356,17 +292,58 @@ class Resilience:
         deadline: Deadline,
     ) -> T:
         """Run `attempt` with retries, breaker and deadline; raise only `UpstreamError`s (or cancellation)."""
-        self.register(config)
+        up = self._upstreams.get(config.name)
+        if up is None or up.config is not config:
+            self.register(config)
+            up = self._upstreams[config.name]
+        try:
+            ticket = await up.breaker.admit()
+        except CircuitOpen:
+            up.count("short_circuited")
+            raise
+        flags = _Flags()
+        outcome: Outcome = "neutral"
+        try:
+            result = await self._request(up, attempt, deadline, flags)
+            outcome = "success"
+            return result
+        except BaseException as exc:
+            outcome = _judge(exc, flags)
+            raise
+        finally:
+            up.breaker.record(ticket, outcome)
+
+    async def _request(self, up: _Upstream, attempt: Callable[[], Awaitable[T]], deadline: Deadline, flags: _Flags) -> T:
+        config = up.config
         name = config.name
         caller_deadline = deadline.at
         effective = deadline.capped(config.total_timeout)
         # Whose clock runs out first decides the error: the caller's → DEADLINE_EXCEEDED,
         # our own total_timeout → UNAVAILABLE.
         caller_bound = caller_deadline is not None and effective.at == caller_deadline
-        budget = effective.remaining() or 0.0
-        if budget <= MIN_ATTEMPT_SECONDS:
+        if (effective.remaining() or 0.0) <= MIN_ATTEMPT_SECONDS:
             raise self._out_of_time(name, caller_bound, "no time left for an attempt")
+        # The lean path: one attempt, no retry machinery.
+        try:
+            return await self._attempt(up, attempt, effective, caller_bound, 1, flags)
+        except TransientUpstreamError as exc:
+            first = exc
+        if config.attempts == 1:
+            raise UpstreamUnavailable(name, f"{first.reason} (after 1 attempts)") from first
+        return await self._retry(up, attempt, effective, caller_bound, flags, first)
 
+    async def _retry(
+        self,
+        up: _Upstream,
+        attempt: Callable[[], Awaitable[T]],
+        effective: Deadline,
+        caller_bound: bool,
+        flags: _Flags,
+        first: TransientUpstreamError,
+    ) -> T:
+        """Attempts 2..N under tenacity; attempt 1 (already failed) is replayed so its wait applies."""
+        config = up.config
+        name = config.name
         backoff = wait_exponential_jitter(
             multiplier=config.backoff_multiplier, max=config.backoff_max, jitter=config.backoff_jitter
         )
@@ -384,18 +361,20 @@ class Resilience:
             log.info("upstream %s attempt %d failed (%s); retrying in %.2fs", name, rs.attempt_number, reason, sleep)
 
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(config.attempts) | stop_before_delay(budget),
+            stop=stop_after_attempt(config.attempts) | stop_before_delay(effective.remaining() or 0.0),
             wait=wait,
             retry=retry_if_exception_type(TransientUpstreamError),
             before_sleep=before_sleep,
             reraise=True,
         )
-        number = 0
+        number = 1
         try:
             async for att in retrying:
                 with att:
                     number = att.retry_state.attempt_number
-                    return await self._attempt(config, attempt, effective, caller_bound, number)
+                    if number == 1:
+                        raise first
+                    return await self._attempt(up, attempt, effective, caller_bound, number, flags)
         except TransientUpstreamError as exc:
             if number < config.attempts:
                 # Stopped early: the next wait would have ended past the budget.
@@ -411,76 +390,110 @@ class Resilience:
             return UpstreamDeadlineExceeded(name, f"deadline exceeded ({detail})")
         return UpstreamUnavailable(name, f"time budget exhausted ({detail})")
 
+    async def _slot(self, up: _Upstream, effective: Deadline, caller_bound: bool, remaining: float) -> None:
+        """One of the upstream's connection slots, waiting at most until the deadline (never a breaker failure)."""
+        slots = up.slots
+        if not slots.locked():
+            await slots.acquire()  # free: returns without suspending
+            return
+        try:
+            async with asyncio.timeout(remaining):
+                await slots.acquire()
+        except TimeoutError:
+            up.count("pool_exhausted")
+            cfg = up.config
+            log.warning(
+                "upstream %s: no free local connection within %.2fs (all %d of the pool busy); "
+                "%s; not counted as an upstream failure",
+                cfg.name, remaining, cfg.connect_limit,
+                "the caller's deadline ran out" if caller_bound else "our own time budget ran out",
+            )
+            detail = f"no free connection to the upstream (local pool of {cfg.connect_limit} busy)"
+            if caller_bound:
+                raise UpstreamDeadlineExceeded(cfg.name, f"deadline exceeded waiting for a free connection "
+                                                         f"(local pool of {cfg.connect_limit} busy)") from None
+            raise LocalPoolExhausted(cfg.name, detail) from None
+
     async def _attempt(
         self,
-        cfg: UpstreamConfig,
+        up: _Upstream,
         fn: Callable[[], Awaitable[T]],
         effective: Deadline,
         caller_bound: bool,
         number: int,
+        flags: _Flags,
     ) -> T:
+        cfg = up.config
         name = cfg.name
         remaining = effective.remaining() or 0.0
         if remaining <= MIN_ATTEMPT_SECONDS:
-            self.metrics.attempts.labels(upstream=name, outcome="deadline").inc()
+            up.count("deadline")
             raise self._out_of_time(name, caller_bound, "no time left for another attempt")
-        attempt_timeout = min(cfg.timeout, remaining)
-        cut_by_budget = remaining < cfg.timeout
-
-        breaker = await self._enter(cfg)
+        await self._slot(up, effective, caller_bound, remaining)
         started = time.monotonic()
         outcome = "success"
         try:
+            remaining = effective.remaining() or 0.0
+            if remaining <= MIN_ATTEMPT_SECONDS:
+                outcome = "deadline"
+                raise self._out_of_time(name, caller_bound, "no time left after waiting for a connection")
+            attempt_timeout = min(cfg.timeout, remaining)
+            cut_by_budget = remaining < cfg.timeout
             try:
                 async with asyncio.timeout(attempt_timeout):
-                    result = await fn()
+                    return await fn()
             except TransientUpstreamError as exc:
                 outcome = "retryable_status" if exc.status is not None else "transient"
-                await breaker.failure(exc)
+                flags.upstream_failed = True
                 raise
             except aiohttp.ClientSSLError as exc:
                 outcome = "tls_error"
-                await breaker.failure(exc)
                 raise UpstreamUnavailable(
                     name, f"TLS handshake failed, certificate not trusted or invalid ({type(exc).__name__})"
                 ) from exc
             except TimeoutError as exc:
                 if cut_by_budget:
                     outcome = "deadline"
-                    await breaker.neutral(upstream_answered=False)
                     raise self._out_of_time(name, caller_bound, f"attempt {number} cut short") from exc
                 outcome = "timeout"
-                await breaker.failure(exc)
+                flags.upstream_failed = True
                 raise TransientUpstreamError(f"no answer within {cfg.timeout:g}s") from exc
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
                 outcome = "connection_error"
-                await breaker.failure(exc)
+                flags.upstream_failed = True
                 raise TransientUpstreamError(f"connection error ({type(exc).__name__})") from exc
-            except UpstreamUnavailable as exc:
+            except UpstreamUnavailable:
                 outcome = "malformed"
-                await breaker.failure(exc)
                 raise
             except UpstreamError:
                 outcome = "rejected"
-                await breaker.neutral(upstream_answered=True)
                 raise
             except aiohttp.ClientError as exc:
                 outcome = "client_error"
-                await breaker.neutral(upstream_answered=False)
                 raise UpstreamUnavailable(name, f"HTTP client error ({type(exc).__name__})") from exc
             except asyncio.CancelledError:
                 outcome = "cancelled"
-                await asyncio.shield(breaker.neutral(upstream_answered=False))
                 raise
             except Exception:
-                # A bug on our side is not the upstream's failure.
                 outcome = "internal_error"
-                await breaker.neutral(upstream_answered=False)
                 raise
-            await breaker.success()
-            return result
         finally:
+            up.slots.release()
             elapsed = time.monotonic() - started
-            self.metrics.attempts.labels(upstream=name, outcome=outcome).inc()
-            self.metrics.latency.labels(upstream=name).observe(elapsed)
-            log.debug("upstream %s attempt %d: %s in %.3fs", name, number, outcome, elapsed)
+            up.count(outcome)
+            up.latency.observe(elapsed)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("upstream %s attempt %d: %s in %.3fs", name, number, outcome, elapsed)
+
+
+def _judge(exc: BaseException, flags: _Flags) -> Outcome:
+    """A failed request's one breaker outcome (see the module docstring)."""
+    if isinstance(exc, (UpstreamDeadlineExceeded, LocalPoolExhausted)):
+        return "failure" if flags.upstream_failed else "neutral"
+    if isinstance(exc, UpstreamUnavailable):
+        if "time budget exhausted" in exc.reason and not flags.upstream_failed:
+            return "neutral"
+        return "failure"
+    if isinstance(exc, UpstreamError):
+        return "answered"
+    return "neutral"

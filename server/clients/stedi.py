@@ -9,6 +9,11 @@ Status mapping (one place):
              (backoff or Retry-After, within the deadline, breaker "stedi"). 429 gets up to `attempts` tries
              (spec §3.3: five); 5xx and connection errors at most `max_unavailable_attempts` (three).
   anything else, or a body that is not a JSON object → UpstreamUnavailable
+Breakers: the clearinghouse breaker "stedi" counts one outcome per call (5xx, timeouts, connection errors);
+each payer has its own breaker "stedi-payer:<payer id>" fed by the AAA codes of the answers: 42/80 ("payer
+unable to respond") is that payer's failure, any other answer its success (member-data answers such as AAA
+71–76 never count against it). A payer whose circuit is open gets `CircuitOpen` before anything is sent.
+A connection reset mid-body (aiohttp `ClientPayloadError`) is a try like any connection error.
 Only the check id, traceId, HTTP status and AAA codes are ever logged: bodies carry PHI.
 """
 
@@ -24,6 +29,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from .breaker import Breaker, Outcome
 from .errors import UpstreamAuthError, UpstreamDeadlineExceeded, UpstreamNotFound, UpstreamUnavailable
 from .http import UpstreamSession, read_body
 from .models import parse_json
@@ -36,6 +42,9 @@ log = logging.getLogger(__name__)
 STEDI_UPSTREAM: Final = "stedi"
 ELIGIBILITY_PATH: Final = "/2024-04-01/change/medicalnetwork/eligibility/v3"
 ANSWER_STATUSES: Final = frozenset({200, 400})
+PAYER_UNABLE_TO_RESPOND: Final = frozenset({"42", "80"})
+PAYER_CIRCUIT_PREFIX: Final = "stedi-payer:"
+MAX_PAYER_CIRCUITS: Final = 1000
 
 
 def eligibility_url(configured: str) -> str:
@@ -121,6 +130,7 @@ class StediClient:
         self._slots = asyncio.Semaphore(concurrency)
         self._max_unavailable = max_unavailable_attempts
         self._url = eligibility_url(session.config.base_url)
+        self._payers: dict[str, Breaker] = {}
         resilience.register(session.config)
 
     def __repr__(self) -> str:
@@ -138,8 +148,35 @@ class StediClient:
         Waiting for a concurrency slot counts against `deadline`; the slot is held across the HTTP retries of
         this call, so retries after a 429 never add load beyond the limit.
         """
+        payer = self._payer_breaker(request)
+        ticket = await payer.admit() if payer is not None else None  # raises CircuitOpen for that payer
         payload = json.dumps(request, separators=(",", ":")).encode()
         tries: list[HttpTry] = trail if trail is not None else []
+        before = len(tries)
+        outcome: Outcome = "neutral"
+        try:
+            answer = await self._check(payload, tries, deadline)
+        finally:
+            if payer is not None and ticket is not None:
+                if len(tries) > before and tries[-1].http_status in ANSWER_STATUSES and tries[-1].error is None:
+                    unable = PAYER_UNABLE_TO_RESPOND.intersection(tries[-1].aaa_codes)
+                    outcome = "failure" if unable else "success"
+                payer.record(ticket, outcome)
+        return answer
+
+    def _payer_breaker(self, request: Mapping[str, Any]) -> Breaker | None:
+        payer_id = request.get("tradingPartnerServiceId")
+        if not isinstance(payer_id, str) or not payer_id or len(payer_id) > 80:
+            return None
+        breakers = self._payers
+        breaker = breakers.get(payer_id)
+        if breaker is None:
+            if len(breakers) >= MAX_PAYER_CIRCUITS:
+                return None  # bounded memory and metric labels; the clearinghouse breaker still applies
+            breaker = breakers[payer_id] = self._resilience.breaker(PAYER_CIRCUIT_PREFIX + payer_id, self._http.config)
+        return breaker
+
+    async def _check(self, payload: bytes, tries: list[HttpTry], deadline: Deadline) -> StediAnswer:
         remaining = deadline.remaining()
         try:
             async with asyncio.timeout(remaining):
@@ -167,7 +204,8 @@ class StediClient:
                 status = resp.status
                 raw = await read_body(resp, self._http.config)
                 retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-        except aiohttp.ClientConnectionError as exc:
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            # ClientPayloadError: the connection was reset mid-body; a try like any other connection error.
             tries.append(HttpTry(None, f"connection error ({type(exc).__name__})"))
             if unavailable_so_far + 1 >= self._max_unavailable:
                 raise UpstreamUnavailable(self.name, f"connection error ({type(exc).__name__})") from exc

@@ -4,6 +4,9 @@
   while ONE background refresh runs; past `expires_in` callers wait for the refresh.
 * Single flight: concurrent callers share one fetch task (shielded, so a caller whose own deadline
   ends does not cancel the fetch the others are waiting for).
+* Failures are single-flight too: after a failed fetch, callers fail fast with the same error for
+  `failure_backoff` seconds instead of each starting a new fetch (a refused client secret must not turn a
+  burst of calls into a burst of token requests).
 * `invalidate(token)` forgets the token only if it is still the current one, so a burst of 401s
   for the same stale token causes exactly one refresh.
 * The client secret and tokens never appear in logs or reprs.
@@ -21,7 +24,15 @@ from typing import Any
 
 import aiohttp
 
-from .errors import UpstreamAuthError, UpstreamDeadlineExceeded, UpstreamUnavailable
+from .errors import (
+    CircuitOpen,
+    UpstreamAuthError,
+    UpstreamDeadlineExceeded,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamRejected,
+    UpstreamUnavailable,
+)
 from .http import UpstreamSession
 from .models import parse_json
 from .resilience import RETRYABLE_STATUSES, Deadline, Resilience, TransientUpstreamError, parse_retry_after
@@ -40,6 +51,7 @@ class TokenConfig:
     client_secret: str = field(repr=False)
     refresh_margin: float = 60.0
     scope: str | None = None
+    failure_backoff: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,21 @@ class AccessToken:
         return h
 
 
+def _again(exc: UpstreamError) -> UpstreamError:
+    """A fresh exception of the same kind and message (one instance must not be raised by many callers)."""
+    if isinstance(exc, CircuitOpen):
+        return CircuitOpen(exc.upstream, exc.retry_after, circuit=exc.circuit)
+    if isinstance(exc, UpstreamAuthError):
+        return UpstreamAuthError(exc.upstream, exc.reason)
+    if isinstance(exc, UpstreamUnavailable):
+        return UpstreamUnavailable(exc.upstream, exc.reason)
+    if isinstance(exc, UpstreamDeadlineExceeded):
+        return UpstreamUnavailable(exc.upstream, "token endpoint did not answer in time (recently)")
+    if isinstance(exc, (UpstreamNotFound, UpstreamRejected)):
+        return UpstreamAuthError(exc.upstream, "token endpoint refused the request (recently)")
+    return UpstreamUnavailable(exc.upstream, "token endpoint failed (recently)")
+
+
 class TokenProvider:
     """Client-credentials tokens for one identity, shared by every client using it.
 
@@ -74,6 +101,7 @@ class TokenProvider:
         self._resilience = resilience
         self._current: AccessToken | None = None
         self._inflight: asyncio.Task[AccessToken] | None = None
+        self._failed: tuple[float, UpstreamError] | None = None  # (until, monotonic; the error) after a failed fetch
         self.fetch_count = 0  # completed or attempted fetches, for tests and metrics
 
     @property
@@ -91,6 +119,11 @@ class TokenProvider:
             if now >= tok.refresh_at:
                 self._start_fetch()  # refresh in the background, keep serving the current one
             return tok
+        failed = self._failed
+        if failed is not None and self._inflight is None:
+            if now < failed[0]:
+                raise _again(failed[1])
+            self._failed = None
         task = self._start_fetch()
         remaining = None if deadline is None else deadline.remaining()
         try:
@@ -133,7 +166,14 @@ class TokenProvider:
             return
         exc = task.exception()  # also marks it retrieved for background refreshes
         if exc is not None:
-            log.warning("access token fetch for %s failed: %s", self.upstream, exc)
+            if isinstance(exc, UpstreamError):
+                self._failed = (time.monotonic() + self.config.failure_backoff, exc)
+            log.warning(
+                "access token fetch for %s failed: %s; calls fail fast for %gs", self.upstream, exc,
+                self.config.failure_backoff,
+            )
+        else:
+            self._failed = None
 
     async def _fetch(self) -> AccessToken:
         self.fetch_count += 1

@@ -5,6 +5,7 @@ A test scripts what the next requests on a route should see, then asserts on the
     plan.script("/benefits/v3/retrieve", Fault(status=500), Fault(status=503, retry_after="1"))
     plan.set_latency(0.5)                      # every route, applied cancellably
     plan.reset_next("/benefits/v3/retrieve")   # close the connection without an answer
+    plan.truncate_next(route)                  # headers and part of the body, then a reset (mid-body)
     plan.malformed_next("/benefits/v3/retrieve")
     plan.expire_tokens()                       # payer: every token issued so far answers 401
     plan.seen["/benefits/v3/retrieve"], plan.cancelled["/benefits/v3/retrieve"]
@@ -38,6 +39,7 @@ class Fault:
     headers: tuple[tuple[str, str], ...] = ()
     delay: float = 0.0
     reset: bool = False  # close the connection without any response
+    truncate: bool = False  # send the status line, headers and part of the body, then reset the connection
     malformed: bool = False  # 200 with a truncated JSON body
     content_type: str = "application/json"
 
@@ -79,6 +81,10 @@ class FaultPlan:
 
     def reset_next(self, route: str, count: int = 1) -> None:
         self.script(route, *[Fault(status=None, reset=True)] * count)
+
+    def truncate_next(self, route: str, count: int = 1) -> None:
+        """Answer 200 with a Content-Length the body never reaches, then reset: a reset mid-body."""
+        self.script(route, *[Fault(status=200, truncate=True)] * count)
 
     def malformed_next(self, route: str, count: int = 1) -> None:
         self.script(route, *[Fault(status=200, malformed=True)] * count)
@@ -146,6 +152,15 @@ class FaultPlan:
                 request.transport.abort()
             raise asyncio.CancelledError  # nothing will be written on an aborted connection
         assert fault.status is not None
+        if fault.truncate:
+            partial = web.StreamResponse(status=fault.status, headers={"Content-Length": "4096"})
+            partial.content_type = fault.content_type
+            await partial.prepare(request)
+            await partial.write(b'{"partial": "')
+            await asyncio.sleep(0.01)  # let the bytes leave before the reset
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError
         headers = dict(fault.headers)
         if fault.retry_after is not None:
             headers["Retry-After"] = fault.retry_after

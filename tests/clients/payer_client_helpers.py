@@ -56,7 +56,7 @@ def benefit_request(
 
 def payer_config(sandbox: RunningSandbox, **overrides: Any) -> PayerClientsConfig:
     """Client config for `sandbox`; `benefits=`, `accumulators=`, `payer-oauth` (via **{...}) or `token=` dicts override fields."""
-    base: dict[str, Any] = dict(timeout=2.0, total_timeout=5.0, breaker_threshold=5, breaker_ttl=30.0, **FAST)
+    base: dict[str, Any] = dict(timeout=2.0, total_timeout=5.0, breaker_min_requests=20, breaker_ttl=30.0, **FAST)
     upstreams = {
         name: replace(UpstreamConfig(name, sandbox.base_url, **base), **overrides.pop(name, {}))
         for name in ("benefits", "accumulators", "payer-oauth")

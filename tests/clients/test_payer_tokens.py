@@ -143,3 +143,37 @@ async def test_secrets_and_tokens_never_logged_or_shown(
     for needle in [secret, *issued, "186103331", "membershipId"]:
         assert needle not in logged
     assert repr(TokenConfig("u", "id", "s3cr3t")).count("s3cr3t") == 0
+
+
+async def test_refused_credentials_are_single_flight_and_fail_fast(
+    make_clients: MakeClients, sandbox: RunningSandbox
+) -> None:
+    """100 concurrent calls while the token endpoint refuses our credentials: ONE token request, then every
+    call in the backoff fails fast with the same error (the old code made 58 token requests)."""
+    clients = await make_clients(token={"client_secret": "wrong-secret", "failure_backoff": 30.0})
+    results = await asyncio.gather(
+        *[clients.benefits.get_benefits(benefit_request(), timeout=5) for _ in range(100)], return_exceptions=True
+    )
+    assert all(isinstance(r, UpstreamAuthError) for r in results), results
+    assert sandbox.calls["token"] == 1
+    assert sandbox.calls["benefits"] == 0
+    # Later calls within the backoff: still no new token request.
+    for _ in range(5):
+        with pytest.raises(UpstreamAuthError, match="refused the client credentials"):
+            await clients.benefits.get_benefits(benefit_request(), timeout=5)
+    assert sandbox.calls["token"] == 1
+
+
+async def test_after_the_failure_backoff_a_new_fetch_is_tried(
+    make_clients: MakeClients, sandbox: RunningSandbox
+) -> None:
+    clients = await make_clients(token={"failure_backoff": 0.2})
+    sandbox.faults.fail_next(TOKEN, 401)
+    with pytest.raises(UpstreamAuthError):
+        await clients.benefits.get_benefits(benefit_request(), timeout=5)
+    with pytest.raises(UpstreamAuthError):
+        await clients.benefits.get_benefits(benefit_request(), timeout=5)
+    assert sandbox.calls["token"] == 1
+    await asyncio.sleep(0.25)
+    await clients.benefits.get_benefits(benefit_request(), timeout=5)  # the endpoint works again
+    assert sandbox.calls["token"] == 2

@@ -13,6 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from server.clients import (
+    CircuitOpen,
     Deadline,
     MemberNotFound,
     PayerClients,
@@ -151,7 +152,8 @@ async def test_connection_refused_is_unavailable(make_clients: MakeClients, sand
 
 # ---- circuit breaker -------------------------------------------------------------------------------
 
-BREAKER = {"attempts": 1, "breaker_threshold": 3, "breaker_ttl": 0.4}
+# Opens when ≥ 50 % of ≥ 3 requests in the window failed (one outcome per request).
+BREAKER = {"attempts": 1, "breaker_min_requests": 3, "breaker_failure_rate": 0.5, "breaker_ttl": 0.4}
 
 
 async def test_breaker_opens_fails_fast_half_opens_and_closes(
@@ -223,14 +225,15 @@ async def test_half_open_admits_one_probe(make_clients: MakeClients, sandbox: Ru
         *[clients.benefits.get_benefits(benefit_request(), timeout=2) for _ in range(5)], return_exceptions=True
     )
     ok = [r for r in results if not isinstance(r, BaseException)]
-    refused = [r for r in results if isinstance(r, UpstreamUnavailable) and "a probe is in flight" in str(r)]
+    refused = [r for r in results if isinstance(r, CircuitOpen) and r.circuit == "benefits"]
     assert (len(ok), len(refused)) == (1, 4), results
     assert sandbox.calls["benefits"] == 4
     assert await clients.resilience.state("benefits") == "closed"
 
 
 async def test_4xx_neither_counts_nor_resets_the_breaker(make_clients: MakeClients, sandbox: RunningSandbox) -> None:
-    """Documented decision: a 4xx is neutral, so 500, 500, 400, member-not-found, 500 opens a threshold-3 breaker."""
+    """A 4xx is neutral (not even volume): 500, 500, 400, member-not-found leaves 2 counted requests (< 3);
+    one more 500 makes 3 of 3 failed and opens it."""
     clients = await make_clients(benefits=BREAKER)
     sandbox.faults.script(BENEFITS, Fault(status=500), Fault(status=500), Fault(status=400))
     for _ in range(2):
@@ -257,13 +260,38 @@ async def test_deadline_cut_attempts_do_not_open_the_breaker(make_clients: MakeC
     assert await clients.resilience.state("benefits") == "closed"
 
 
-async def test_breaker_counts_per_attempt(make_clients: MakeClients, sandbox: RunningSandbox) -> None:
-    """Three failed attempts of ONE call open a threshold-3 breaker; no 4th attempt is made."""
-    clients = await make_clients(benefits={"attempts": 5, "breaker_threshold": 3, "breaker_ttl": 30})
+async def test_breaker_counts_one_outcome_per_request(make_clients: MakeClients, sandbox: RunningSandbox) -> None:
+    """Five failed attempts of ONE call are one failed request: a 3-request minimum is not reached (the old
+    per-attempt breaker opened after the third attempt and refused the fourth)."""
+    clients = await make_clients(benefits={"attempts": 5, "breaker_min_requests": 3, "breaker_ttl": 30})
     sandbox.faults.fail_next(BENEFITS, 502, count=5)
-    with pytest.raises(UpstreamUnavailable, match="circuit breaker open"):
+    with pytest.raises(UpstreamUnavailable, match="after 5 attempts"):
         await clients.benefits.get_benefits(benefit_request(), timeout=2)
-    assert sandbox.calls["benefits"] == 3
+    assert sandbox.calls["benefits"] == 5
+    assert await clients.resilience.state("benefits") == "closed"
+    assert clients.resilience.breakers.find("benefits") is not None
+    assert clients.resilience.breakers.find("benefits").counts() == (1, 1)  # type: ignore[union-attr]
+
+
+async def test_breaker_opens_on_a_rate_not_a_streak(make_clients: MakeClients, sandbox: RunningSandbox) -> None:
+    """min 4 requests, 50 %: fail, ok, fail → 3 requests (below the minimum); ok → 2 of 4 = 50 % but the
+    last outcome was a success, so nothing opens; fail → 3 of 5 = 60 % opens."""
+    clients = await make_clients(benefits={"attempts": 1, "breaker_min_requests": 4, "breaker_ttl": 30})
+    for fail in (True, False, True, False):
+        if fail:
+            sandbox.faults.fail_next(BENEFITS, 503)
+            with pytest.raises(UpstreamUnavailable):
+                await clients.benefits.get_benefits(benefit_request(), timeout=2)
+        else:
+            await clients.benefits.get_benefits(benefit_request(), timeout=2)
+        assert await clients.resilience.state("benefits") == "closed"
+    sandbox.faults.fail_next(BENEFITS, 503)
+    with pytest.raises(UpstreamUnavailable):
+        await clients.benefits.get_benefits(benefit_request(), timeout=2)
+    assert await clients.resilience.state("benefits") == "open"
+    with pytest.raises(CircuitOpen) as err:
+        await clients.benefits.get_benefits(benefit_request(), timeout=2)
+    assert err.value.circuit == "benefits" and 29 < (err.value.retry_after or 0) <= 30
 
 
 @pytest.mark.redis
@@ -295,7 +323,7 @@ async def test_breaker_state_shared_through_redis(
         await first.close()
         await second.close()
         r = aioredis.from_url(redis_url)
-        await r.delete(f"cbr::{name}", f"cbr::{name}::failure_count")
+        await r.delete(f"costest:cb:{name}", f"costest:cb:{name}:probe")
         await r.aclose()
 
 
