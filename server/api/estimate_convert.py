@@ -290,8 +290,13 @@ def _benefit_pb(b: ChosenBenefit) -> epb.MatchedBenefit:
         coverage_sequence_number=b.coverage_sequence or 0, provider_designations=list(b.designations))
 
 
-def outcome_pb(o: ProviderOutcome) -> epb.CostEstimate:
-    out = epb.CostEstimate(provider_id=o.provider_id, status=status_for(o.error))
+def outcome_pb(o: ProviderOutcome, out: epb.CostEstimate | None = None) -> epb.CostEstimate:
+    """Fill `out` (a sub-message of the response, so nothing is copied) or a new message."""
+    if out is None:
+        out = epb.CostEstimate()
+    out.provider_id = o.provider_id
+    out.status.CopyFrom(status_for(o.error))
+    out.benefit_from_cache = o.benefit_from_cache
     if o.result is not None:
         result_pb(o.result, out)
     if o.benefit is not None:
