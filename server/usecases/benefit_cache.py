@@ -81,8 +81,9 @@ class BenefitCache:
         self._flights: dict[str, _Flight] = {}
 
     @property
-    def enabled(self) -> bool:
-        return self._store is not None
+    def store(self) -> TtlStore[BenefitResponseModel] | None:
+        """The store behind the cache (None: off); tests read its keys."""
+        return self._store
 
     def key(self, tenant: str, request: BenefitRequestModel) -> str:
         parts: list[object] = [tenant, request.benefitProductType, request.membershipID, request.planIdentifier]

@@ -22,10 +22,9 @@ from server.clients.accumulators import AccumulatorsClient
 from server.clients.errors import MemberNotFound
 from server.clients.models import (
     AccumulatorsResponseModel,
-    BenefitModel,
     BenefitRequestModel,
+    BenefitResponseModel,
     CodeModel,
-    CoverageModel,
     RequestServiceCodeInfoModel,
     RequestServiceInfoModel,
 )
@@ -191,20 +190,20 @@ class EstimateRunner:
                             yield ProviderOutcome(provider.provider_id, error=error)
                         continue
                     got: BenefitAnswer = task.result()  # type: ignore[assignment]
-                    coverages = _CoverageMemo()
+                    memo = _AnswerMemo(got.answer)
                     for provider in groups[key]:
-                        yield self._compute(provider, got, member, q.include_trace, coverages)
+                        yield self._compute(provider, got, member, q.include_trace, memo)
         finally:
             for t in [accumulators_task, *benefit_tasks]:
                 t.cancel()
             await asyncio.gather(accumulators_task, *benefit_tasks, return_exceptions=True)
 
     def _compute(self, provider: ProviderQuery, got: BenefitAnswer, member: MemberAccumulators | Exception,
-                 trace: bool, coverages: _CoverageMemo) -> ProviderOutcome:
+                 trace: bool, memo: _AnswerMemo) -> ProviderOutcome:
         cached = got.from_cache
         if isinstance(member, Exception):
             return ProviderOutcome(provider.provider_id, error=member, benefit_from_cache=cached)
-        options = candidates(got.answer, provider.traits)
+        options = memo.candidates(provider.traits)
         if not options:
             t = provider.traits
             return ProviderOutcome(provider.provider_id, benefit_from_cache=cached, error=NoMatchingBenefit(
@@ -212,29 +211,45 @@ class EstimateRunner:
                 + (f", designation {t.designation}" if t.designation else "")))
         try:
             best = max(
-                ((c, calculate(coverages.get(c.benefit, c.coverage), member, provider.amount, trace=trace))
+                ((c, calculate(memo.coverage(c), member, provider.amount, trace=trace))
                  for c in options),
                 key=lambda pair: pair[1].member_pays,  # highest member pay wins; max keeps the first of ties
             )
         except Exception as exc:  # noqa: BLE001 - domain errors become this provider's status
             return ProviderOutcome(provider.provider_id, error=exc, benefit_from_cache=cached)
-        return ProviderOutcome(provider.provider_id, result=best[1], benefit=_chosen(best[0]),
+        return ProviderOutcome(provider.provider_id, result=best[1], benefit=memo.chosen(best[0]),
                                benefit_from_cache=cached)
 
 
-class _CoverageMemo:
-    """Providers sharing one benefit answer share its converted coverages (converted once, not per provider)."""
+class _AnswerMemo:
+    """Work shared by the providers of one benefit answer: which benefits fit given traits (providers of one group
+    mostly share them), each coverage converted to the domain once, each chosen benefit described once."""
 
-    __slots__ = ("_done",)
+    __slots__ = ("_answer", "_candidates", "_coverages", "_chosen")
 
-    def __init__(self) -> None:
-        self._done: dict[int, Coverage] = {}
+    def __init__(self, answer: BenefitResponseModel) -> None:
+        self._answer = answer
+        self._candidates: dict[ProviderTraits, list[Candidate]] = {}
+        self._coverages: dict[int, Coverage] = {}
+        self._chosen: dict[int, ChosenBenefit] = {}
 
-    def get(self, benefit: BenefitModel, coverage: CoverageModel) -> Coverage:
-        key = id(coverage)  # the answer (and so every coverage) lives as long as this memo
-        found = self._done.get(key)
+    def candidates(self, traits: ProviderTraits) -> list[Candidate]:
+        found = self._candidates.get(traits)
         if found is None:
-            found = self._done[key] = coverage_from_wire(benefit, coverage)
+            found = self._candidates[traits] = candidates(self._answer, traits)
+        return found
+
+    # Keyed by id(): the answer holds every coverage alive for as long as this memo lives.
+    def coverage(self, c: Candidate) -> Coverage:
+        found = self._coverages.get(id(c.coverage))
+        if found is None:
+            found = self._coverages[id(c.coverage)] = coverage_from_wire(c.benefit, c.coverage)
+        return found
+
+    def chosen(self, c: Candidate) -> ChosenBenefit:
+        found = self._chosen.get(id(c.coverage))
+        if found is None:
+            found = self._chosen[id(c.coverage)] = _chosen(c)
         return found
 
 
