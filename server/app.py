@@ -19,8 +19,6 @@ from server.compose.eligibility import build_eligibility
 from server.compose.payer import PayerSide, build_payer
 from server.compose.shared import Resources
 from server.settings import Settings
-from server.usecases.benefits import BenefitLookup
-from server.usecases.estimates import EstimateRunner
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +97,8 @@ class Application:
             log.info("Prometheus metrics on http://%s:%d/metrics", s.host, s.metrics_port)
         self.payer = payer = await build_payer(resources)
         return Servicers(
-            benefit=BenefitServicer(BenefitLookup(payer.clients.benefits)),
-            estimate=EstimateServicer(
-                EstimateRunner(payer.clients.benefits, payer.clients.accumulators, fanout=s.benefit_fanout),
-                max_providers=s.max_providers,
-            ),
+            benefit=BenefitServicer(payer.benefit_lookup),
+            estimate=EstimateServicer(payer.estimates, max_providers=s.max_providers),
             eligibility=await build_eligibility(resources),
         )
 

@@ -68,7 +68,12 @@ class Settings(BaseSettings):
 
     # --- estimates
     max_providers: int = Field(100, ge=1, le=1000)
-    benefit_fanout: int = Field(16, ge=1, le=256, description="concurrent benefit calls per request")
+    # helper "estimates": unset = the HTTP pool size (the pool, not a fixed width, bounds a request's fan-out)
+    benefit_fanout: int | None = Field(None, ge=1, le=10_000, description="concurrent benefit calls per request")
+    # --- benefit cache (helper "estimates")
+    benefit_cache_ttl_seconds: float = Field(900.0, ge=0, le=86_400, description="0 = no benefit cache")
+    benefit_cache_max_entries: int = Field(10_000, ge=1, le=10_000_000)
+    cache_key_secret: SecretStr | None = None
 
     # --- eligibility
     stedi_concurrency: int = Field(8, ge=1, le=50)
@@ -135,6 +140,11 @@ class Settings(BaseSettings):
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
+
+    @property
+    def effective_benefit_fanout(self) -> int:
+        """Concurrent benefit calls per request: the configured width, else the benefits upstream's pool size."""
+        return self.benefit_fanout if self.benefit_fanout is not None else self.http_pool_size
 
     @property
     def effective_database_url(self) -> str:

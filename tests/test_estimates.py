@@ -78,9 +78,10 @@ def calculate_request(coverage: Coverage, accumulators: list[MemberAccumulator],
 
 @pytest_asyncio.fixture
 async def estimate_app(start_app: Callable[..., Any]) -> Application:
-    """Fan-out 1 makes the order of benefit calls deterministic (failure and cancellation tests rely on it)."""
+    """Fan-out 1 makes the order of benefit calls deterministic (failure and cancellation tests rely on it).
+    The benefit cache is off: these tests count and fault the upstream calls (tests/test_benefit_cache.py has it on)."""
     app: Application = await start_app(upstream_backoff_seconds=0.01, upstream_backoff_max_seconds=0.02,
-                                       benefit_fanout=1, max_providers=5)
+                                       benefit_fanout=1, max_providers=5, benefit_cache_ttl_seconds=0)
     return app
 
 

@@ -31,7 +31,8 @@ def leaked(caplog: pytest.LogCaptureFixture, messages: list[str], fragments: tup
 async def test_payer_rpcs_keep_member_ids_out_of_logs_and_errors(
         start_app: Callable[..., Any], caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    app = await start_app(upstream_backoff_seconds=0.01, upstream_backoff_max_seconds=0.02)
+    # benefit cache off: the Estimate below must reach the faulted upstream, not GetBenefit's cached answer
+    app = await start_app(upstream_backoff_seconds=0.01, upstream_backoff_max_seconds=0.02, benefit_cache_ttl_seconds=0)
     messages: list[str] = []
     async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as ch:
         benefits = benefit_service_pb2_grpc.BenefitServiceStub(ch)

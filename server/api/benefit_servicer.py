@@ -8,6 +8,7 @@ import grpc
 from costestimator.v1 import benefit_service_pb2 as bpb
 from costestimator.v1 import benefit_service_pb2_grpc
 
+from server.api.auth import current_tenant
 from server.api.benefit_convert import benefit_request_from_pb, benefit_response_pb
 from server.usecases.benefits import BenefitLookup
 
@@ -22,5 +23,6 @@ class BenefitServicer(benefit_service_pb2_grpc.BenefitServiceServicer):
         model, criteria, violations = benefit_request_from_pb(request)
         violations.raise_if_any()
         assert model is not None
-        response = await self._lookup.get(model, criteria, timeout=context.time_remaining())
+        response = await self._lookup.get(model, criteria, timeout=context.time_remaining(),
+                                          tenant=current_tenant())
         return benefit_response_pb(response)

@@ -12,7 +12,7 @@ from google.type import decimal_pb2
 
 from server.api.benefit_convert import CODE_TYPES, NETWORKS, PRODUCT_TYPES, check_code, check_enum, check_member
 from server.api.errors import status_for
-from server.api.money import decimal_to_money, decimal_to_pb, money_to_decimal, parse_decimal
+from server.api.money import CURRENCY, decimal_to_money, money_to_decimal, parse_decimal
 from server.api.validation import Violations
 from server.domain.costshare import (
     AccumKind,
@@ -239,40 +239,64 @@ def _accumulator(a: cpb.Accumulator, path: str, v: Violations) -> MemberAccumula
 
 # ---- results --------------------------------------------------------------------------------------------------
 
-def _state_pb(s: AccumulatorState) -> epb.AccumulatorState:
-    out = epb.AccumulatorState(kind=KIND_PB[s.kind], level=LEVEL_PB[s.level],
-                               network=NETWORK_PB.get(s.network, cpb.NETWORK_CATEGORY_UNSPECIFIED),
-                               accum_ex_code=s.accum_ex_code or "")
+def _cents(amount: Decimal) -> tuple[int, int]:
+    """(units, nanos) of `amount` rounded half-up to cents, the single rounding point at the edge."""
+    found = _CENTS.get(amount)
+    if found is None:
+        m = decimal_to_money(amount)
+        found = (m.units, m.nanos)
+        if len(_CENTS) < _CENTS_MAX:
+            _CENTS[amount] = found
+    return found
+
+
+_CENTS: dict[Decimal, tuple[int, int]] = {}  # amounts repeat across providers (copays, zero lines)
+_CENTS_MAX = 4096
+
+
+def _set_money(out: Any, amount: Decimal) -> None:
+    """Fill a google.type.Money field in place (no temporary message, no CopyFrom)."""
+    out.currency_code = CURRENCY
+    out.units, out.nanos = _cents(amount)
+
+
+def _add_state(states: Any, s: AccumulatorState) -> None:
+    out = states.add(kind=KIND_PB[s.kind], level=LEVEL_PB[s.level],
+                     network=NETWORK_PB.get(s.network, cpb.NETWORK_CATEGORY_UNSPECIFIED),
+                     accum_ex_code=s.accum_ex_code or "")
     if s.kind is AccumKind.LIMIT and s.limit_type is not None:
         out.limit_type = LIMIT_TYPE_PB[s.limit_type]
     if s.remaining_before is not None:
-        out.remaining_before.CopyFrom(decimal_to_pb(s.remaining_before))
+        out.remaining_before.value = format(s.remaining_before, "f")
     if s.remaining_after is not None:
-        out.remaining_after.CopyFrom(decimal_to_pb(s.remaining_after))
+        out.remaining_after.value = format(s.remaining_after, "f")
     if s.limit_value is not None:
-        out.limit_value.CopyFrom(decimal_to_pb(s.limit_value))
-    return out
+        out.limit_value.value = format(s.limit_value, "f")
 
 
 def result_pb(r: CostShareResult, out: epb.CostEstimate) -> None:
-    out.service_amount.CopyFrom(decimal_to_money(r.service_amount))
-    out.member_pays.CopyFrom(decimal_to_money(r.member_pays))
-    out.plan_pays.CopyFrom(decimal_to_money(r.plan_pays))
-    b = r.breakdown
-    out.breakdown.CopyFrom(epb.CostBreakdown(
-        deductible=decimal_to_money(b.deductible), copay=decimal_to_money(b.copay),
-        coinsurance=decimal_to_money(b.coinsurance), not_covered=decimal_to_money(b.not_covered),
-        over_limit=decimal_to_money(b.over_limit)))
-    out.accumulators.extend(_state_pb(s) for s in r.accumulators)
-    out.flags.CopyFrom(epb.EstimateFlags(service_covered=r.service_covered, limit_reached=r.limit_reached,
-                                         out_of_pocket_met=r.oop_met, deductible_met=r.deductible_met))
-    out.path.extend(h.value for h in r.path)
+    """Fill `out` field by field: every sub-message is written in place, once."""
+    _set_money(out.service_amount, r.service_amount)
+    _set_money(out.member_pays, r.member_pays)
+    _set_money(out.plan_pays, r.plan_pays)
+    b, ob = r.breakdown, out.breakdown
+    _set_money(ob.deductible, b.deductible)
+    _set_money(ob.copay, b.copay)
+    _set_money(ob.coinsurance, b.coinsurance)
+    _set_money(ob.not_covered, b.not_covered)
+    _set_money(ob.over_limit, b.over_limit)
+    for s in r.accumulators:
+        _add_state(out.accumulators, s)
+    f = out.flags
+    f.service_covered, f.limit_reached = r.service_covered, r.limit_reached
+    f.out_of_pocket_met, f.deductible_met = r.oop_met, r.deductible_met
+    f.SetInParent()  # present even when every flag is false
+    out.path.extend([h.value for h in r.path])
     for w in r.warnings:
-        out.trace.append(epb.TraceLine(handler="warning", decision=w))
+        out.trace.add(handler="warning", decision=w)
     for line in r.trace:
-        out.trace.append(epb.TraceLine(
-            handler=line.handler.value if line.handler else "warning", decision=line.condition,
-            values=_values(line.looked_at, line.charged)))
+        out.trace.add(handler=line.handler.value if line.handler else "warning", decision=line.condition,
+                      values=_values(line.looked_at, line.charged))
 
 
 def _values(looked_at: Any, charged: Any) -> Mapping[str, str]:
@@ -281,19 +305,29 @@ def _values(looked_at: Any, charged: Any) -> Mapping[str, str]:
     return values
 
 
-def _benefit_pb(b: ChosenBenefit) -> epb.MatchedBenefit:
+def _benefit_pb(b: ChosenBenefit, out: epb.MatchedBenefit) -> None:
     code = b.benefit_code or ""
-    return epb.MatchedBenefit(
-        benefit_name=b.benefit_name or "", benefit_code=int(code) if code.lstrip("-").isdigit() else 0,
-        benefit_tier_name=b.tier or "",
-        network_category=NETWORK_PB.get(NETWORK_CODE.get(b.network or "", ""), cpb.NETWORK_CATEGORY_UNSPECIFIED),
-        coverage_sequence_number=b.coverage_sequence or 0, provider_designations=list(b.designations))
+    out.benefit_name = b.benefit_name or ""
+    out.benefit_code = int(code) if code.lstrip("-").isdigit() else 0
+    out.benefit_tier_name = b.tier or ""
+    out.network_category = NETWORK_PB.get(NETWORK_CODE.get(b.network or "", ""), cpb.NETWORK_CATEGORY_UNSPECIFIED)
+    out.coverage_sequence_number = b.coverage_sequence or 0
+    out.provider_designations.extend(b.designations)
+    out.SetInParent()
 
 
-def outcome_pb(o: ProviderOutcome) -> epb.CostEstimate:
-    out = epb.CostEstimate(provider_id=o.provider_id, status=status_for(o.error))
+def outcome_pb(o: ProviderOutcome, out: epb.CostEstimate | None = None) -> epb.CostEstimate:
+    """Fill `out` (a sub-message of the response, so nothing is copied) or a new message."""
+    if out is None:
+        out = epb.CostEstimate()
+    out.provider_id = o.provider_id
+    if o.error is None:
+        out.status.SetInParent()  # OK: code 0, no message
+    else:
+        out.status.CopyFrom(status_for(o.error))
+    out.benefit_from_cache = o.benefit_from_cache
     if o.result is not None:
         result_pb(o.result, out)
     if o.benefit is not None:
-        out.matched_benefit.CopyFrom(_benefit_pb(o.benefit))
+        _benefit_pb(o.benefit, out.matched_benefit)
     return out

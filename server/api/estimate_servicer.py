@@ -11,6 +11,7 @@ from costestimator.v1 import estimate_service_pb2 as epb
 from costestimator.v1 import estimate_service_pb2_grpc
 from google.rpc import code_pb2, status_pb2
 
+from server.api.auth import current_tenant
 from server.api.estimate_convert import (
     EstimateRequestPb,
     calculate_inputs_from_pb,
@@ -43,16 +44,21 @@ class EstimateServicer(estimate_service_pb2_grpc.EstimateServiceServicer):
     async def Estimate(self, request: epb.EstimateRequest, context: Ctx) -> epb.EstimateResponse:
         query = self._query(request)
         by_id = {}
-        async for outcome in self._runner.stream(query, deadline_at=_deadline_at(context)):
-            by_id[outcome.provider_id] = outcome_pb(outcome)
-        return epb.EstimateResponse(estimates=[by_id[p.provider_id] for p in query.providers])
+        async for outcome in self._runner.stream(query, deadline_at=_deadline_at(context), tenant=current_tenant()):
+            by_id[outcome.provider_id] = outcome
+        response = epb.EstimateResponse()
+        for p in query.providers:  # built in place, in request order: no copy of a finished message
+            outcome_pb(by_id[p.provider_id], response.estimates.add())
+        return response
 
     async def StreamEstimates(
         self, request: epb.StreamEstimatesRequest, context: Ctx
     ) -> AsyncIterator[epb.StreamEstimatesResponse]:
         query = self._query(request)
-        async for outcome in self._runner.stream(query, deadline_at=_deadline_at(context)):
-            yield epb.StreamEstimatesResponse(estimate=outcome_pb(outcome))
+        async for outcome in self._runner.stream(query, deadline_at=_deadline_at(context), tenant=current_tenant()):
+            response = epb.StreamEstimatesResponse()
+            outcome_pb(outcome, response.estimate)
+            yield response
 
     async def Calculate(self, request: epb.CalculateRequest, context: Ctx) -> epb.CalculateResponse:
         inputs, violations = calculate_inputs_from_pb(request)

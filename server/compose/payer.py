@@ -1,23 +1,76 @@
-"""The payer side: Benefits and Accumulators clients, their tokens, and the embedded sandbox when no URLs are set."""
+"""The payer side: Benefits and Accumulators clients, their tokens, the embedded sandbox when no URLs are set, and
+the benefit cache with the use cases built on them (estimates, benefit lookup)."""
 
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
 from urllib.parse import urlsplit
+
+from server.cache.stores import MemoryStore, RedisStore, TtlStore
 
 from server.clients.payer import PayerClients, PayerClientsConfig
 from server.clients.tokens import TokenConfig
 from server.compose.shared import Resources
+from server.clients.models import BenefitResponseModel
 from server.sandbox.payer import PayerSandboxConfig, RunningSandbox, start_payer_sandbox
+from server.settings import Settings
+from server.usecases.benefit_cache import BenefitCache, decode_answer, encode_answer
+from server.usecases.benefits import BenefitLookup
+from server.usecases.estimates import EstimateRunner
 
 log = logging.getLogger(__name__)
+
+CACHE_KEY_SECRET_FILE: Final = "cache-key-secret"
 
 
 @dataclass
 class PayerSide:
     clients: PayerClients
     sandbox: RunningSandbox | None
+    benefit_cache: BenefitCache
+    estimates: EstimateRunner
+    benefit_lookup: BenefitLookup
+
+
+def cache_key_secret(settings: Settings) -> bytes:
+    """The configured secret, else a random one kept in the data dir (shared by processes sharing that dir).
+
+    Processes on several hosts sharing one Redis must share the secret too: set COSTEST_CACHE_KEY_SECRET there.
+    """
+    if settings.cache_key_secret is not None:
+        return settings.cache_key_secret.get_secret_value().encode()
+    path = Path(settings.data_dir) / CACHE_KEY_SECRET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        secret = path.read_text().strip()
+    else:
+        secret = secrets.token_hex(32)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secret + "\n")
+    if settings.redis_url:
+        log.warning("COSTEST_CACHE_KEY_SECRET is not set: benefit cache keys in Redis are keyed with %s and only "
+                    "shared by servers using that file", path)
+    return secret.encode()
+
+
+def _benefit_store(s: Settings) -> TtlStore[BenefitResponseModel] | None:
+    if s.benefit_cache_ttl_seconds <= 0:
+        log.info("benefit cache: off (COSTEST_BENEFIT_CACHE_TTL_SECONDS=0)")
+        return None
+    if s.redis_url:
+        log.info("benefit cache: Redis, %.0fs", s.benefit_cache_ttl_seconds)
+        return RedisStore(s.redis_url, ttl=s.benefit_cache_ttl_seconds, max_local_entries=s.benefit_cache_max_entries,
+                          encode=encode_answer, decode=decode_answer)
+    log.info("benefit cache: in process, %.0fs, at most %d answers", s.benefit_cache_ttl_seconds,
+             s.benefit_cache_max_entries)
+    return MemoryStore(ttl=s.benefit_cache_ttl_seconds, max_entries=s.benefit_cache_max_entries)
 
 
 def _split(url: str) -> tuple[str, str]:
@@ -59,4 +112,10 @@ async def build_payer(resources: Resources) -> PayerSide:
     clients = PayerClients(config, registry=resources.registry, resilience=resources.resilience)
     await clients.start()
     resources.exit.push_async_callback(clients.close)
-    return PayerSide(clients, sandbox)
+    cache = BenefitCache(clients.benefits, _benefit_store(s), secret=cache_key_secret(s))
+    resources.exit.push_async_callback(cache.close)
+    return PayerSide(
+        clients, sandbox, cache,
+        estimates=EstimateRunner(cache, clients.accumulators, fanout=s.effective_benefit_fanout),
+        benefit_lookup=BenefitLookup(cache),
+    )

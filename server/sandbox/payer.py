@@ -19,8 +19,6 @@ import argparse
 import asyncio
 import base64
 import binascii
-import json
-import re
 import secrets
 import ssl
 import time
@@ -37,8 +35,9 @@ from .payer_catalogue import (
     MEMBERS,
     Member,
     ServiceRequest,
-    accumulators_answer,
-    benefits_for_service,
+    accumulators_json,
+    dumps_exact,
+    service_answer_json,
 )
 
 __all__ = [
@@ -46,6 +45,7 @@ __all__ = [
     "BENEFITS_PATH",
     "TOKEN_PATH",
     "PayerSandbox",
+    "dumps_exact",
     "PayerSandboxConfig",
     "RunningSandbox",
     "start_payer_sandbox",
@@ -76,20 +76,6 @@ class _Issued:
     id_token: str
     issued_at: float
     expires_at: float
-
-
-_EXACT = re.compile(r'"@@dec:([-0-9.]+)@@"')
-
-
-def _mark_decimal(value: object) -> str:
-    if isinstance(value, Decimal):
-        return f"@@dec:{value}@@"
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def dumps_exact(data: Any) -> str:
-    """JSON with Decimal amounts written as JSON numbers, digit for digit (the payer sends numbers, not floats)."""
-    return _EXACT.sub(r"\1", json.dumps(data, default=_mark_decimal))
 
 
 def _gateway_error(status: int, message: str, more: str) -> web.Response:
@@ -205,7 +191,7 @@ class PayerSandbox:
         member = self._member(body["membershipID"], body["planIdentifier"])
         if member is None:
             return _gateway_error(400, "Bad Request", MEMBER_NOT_FOUND)
-        answer = []
+        parts = []
         for si in body["serviceInfo"]:
             sci = si["serviceCodeInfo"]
             req = ServiceRequest(
@@ -215,16 +201,8 @@ class PayerSandbox:
                 places_of_service=tuple(p["code"] for p in sci.get("placeOfService") or []),
                 specialties=tuple(p["code"] for p in sci.get("providerSpecialty") or []),
             )
-            answer.append(
-                {
-                    "serviceCodeInfo": [{"code": req.code, "type": req.code_type}],
-                    "placeOfService": [{"code": c} for c in req.places_of_service],
-                    "providerType": [{"code": c} for c in req.provider_types],
-                    "providerSpecialty": [{"code": c} for c in req.specialties],
-                    "benefit": benefits_for_service(member.plan, req),
-                }
-            )
-        return web.json_response({"serviceInfo": answer}, dumps=dumps_exact)
+            parts.append(service_answer_json(member.plan, req))  # serialised once per distinct request
+        return web.Response(text='{"serviceInfo":[' + ",".join(parts) + "]}", content_type="application/json")
 
     @staticmethod
     def _validate_benefit_request(body: Any) -> str | None:
@@ -261,7 +239,7 @@ class PayerSandbox:
         member = self._member(membership_id, plan)
         if member is None:
             return _gateway_error(400, "Bad Request", MEMBER_NOT_FOUND)
-        return web.json_response(accumulators_answer(member))
+        return web.Response(body=accumulators_json(member.membership_id), content_type="application/json")
 
 
 @dataclass

@@ -12,9 +12,11 @@ Between them, the members and services below reach every row of the rule book's 
 
 from __future__ import annotations
 
-import copy
+import json
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 __all__ = [
@@ -24,7 +26,10 @@ __all__ = [
     "SERVICES",
     "Member",
     "accumulators_answer",
+    "accumulators_json",
     "benefits_for_service",
+    "dumps_exact",
+    "service_answer_json",
 ]
 
 JSON = dict[str, Any]
@@ -235,8 +240,11 @@ SERVICES: dict[str, tuple[str, Any]] = {
 
 
 def _to_hdhp(benefits: list[JSON]) -> list[JSON]:
-    """High-deductible plan: the deductible comes first for everything except preventive care."""
-    out = copy.deepcopy(benefits)
+    """High-deductible plan: the deductible comes first for everything except preventive care.
+
+    Edits in place: the service builders return freshly built benefits on every call, nothing shared.
+    """
+    out = benefits
     for b in out:
         b["benefitProvider"] = "HDHPNET" if b["benefitProvider"] == "PPONET" else b["benefitProvider"]
         for cov in b["coverages"]:
@@ -469,18 +477,54 @@ def _identifier(membership_id: str) -> JSON:
 
 
 def accumulators_answer(member: Member) -> JSON:
-    """The Accumulators API answer for `member`: the whole family (subscriber + dependents)."""
+    """The Accumulators API answer for `member`: the whole family (subscriber + dependents). A fresh structure."""
+    answer: JSON = json.loads(accumulators_json(member.membership_id))
+    return answer
+
+
+@lru_cache(maxsize=None)
+def accumulators_json(membership_id: str) -> bytes:
+    """The Accumulators API answer as JSON, built once per member (the catalogue never changes while serving)."""
+    member = MEMBERS[membership_id]
     family = [m for m in _MEMBER_LIST if m.family == member.family and m.active]
 
     def entry(m: Member) -> JSON:
         return {
             "privacyRestriction": "false",
             "membershipIdentifier": _identifier(m.membership_id),
-            "accumulators": copy.deepcopy(m.accumulators),
+            "accumulators": m.accumulators,
         }
 
     subscriber = next((m for m in family if m.subscriber), None)
     memberships: JSON = {"dependents": [entry(m) for m in family if not m.subscriber]}
     if subscriber is not None:
         memberships["subscriber"] = entry(subscriber)
-    return {"readAccumulatorsResponse": {"memberships": memberships}}
+    return json.dumps({"readAccumulatorsResponse": {"memberships": memberships}}).encode()
+
+
+# ---- JSON ------------------------------------------------------------------------------------------
+
+_EXACT = re.compile(r'"@@dec:([-0-9.]+)@@"')
+
+
+def _mark_decimal(value: object) -> str:
+    if isinstance(value, Decimal):
+        return f"@@dec:{value}@@"
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def dumps_exact(data: Any) -> str:
+    """JSON with Decimal amounts written as JSON numbers, digit for digit (the payer sends numbers, not floats)."""
+    return _EXACT.sub(r"\1", json.dumps(data, default=_mark_decimal))
+
+
+@lru_cache(maxsize=4096)
+def service_answer_json(plan: str, req: ServiceRequest) -> str:
+    """One serviceInfo entry of the Benefits API answer, serialised once per (plan, request) and then reused."""
+    return dumps_exact({
+        "serviceCodeInfo": [{"code": req.code, "type": req.code_type}],
+        "placeOfService": [{"code": c} for c in req.places_of_service],
+        "providerType": [{"code": c} for c in req.provider_types],
+        "providerSpecialty": [{"code": c} for c in req.specialties],
+        "benefit": benefits_for_service(plan, req),
+    })

@@ -1,11 +1,12 @@
-"""GetBenefit: ask the payer for the benefits of a member's services, then apply the seed's optional filters."""
+"""GetBenefit: ask the payer (through the benefit cache) for a member's services' benefits, then apply the seed's
+optional filters."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from server.clients.benefits import BenefitsClient
 from server.clients.models import BenefitModel, BenefitRequestModel, BenefitResponseModel
+from server.usecases.benefit_cache import BenefitCache
 
 WIRE_NETWORK = {"in": "InNetwork", "out": "OutofNetwork"}
 
@@ -53,11 +54,13 @@ def apply_filter(response: BenefitResponseModel, criteria: BenefitFilter) -> Ben
 
 
 class BenefitLookup:
-    def __init__(self, client: BenefitsClient) -> None:
-        self._client = client
+    def __init__(self, benefits: BenefitCache) -> None:
+        self._benefits = benefits
 
     async def get(
-        self, request: BenefitRequestModel, criteria: BenefitFilter, *, timeout: float | None
+        self, request: BenefitRequestModel, criteria: BenefitFilter, *, timeout: float | None,
+        tenant: str | None = None,
     ) -> BenefitResponseModel:
-        response = await self._client.get_benefits(request, timeout=timeout)
-        return apply_filter(response, criteria)
+        """`tenant`: the authenticated caller's, which scopes the benefit cache (None: straight to the payer)."""
+        got = await self._benefits.get(tenant, request, timeout=timeout)
+        return apply_filter(got.answer, criteria)

@@ -1,8 +1,10 @@
 """Estimate / StreamEstimates: one member, one service, many providers, upstream calls done once each.
 
 Per request: the accumulators are fetched once, concurrently with the benefit calls; providers whose upstream
-benefit request would be identical (same provider type and specialty) share one call; benefit calls run with a
-bounded fan-out. As each benefit answer arrives, every provider sharing it is computed and yielded at once.
+benefit request would be identical (same provider type and specialty) share one call. Benefit answers go through
+the benefit cache (per tenant; identical calls in flight across requests are coalesced). The fan-out is bounded
+by the benefits upstream's connection pool (and the caller's deadline), not by a narrower fixed width. As each
+benefit answer arrives, every provider sharing it is computed and yielded at once.
 Request-level failures (member not found, accumulators unavailable) end the stream; a provider's own failure is
 that provider's outcome. Leaving the generator early (client cancel, deadline) cancels every outstanding call.
 """
@@ -17,7 +19,6 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from server.clients.accumulators import AccumulatorsClient
-from server.clients.benefits import BenefitsClient
 from server.clients.errors import MemberNotFound
 from server.clients.models import (
     AccumulatorsResponseModel,
@@ -29,6 +30,7 @@ from server.clients.models import (
 )
 from server.domain.costshare import (
     AccumKind,
+    Coverage,
     CostShareResult,
     Level,
     MemberAccumulator,
@@ -37,6 +39,7 @@ from server.domain.costshare import (
 )
 from server.domain.costshare.inputs import parse_code, parse_level, parse_network
 from server.domain.errors import InvalidInput
+from server.usecases.benefit_cache import BenefitAnswer, BenefitCache
 from server.usecases.benefit_selection import Candidate, ProviderTraits, candidates
 from server.usecases.wire_to_domain import accumulators_from_wire, coverage_from_wire
 
@@ -102,21 +105,26 @@ class ProviderOutcome:
     result: CostShareResult | None = None
     benefit: ChosenBenefit | None = None
     error: BaseException | None = None
+    benefit_from_cache: bool = False
 
 
 @dataclass
 class UpstreamCalls:
-    """Counted per request, so a test or a log line can confirm "distinct benefit requests + 1"."""
+    """Counted per request, so a test or a log line can confirm "distinct benefit requests + 1".
+
+    `benefits` counts the benefit answers this request needed; `benefits_from_cache` those the cache had.
+    """
 
     benefits: int = 0
     accumulators: int = 0
+    benefits_from_cache: int = 0
 
 
 BenefitKey = tuple[str | None, str | None]
 
 
 class EstimateRunner:
-    def __init__(self, benefits: BenefitsClient, accumulators: AccumulatorsClient, *, fanout: int) -> None:
+    def __init__(self, benefits: BenefitCache, accumulators: AccumulatorsClient, *, fanout: int) -> None:
         self._benefits = benefits
         self._accumulators = accumulators
         self._fanout = fanout
@@ -134,9 +142,13 @@ class EstimateRunner:
                                        serviceCodeInfo=info)])
 
     async def stream(
-        self, q: EstimateQuery, *, deadline_at: float | None, calls: UpstreamCalls | None = None
+        self, q: EstimateQuery, *, deadline_at: float | None, calls: UpstreamCalls | None = None,
+        tenant: str | None = None,
     ) -> AsyncIterator[ProviderOutcome]:
-        """Yield one outcome per provider as soon as it is known (completion order)."""
+        """Yield one outcome per provider as soon as it is known (completion order).
+
+        `tenant`: the authenticated caller's tenant, which scopes the benefit cache (None: no cache).
+        """
         calls = calls if calls is not None else UpstreamCalls()
         remaining: Callable[[], float | None] = (
             (lambda: None) if deadline_at is None else (lambda: max(0.0, deadline_at - time.monotonic())))
@@ -145,10 +157,12 @@ class EstimateRunner:
             groups.setdefault((p.provider_type, p.specialty), []).append(p)
         gate = asyncio.Semaphore(self._fanout)
 
-        async def fetch_benefits(key: BenefitKey) -> BenefitResponseModel:
+        async def fetch_benefits(key: BenefitKey) -> BenefitAnswer:
             async with gate:
                 calls.benefits += 1
-                return await self._benefits.get_benefits(self._benefit_request(q, key), timeout=remaining())
+                got = await self._benefits.get(tenant, self._benefit_request(q, key), timeout=remaining())
+                calls.benefits_from_cache += got.from_cache
+                return got
 
         async def fetch_accumulators() -> MemberAccumulators:
             calls.accumulators += 1
@@ -171,35 +185,72 @@ class EstimateRunner:
                     if isinstance(error, MemberNotFound):
                         raise error
                     member = await _member_accumulators(accumulators_task)
-                    for provider in groups[key]:
-                        if error is not None:
+                    if error is not None:
+                        for provider in groups[key]:
                             yield ProviderOutcome(provider.provider_id, error=error)
-                        else:
-                            yield self._compute(provider, task.result(), member, q.include_trace)  # type: ignore[arg-type]
+                        continue
+                    got: BenefitAnswer = task.result()  # type: ignore[assignment]
+                    memo = _AnswerMemo(got.answer)
+                    for provider in groups[key]:
+                        yield self._compute(provider, got, member, q.include_trace, memo)
         finally:
             for t in [accumulators_task, *benefit_tasks]:
                 t.cancel()
             await asyncio.gather(accumulators_task, *benefit_tasks, return_exceptions=True)
 
-    def _compute(self, provider: ProviderQuery, answer: BenefitResponseModel,
-                 member: MemberAccumulators | Exception, trace: bool) -> ProviderOutcome:
+    def _compute(self, provider: ProviderQuery, got: BenefitAnswer, member: MemberAccumulators | Exception,
+                 trace: bool, memo: _AnswerMemo) -> ProviderOutcome:
+        cached = got.from_cache
         if isinstance(member, Exception):
-            return ProviderOutcome(provider.provider_id, error=member)
-        options = candidates(answer, provider.traits)
+            return ProviderOutcome(provider.provider_id, error=member, benefit_from_cache=cached)
+        options = memo.candidates(provider.traits)
         if not options:
             t = provider.traits
-            return ProviderOutcome(provider.provider_id, error=NoMatchingBenefit(
+            return ProviderOutcome(provider.provider_id, benefit_from_cache=cached, error=NoMatchingBenefit(
                 f"no benefit matches network {t.network}" + (f", tier {t.tier}" if t.tier else "")
                 + (f", designation {t.designation}" if t.designation else "")))
         try:
             best = max(
-                ((c, calculate(coverage_from_wire(c.benefit, c.coverage), member, provider.amount, trace=trace))
+                ((c, calculate(memo.coverage(c), member, provider.amount, trace=trace))
                  for c in options),
                 key=lambda pair: pair[1].member_pays,  # highest member pay wins; max keeps the first of ties
             )
         except Exception as exc:  # noqa: BLE001 - domain errors become this provider's status
-            return ProviderOutcome(provider.provider_id, error=exc)
-        return ProviderOutcome(provider.provider_id, result=best[1], benefit=_chosen(best[0]))
+            return ProviderOutcome(provider.provider_id, error=exc, benefit_from_cache=cached)
+        return ProviderOutcome(provider.provider_id, result=best[1], benefit=memo.chosen(best[0]),
+                               benefit_from_cache=cached)
+
+
+class _AnswerMemo:
+    """Work shared by the providers of one benefit answer: which benefits fit given traits (providers of one group
+    mostly share them), each coverage converted to the domain once, each chosen benefit described once."""
+
+    __slots__ = ("_answer", "_candidates", "_coverages", "_chosen")
+
+    def __init__(self, answer: BenefitResponseModel) -> None:
+        self._answer = answer
+        self._candidates: dict[ProviderTraits, list[Candidate]] = {}
+        self._coverages: dict[int, Coverage] = {}
+        self._chosen: dict[int, ChosenBenefit] = {}
+
+    def candidates(self, traits: ProviderTraits) -> list[Candidate]:
+        found = self._candidates.get(traits)
+        if found is None:
+            found = self._candidates[traits] = candidates(self._answer, traits)
+        return found
+
+    # Keyed by id(): the answer holds every coverage alive for as long as this memo lives.
+    def coverage(self, c: Candidate) -> Coverage:
+        found = self._coverages.get(id(c.coverage))
+        if found is None:
+            found = self._coverages[id(c.coverage)] = coverage_from_wire(c.benefit, c.coverage)
+        return found
+
+    def chosen(self, c: Candidate) -> ChosenBenefit:
+        found = self._chosen.get(id(c.coverage))
+        if found is None:
+            found = self._chosen[id(c.coverage)] = _chosen(c)
+        return found
 
 
 async def _member_accumulators(task: asyncio.Future[MemberAccumulators]) -> MemberAccumulators | Exception:

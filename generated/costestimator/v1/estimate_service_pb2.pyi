@@ -528,8 +528,13 @@ class CostEstimate(_message.Message):
     FLAGS_FIELD_NUMBER: _builtins.int
     PATH_FIELD_NUMBER: _builtins.int
     TRACE_FIELD_NUMBER: _builtins.int
+    BENEFIT_FROM_CACHE_FIELD_NUMBER: _builtins.int
     provider_id: _builtins.str
     """Empty for Calculate."""
+    benefit_from_cache: _builtins.bool
+    """True when the payer's benefit answer behind this estimate came from the benefit cache rather than a fresh
+    upstream call (cached answers are at most COSTEST_BENEFIT_CACHE_TTL_SECONDS old). False for Calculate.
+    """
     @_builtins.property
     def status(self) -> _status_pb2.Status:
         """OK, or why this provider has no estimate (NOT_FOUND: no matching benefit; UNAVAILABLE: upstream failure...)."""
@@ -570,10 +575,11 @@ class CostEstimate(_message.Message):
         flags: Global___EstimateFlags | None = ...,
         path: _abc.Iterable[_builtins.str] | None = ...,
         trace: _abc.Iterable[Global___TraceLine] | None = ...,
+        benefit_from_cache: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["breakdown", b"breakdown", "flags", b"flags", "matched_benefit", b"matched_benefit", "member_pays", b"member_pays", "plan_pays", b"plan_pays", "service_amount", b"service_amount", "status", b"status"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accumulators", b"accumulators", "breakdown", b"breakdown", "flags", b"flags", "matched_benefit", b"matched_benefit", "member_pays", b"member_pays", "path", b"path", "plan_pays", b"plan_pays", "provider_id", b"provider_id", "service_amount", b"service_amount", "status", b"status", "trace", b"trace"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accumulators", b"accumulators", "benefit_from_cache", b"benefit_from_cache", "breakdown", b"breakdown", "flags", b"flags", "matched_benefit", b"matched_benefit", "member_pays", b"member_pays", "path", b"path", "plan_pays", b"plan_pays", "provider_id", b"provider_id", "service_amount", b"service_amount", "status", b"status", "trace", b"trace"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
