@@ -120,11 +120,28 @@ _SPECIAL: dict[str, Callable[[], st.SearchStrategy[dict[str, Any]]]] = {
 }
 
 
+HUGE_LIST_BYTES = 2_000_000  # a huge list stays about this size on the wire (nested huge lists must not explode)
+
+
+def _wire_size(value: Any) -> int:
+    if isinstance(value, Message):
+        return value.ByteSize() + 3
+    if isinstance(value, str):
+        return len(value.encode()) + 3
+    if isinstance(value, bytes):
+        return len(value) + 3
+    return 10
+
+
+def _replicate(item: Any, count: int) -> list[Any]:
+    return [item] * max(1, min(count, HUGE_LIST_BYTES // _wire_size(item)))
+
+
 def _repeated(element: st.SearchStrategy[Any]) -> st.SearchStrategy[list[Any]]:
     # Mostly short lists; sometimes one element repeated a huge number of times (cheap to generate, big on the wire).
     return st.one_of(
         st.lists(element, max_size=3),
-        st.tuples(element, st.sampled_from((21, 101, 1001, 30_000))).map(lambda t: [t[0]] * t[1]),
+        st.builds(_replicate, element, st.sampled_from((21, 101, 1001, 30_000))),
     )
 
 
