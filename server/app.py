@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 from server.api.auth import AuthInterceptor, DevelopmentAuth, JwtVerifier
 from server.api.observability import ObservabilityInterceptor, RpcMetrics
 from server.api.grpc_server import BuiltServer, Servicers, build_grpc_server
+from server.api.request_limits import RequestLimits
 from server.api.benefit_servicer import BenefitServicer
 from server.api.estimate_servicer import EstimateServicer
 from server.clients.resilience import Resilience
@@ -56,6 +57,8 @@ class Application:
                 servicers,
                 interceptors=[ObservabilityInterceptor(RpcMetrics.for_registry(self.registry)), AuthInterceptor(self._verifier())],
                 max_concurrent_rpcs=self.settings.max_concurrent_rpcs,
+                max_request_bytes=self.settings.max_request_bytes,
+                request_limits=RequestLimits.for_settings(max_providers=self.settings.max_providers),
             )
             self._port = self._built.port
             await self._built.server.start()
@@ -69,10 +72,10 @@ class Application:
         s = self.settings
         if s.auth_hs256_secret is not None:
             return JwtVerifier(s.auth_hs256_secret.get_secret_value(), "HS256", s.auth_issuer, s.auth_audience,
-                               s.auth_tenant_claim)
+                               s.auth_tenant_claim, max_lifetime_seconds=s.auth_max_token_lifetime_seconds)
         if s.auth_rs256_public_key_file is not None:
             return JwtVerifier(s.auth_rs256_public_key_file.read_text(), "RS256", s.auth_issuer, s.auth_audience,
-                               s.auth_tenant_claim)
+                               s.auth_tenant_claim, max_lifetime_seconds=s.auth_max_token_lifetime_seconds)
         dev = DevelopmentAuth.create(s.dev_tenant, s.auth_tenant_claim)  # settings guarantee loopback here
         dev.announce(s.data_dir / "dev-token")
         self.dev_token = dev.token

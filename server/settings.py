@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     # --- embedded sandbox
     sandbox_latency_ms: int = Field(0, ge=0, le=60_000)
 
+    # --- helper "input": bad input and token hardening
+    max_request_bytes: int = Field(1024 * 1024, ge=4096, le=64 * 1024 * 1024,
+                                   description="larger requests are refused with RESOURCE_EXHAUSTED")
+    auth_max_token_lifetime_seconds: int = Field(3600, ge=60, le=30 * 86400,
+                                                 description="exp - iat of a caller's JWT; iat and exp required")
+
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
         payer = {"benefits_url": self.benefits_url, "accumulators_url": self.accumulators_url,
@@ -111,6 +117,9 @@ class Settings(BaseSettings):
             )
         if self.auth_hs256_secret and self.auth_rs256_public_key_file:
             raise ValueError(f"set one of {_env('auth_hs256_secret')} or {_env('auth_rs256_public_key_file')}")
+        # helper "input": an HS256 secret shorter than the hash (32 bytes) can be brute-forced offline
+        if self.auth_hs256_secret and len(self.auth_hs256_secret.get_secret_value().encode()) < 32:
+            raise ValueError(f"{_env('auth_hs256_secret')} must be at least 32 bytes (e.g. `openssl rand -hex 32`)")
         if self.auth_configured and not (self.auth_issuer and self.auth_audience):
             raise ValueError(f"caller authentication needs {_env('auth_issuer')} and {_env('auth_audience')}")
         if not self.auth_configured and not self.is_loopback:

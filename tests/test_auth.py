@@ -24,7 +24,8 @@ ISS, AUD = "https://auth.example.test", "costestimator"
 
 def token(key: Any = SECRET, alg: str = "HS256", **claims: Any) -> str:
     now = int(time.time())
-    body: dict[str, Any] = {"iss": ISS, "aud": AUD, "exp": now + 300, "tenant_id": "tenant-a", **claims}
+    body: dict[str, Any] = {"iss": ISS, "aud": AUD, "iat": now, "exp": now + 3000, "tenant_id": "tenant-a",
+                              **claims}  # exp: params are built at collection, long before a full suite runs them
     return jwt.encode({k: v for k, v in body.items() if v is not None}, key, algorithm=alg)
 
 

@@ -3,24 +3,34 @@
 Servicers raise; they never pick status codes. Per-provider statuses inside a stream use the same map
 (`status_for`), so a provider's failure reads exactly like the RPC failure it would have been.
 Messages here reach callers: they must never contain member ids, names or dates of birth.
+Every answer stays small whatever the request: at most `MAX_VIOLATIONS` field violations (plus one "and N more"),
+bounded texts, and a status that never grows past `MAX_STATUS_BYTES` (a default client reads trailers up to 8 KiB).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from server.api.request_limits import RequestLimits
 from server.api.validation import RequestInvalid
 
 log = logging.getLogger(__name__)
+
+MAX_VIOLATIONS: Final = 20
+MAX_TEXT: Final = 200  # characters of a message, a field path or a description
+MAX_STATUS_BYTES: Final = 6 * 1024
 
 
 @dataclass(frozen=True)
@@ -30,10 +40,37 @@ class Mapped:
     details: tuple[Any, ...] = ()
 
 
-def _bad_request(violations: list[tuple[str, str]]) -> error_details_pb2.BadRequest:
-    return error_details_pb2.BadRequest(
-        field_violations=[error_details_pb2.BadRequest.FieldViolation(field=f, description=d) for f, d in violations]
-    )
+def _clip(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _bad_request(violations: Sequence[tuple[str, str]]) -> error_details_pb2.BadRequest:
+    """The first MAX_VIOLATIONS violations, then one entry that counts the rest."""
+    shown = [error_details_pb2.BadRequest.FieldViolation(field=_clip(f), description=_clip(d))
+             for f, d in violations[:MAX_VIOLATIONS]]
+    if len(violations) > MAX_VIOLATIONS:
+        shown.append(error_details_pb2.BadRequest.FieldViolation(
+            field="request", description=f"and {len(violations) - MAX_VIOLATIONS} more violations"))
+    return error_details_pb2.BadRequest(field_violations=shown)
+
+
+def _retry_info(seconds: float) -> error_details_pb2.RetryInfo:
+    delay = duration_pb2.Duration()
+    delay.FromNanoseconds(max(0, int(seconds * 1e9)))
+    return error_details_pb2.RetryInfo(retry_delay=delay)
+
+
+class MalformedRequest:
+    """What a handler receives instead of a message when the request bytes do not parse (→ INVALID_ARGUMENT)."""
+
+    __slots__ = ("size",)
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+class MalformedRequestError(Exception):
+    pass
 
 
 def _mappers() -> list[tuple[type[BaseException], Callable[[Any], Mapped]]]:
@@ -46,6 +83,9 @@ def _mappers() -> list[tuple[type[BaseException], Callable[[Any], Mapped]]]:
     from server.store.pagination import InvalidPageToken
 
     return [
+        (MalformedRequestError, lambda e: Mapped(
+            grpc.StatusCode.INVALID_ARGUMENT, "malformed request: the body is not a valid protobuf message",
+            (_bad_request([("request", "cannot be parsed as the RPC's request message")]),))),
         (RequestInvalid, lambda e: Mapped(grpc.StatusCode.INVALID_ARGUMENT, e.message,
                                           (_bad_request([(v.field, v.description) for v in e.violations]),))),
         (DomainError, lambda e: Mapped(grpc.StatusCode.INVALID_ARGUMENT, str(e),
@@ -63,6 +103,10 @@ def _mappers() -> list[tuple[type[BaseException], Callable[[Any], Mapped]]]:
         # An upstream 400 means the request content was refused; other 4xx are state (e.g. 409, 422).
         (ce.UpstreamRejected, lambda e: Mapped(
             grpc.StatusCode.INVALID_ARGUMENT if e.status == 400 else grpc.StatusCode.FAILED_PRECONDITION, e.message)),
+        (ce.CircuitOpen, lambda e: Mapped(
+            grpc.StatusCode.UNAVAILABLE, e.message,
+            (_retry_info(e.retry_after),) if e.retry_after is not None else ())),
+        (ce.LocalPoolExhausted, lambda e: Mapped(grpc.StatusCode.RESOURCE_EXHAUSTED, e.message)),
         (ce.UpstreamError, lambda e: Mapped(grpc.StatusCode.UNAVAILABLE, e.message)),
         (StoreUnavailable, lambda e: Mapped(grpc.StatusCode.UNAVAILABLE, "store unavailable")),
         (TimeoutError, lambda e: Mapped(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")),
@@ -82,8 +126,34 @@ def _table() -> list[tuple[type[BaseException], Callable[[Any], Mapped]]]:
 def map_exception(exc: BaseException) -> Mapped:
     for exc_type, mapper in _table():
         if isinstance(exc, exc_type):
-            return mapper(exc)
+            return _with_retry_info(exc, mapper(exc))
     return Mapped(grpc.StatusCode.INTERNAL, "internal error")
+
+
+def _open_circuit_behind(exc: BaseException) -> Any:
+    """The CircuitOpen this failure stems from (its __cause__/__context__ chain), if any."""
+    from server.clients.errors import CircuitOpen
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, CircuitOpen):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _with_retry_info(exc: BaseException, mapped: Mapped) -> Mapped:
+    """A failure caused by an open breaker (e.g. a synchronous eligibility check) says when to retry."""
+    if mapped.code is not grpc.StatusCode.UNAVAILABLE:
+        return mapped
+    if any(isinstance(d, error_details_pb2.RetryInfo) for d in mapped.details):
+        return mapped
+    circuit = _open_circuit_behind(exc)
+    if circuit is None or circuit.retry_after is None:
+        return mapped
+    return Mapped(mapped.code, mapped.message, (*mapped.details, _retry_info(circuit.retry_after)))
 
 
 def _status_proto(mapped: Mapped) -> status_pb2.Status:
@@ -92,7 +162,10 @@ def _status_proto(mapped: Mapped) -> status_pb2.Status:
         packed = any_pb2.Any()
         packed.Pack(d)
         details.append(packed)
-    return status_pb2.Status(code=mapped.code.value[0], message=mapped.message, details=details)
+    status = status_pb2.Status(code=mapped.code.value[0], message=_clip(mapped.message), details=details)
+    if status.ByteSize() > MAX_STATUS_BYTES:  # belt and braces: every detail is bounded already
+        del status.details[:]
+    return status
 
 
 def status_for(exc: BaseException | None) -> status_pb2.Status:
@@ -120,9 +193,18 @@ Unary = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
 Streaming = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Any]]
 
 
-def _wrap_unary(behavior: Unary) -> Unary:
+def _admit(request: Any, limits: RequestLimits) -> None:
+    """Before any servicer code: refuse unparsable bytes and anything over the request limits."""
+    if isinstance(request, MalformedRequest):
+        raise MalformedRequestError()
+    if isinstance(request, Message):
+        limits.check(request)
+
+
+def _wrap_unary(behavior: Unary, limits: RequestLimits) -> Unary:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         try:
+            _admit(request, limits)
             return await behavior(request, context)
         except (grpc.aio.AbortError, asyncio.CancelledError):
             raise
@@ -132,9 +214,10 @@ def _wrap_unary(behavior: Unary) -> Unary:
     return wrapped
 
 
-def _wrap_stream(behavior: Streaming) -> Streaming:
+def _wrap_stream(behavior: Streaming, limits: RequestLimits) -> Streaming:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         try:
+            _admit(request, limits)
             async for item in behavior(request, context):
                 yield item
         except (grpc.aio.AbortError, asyncio.CancelledError):
@@ -145,13 +228,55 @@ def _wrap_stream(behavior: Streaming) -> Streaming:
     return wrapped
 
 
+class _MalformedLog:
+    """At most one warning line per interval about unparsable requests (a flood of them must not flood the log)."""
+
+    def __init__(self, interval: float = 60.0) -> None:
+        self._interval = interval
+        self._next = 0.0
+        self._suppressed = 0
+        self._lock = threading.Lock()
+
+    def note(self, method: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next:
+                self._suppressed += 1
+                return
+            suppressed, self._suppressed, self._next = self._suppressed, 0, now + self._interval
+        log.warning("malformed request body on %s refused with INVALID_ARGUMENT (%d more since the last such line)",
+                    method, suppressed)
+
+
+_malformed_log = _MalformedLog()
+
+
+def _safe_deserializer(deserializer: Callable[[bytes], Any] | None, method: str) -> Callable[[bytes], Any] | None:
+    if deserializer is None:
+        return None
+
+    def parse(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception:  # noqa: BLE001 - DecodeError, or upb's recursion-depth refusal: the bytes are bad
+            _malformed_log.note(method)
+            return MalformedRequest(len(data))
+
+    return parse
+
+
 class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
-    """Wraps our own RPCs (package costestimator.v1) so any exception becomes the right status."""
+    """Wraps our own RPCs (package costestimator.v1) so any exception becomes the right status.
+
+    It also parses the request bytes safely (malformed → INVALID_ARGUMENT, not UNKNOWN with a traceback) and applies
+    `RequestLimits` before the servicer runs.
+    """
 
     PREFIX = "/costestimator.v1."
 
-    def __init__(self) -> None:
+    def __init__(self, limits: RequestLimits | None = None) -> None:
         _table()  # import every layer's error types now, not during the first failing call
+        self._limits = limits or RequestLimits()
 
     async def intercept_service(
         self,
@@ -161,16 +286,17 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or not handler_call_details.method.startswith(self.PREFIX):
             return handler
+        method = handler_call_details.method
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(handler.unary_unary),  # type: ignore[arg-type]
-                request_deserializer=handler.request_deserializer,
+                _wrap_unary(handler.unary_unary, self._limits),  # type: ignore[arg-type]
+                request_deserializer=_safe_deserializer(handler.request_deserializer, method),
                 response_serializer=handler.response_serializer,
             )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(handler.unary_stream),  # type: ignore[arg-type]
-                request_deserializer=handler.request_deserializer,
+                _wrap_stream(handler.unary_stream, self._limits),  # type: ignore[arg-type]
+                request_deserializer=_safe_deserializer(handler.request_deserializer, method),
                 response_serializer=handler.response_serializer,
             )
         return handler

@@ -18,6 +18,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from server.api.errors import ErrorMappingInterceptor
+from server.api.request_limits import RequestLimits
 
 SERVICE_NAMES = (
     benefit_service_pb2.DESCRIPTOR.services_by_name["BenefitService"].full_name,
@@ -50,12 +51,17 @@ def build_grpc_server(
     *,
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
     max_concurrent_rpcs: int | None = None,
+    max_request_bytes: int = 1024 * 1024,
+    request_limits: RequestLimits | None = None,
 ) -> BuiltServer:
-    """Create (not start) the server; must run inside the event loop that will serve it."""
+    """Create (not start) the server; must run inside the event loop that will serve it.
+
+    A request over `max_request_bytes` is refused by grpc itself with RESOURCE_EXHAUSTED naming both sizes.
+    """
     server = grpc.aio.server(
-        interceptors=[*interceptors, ErrorMappingInterceptor()],
+        interceptors=[*interceptors, ErrorMappingInterceptor(request_limits)],
         maximum_concurrent_rpcs=max_concurrent_rpcs,
-        options=[("grpc.so_reuseport", 0)],
+        options=[("grpc.so_reuseport", 0), ("grpc.max_receive_message_length", max_request_bytes)],
     )
     benefit_service_pb2_grpc.add_BenefitServiceServicer_to_server(servicers.benefit, server)
     estimate_service_pb2_grpc.add_EstimateServiceServicer_to_server(servicers.estimate, server)

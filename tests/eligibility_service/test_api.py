@@ -32,7 +32,8 @@ ISS, AUD = "https://auth.example.test", "costestimator"
 
 def token(tenant: str) -> str:
     now = int(time.time())
-    return jwt.encode({"iss": ISS, "aud": AUD, "exp": now + 300, "tenant_id": tenant}, SECRET, algorithm="HS256")
+    return jwt.encode({"iss": ISS, "aud": AUD, "iat": now, "exp": now + 300, "tenant_id": tenant}, SECRET,
+                      algorithm="HS256")
 
 
 # ---------------------------------------------------------------- validation

@@ -21,6 +21,7 @@ from .npi import is_valid_npi
 DEFAULT_SERVICE_TYPE_CODES: Final = ("30",)
 RELATIONSHIP_CODES: Final = frozenset({"01", "19", "34"})
 MAX_SERVICE_TYPE_CODES: Final = 99
+EARLIEST_BIRTH_DATE: Final = dt.date(1900, 1, 1)  # anything earlier is a typo (year 0001), not a member
 X12_DELIMITERS: Final = frozenset("*~^>`:")
 _MEMBER_ID: Final = re.compile(r"[A-Za-z0-9\- ]{2,80}")
 _NPI_SHAPE: Final = re.compile(r"[0-9]{10}")
@@ -151,6 +152,8 @@ def _check_person(
             c.add(f"{prefix}.date_of_birth", "is required")
     elif dob > today:
         c.add(f"{prefix}.date_of_birth", "must not be in the future")
+    elif dob < EARLIEST_BIRTH_DATE:
+        c.add(f"{prefix}.date_of_birth", "must not be before 1900-01-01")
     elif dob > dos:
         c.add(f"{prefix}.date_of_birth", "must not be after the date of service")
 
