@@ -77,7 +77,8 @@ def main(argv: list[str]) -> int:
     began = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="costest-bench-") as tmp:
         rows = asyncio.run(run(names, cfg, Path(tmp)))
-    print()
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\n{os.cpu_count()} CPUs, load average {load} (a shared machine: read the ratios, not the absolutes)")
     print(render(rows))
     stamp = began.strftime("%Y%m%dT%H%M%SZ")
     path = write_json(rows, {"started": began.isoformat(), "seconds": round((datetime.now(UTC) - began)

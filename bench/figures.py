@@ -348,14 +348,14 @@ async def workers(ctx: Context) -> list[Row]:
                      f"{s2[-1].qps:,.0f} QPS ({served[-1]} processes busy)")
     ratio = Spread.of([b.qps / a.qps for a, b in zip(s1, s2, strict=True)])
     busy = min(served)
-    r = row(figure, f"{Spread.of([x.qps for x in s2]).fmt(0, ' QPS')}",
+    result = row(figure, f"{Spread.of([x.qps for x in s2]).fmt(0, ' QPS')}",
             {"gain": ratio.median if busy >= 2 else 0.0, "busy_processes": busy},
             [target], baseline=f"1 process {Spread.of([x.qps for x in s1]).fmt(0, ' QPS')}; {echo_text}",
             ratio=ratio.fmt(2, "×"),
             note=f"{busy} server processes used CPU in every round" + ("" if busy >= 2 else
                                                                        " — the second process did not serve"))
     ctx.stack.stop("workers2")
-    return [r]
+    return [result]
 
 
 # ---------------------------------------------------------------- 7. memory with open streams
@@ -398,7 +398,7 @@ async def rss(ctx: Context) -> list[Row]:
 
 
 async def eligibility(ctx: Context) -> list[Row]:
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     figure = "2 CheckEligibility, PostgreSQL, 50 callers"
     targets = [Target("checks_per_s", ">=", 500, "≥ 500/s"), Target("ratio", ">=", 0.9, "≥ 0.9× lean")]

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import grpc
 from costestimator.v1 import eligibility_service_pb2 as pb
 

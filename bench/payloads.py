@@ -137,7 +137,7 @@ class DirectPayer:
                 return r.status
 
         statuses = await asyncio.gather(benefits(), accumulators())
-        return statuses == [200, 200]
+        return all(status == 200 for status in statuses)
 
 
 def inquiry(i: int) -> elpb.EligibilityInquiry:

@@ -132,7 +132,7 @@ async def wait_healthy(port: int, proc: Proc, timeout: float = 90.0) -> None:
             if proc.popen.poll() is not None:
                 raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.log_tail()}")
             try:
-                reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
+                reply = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)  # type: ignore[attr-defined]
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
                     return
             except grpc.aio.AioRpcError:

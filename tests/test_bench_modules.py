@@ -80,3 +80,24 @@ async def test_one_short_figure_runs_against_real_processes(tmp_path: Path,
     out = capsys.readouterr().out
     assert stack.metadata[0][1].split()[1] not in out  # the token is never printed
     assert "starting the server under test" in out
+
+
+def test_strict_exits_non_zero_on_a_missed_target_and_json_is_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    import bench.__main__ as cli
+
+    async def fake_run(names: list[str], cfg: Config, workdir: Path) -> list[Row]:
+        return [row("1 x", "1 QPS", {"ratio": 0.1}, [Target("ratio", ">=", 0.4, "≥ 40 %")]),
+                Row("6 y", "—", verdict=NA, note="absent")]
+
+    monkeypatch.setattr(cli, "run", fake_run)
+    monkeypatch.setattr(cli, "RESULTS", tmp_path)
+    assert cli.main(["qps"]) == 0
+    assert cli.main(["qps", "--strict"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "N/A" in out and "latest.json" in out
+    saved = json.loads((tmp_path / "latest.json").read_text())
+    assert [r["verdict"] for r in saved["rows"]] == [FAIL, NA]
+    assert saved["figures"] == ["qps"]
