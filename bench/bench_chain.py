@@ -20,7 +20,7 @@ from pathlib import Path
 from server.domain.costshare import Coverage, MemberAccumulator, MemberAccumulators, RelatedAccumulator, calculate
 
 TARGET_US = 20
-RESULTS = Path(__file__).resolve().parent / "results" / "chain.json"
+RESULTS = Path(__file__).resolve().parent / "results" / "chain.json"  # outside the figures table
 Inputs = tuple[Coverage, list[MemberAccumulator], Decimal]
 
 

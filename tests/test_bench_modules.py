@@ -1,19 +1,103 @@
-"""Every benchmark module imports and exposes main(), so `./dev bench` cannot rot unnoticed (they run in bench/)."""
+"""The bench cannot rot unnoticed: every module imports, the verdict logic holds, and one figure runs end to end
+(very short rounds) against real processes: stand-ins, `python -m server` and the echo baseline."""
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
+from pathlib import Path
 
 import pytest
 
-from bench.__main__ import available
+import bench
+from bench.__main__ import main as bench_main
+from bench.figures import FIGURES, Config, Context, run_figure
+from bench.load import percentile
+from bench.procs import Stack
+from bench.report import ERROR, FAIL, NA, PASS, Row, Spread, Target, judge, missed, render, row
+
+MODULES = sorted(m.name for m in pkgutil.iter_modules(bench.__path__))
 
 
-@pytest.mark.parametrize("name", available())
-def test_benchmark_module_imports(name: str) -> None:
-    module = importlib.import_module(f"bench.bench_{name}")
-    assert callable(module.main)
+@pytest.mark.parametrize("name", MODULES)
+def test_every_bench_module_imports(name: str) -> None:
+    importlib.import_module(f"bench.{name}")
 
 
-def test_the_three_benchmarks_exist() -> None:
-    assert set(available()) >= {"chain", "estimates", "eligibility"}
+def test_the_default_set_covers_every_figure_of_issue_13() -> None:
+    assert list(FIGURES) == ["qps", "overhead", "stream50", "stream100", "rss", "workers", "eligibility"]
+
+
+def test_verdicts() -> None:
+    at_least = Target("ratio", ">=", 0.4, "≥ 40 %")
+    at_most = Target("p99_ms", "<=", 200, "≤ 200 ms")
+    assert judge({"ratio": 0.4, "p99_ms": 200}, [at_least, at_most]) == PASS
+    assert judge({"ratio": 0.39, "p99_ms": 10}, [at_least, at_most]) == FAIL
+    assert judge({"ratio": 0.9, "p99_ms": 201}, [at_least, at_most]) == FAIL
+    assert judge({"ratio": 0.9}, [at_least, at_most]) == NA
+    rows = [row("a", "1", {"ratio": 0.5}, [at_least]), row("b", "1", {"ratio": 0.1}, [at_least]),
+            Row("c", "—", verdict=NA), Row("d", "—", verdict=ERROR)]
+    assert [r.verdict for r in rows] == [PASS, FAIL, NA, ERROR]
+    assert [r.figure for r in missed(rows)] == ["b", "d"]
+
+
+def test_spread_and_percentiles() -> None:
+    s = Spread.of([3.0, 1.0, 2.0])
+    assert (s.median, s.low, s.high) == (2.0, 1.0, 3.0)
+    assert s.fmt(1, " ms") == "2.0 ms (1.0–3.0)"
+    values = [float(i) for i in range(1, 101)]
+    assert (percentile(values, 50), percentile(values, 99), percentile(values, 100)) == (50.0, 99.0, 100.0)
+    assert percentile([], 99) == 0.0
+
+
+def test_the_table_is_aligned_and_carries_notes() -> None:
+    text = render([Row("short", "1 QPS", verdict=PASS, note="why"), Row("a much longer figure", "12,345 QPS")])
+    lines = text.splitlines()
+    assert lines[0].index("value") == lines[2].index("1 QPS") == lines[4].index("12,345 QPS")
+    assert "↳ why" in lines[3]
+
+
+def test_unknown_names_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert bench_main(["nope"]) == 2
+    assert bench_main(["--list"]) == 0
+    assert "eligibility" in capsys.readouterr().out
+
+
+async def test_one_short_figure_runs_against_real_processes(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    stack = Stack(tmp_path, lambda step: print(step, flush=True))
+    try:
+        rows = await run_figure("qps", Context(stack, Config(rounds=1, seconds=0.3), stack.progress))
+        procs = list(stack._all)
+    finally:
+        stack.close()
+    cold = rows[0]
+    assert cold.verdict in (PASS, FAIL), cold.note  # measured, not broken
+    assert cold.numbers["qps"] > 0 and cold.numbers["echo_qps"] > 0
+    assert "failed" not in cold.note, cold.note  # every Estimate answered OK
+    assert rows[1].figure.endswith("warm benefit cache") and rows[1].verdict in (PASS, FAIL, NA)
+    assert procs and all(p.popen.poll() is not None for p in procs)  # every process ended
+    out = capsys.readouterr().out
+    assert stack.metadata[0][1].split()[1] not in out  # the token is never printed
+    assert "starting the server under test" in out
+
+
+def test_strict_exits_non_zero_on_a_missed_target_and_json_is_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    import bench.__main__ as cli
+
+    async def fake_run(names: list[str], cfg: Config, workdir: Path) -> list[Row]:
+        return [row("1 x", "1 QPS", {"ratio": 0.1}, [Target("ratio", ">=", 0.4, "≥ 40 %")]),
+                Row("6 y", "—", verdict=NA, note="absent")]
+
+    monkeypatch.setattr(cli, "run", fake_run)
+    monkeypatch.setattr(cli, "RESULTS", tmp_path)
+    assert cli.main(["qps"]) == 0
+    assert cli.main(["qps", "--strict"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "N/A" in out and "latest.json" in out
+    saved = json.loads((tmp_path / "latest.json").read_text())
+    assert [r["verdict"] for r in saved["rows"]] == [FAIL, NA]
+    assert saved["figures"] == ["qps"]

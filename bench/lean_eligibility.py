@@ -1,0 +1,114 @@
+"""Baseline: the leanest server doing CheckEligibility's durable work, with a bare `grpc.aio` server and asyncpg.
+
+Per check: INSERT the request row PENDING (one autocommit statement), POST the 270 to the same clearinghouse
+stand-in over HTTP, then UPDATE the row to its final status and INSERT the raw response in ONE transaction. Same
+tables as the product (the bench migrates the database first), no auth, no retries, no normalisation.
+`python -m bench.lean_eligibility --port P --dsn postgresql://... --stedi-url URL --key KEY`
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import asyncpg  # type: ignore[import-untyped]
+import grpc
+from costestimator.v1 import eligibility_service_pb2 as pb
+
+METHOD = "/costestimator.v1.EligibilityService/CheckEligibility"
+STEDI_PATH = "/2024-04-01/change/medicalnetwork/eligibility/v3"
+TENANT = "bench-lean"
+
+INSERT_PENDING = (
+    "INSERT INTO eligibility_requests (id, tenant_id, policy_id, patient_id, payer_id, status, mode, requested_at,"
+    " updated_at, request_payload, attempts, version) VALUES ($1, $2, $3, $4, $5, 'PENDING', 'sync', $6, $6, $7, 0, 1)")
+UPDATE_FINAL = (
+    "UPDATE eligibility_requests SET status = $3, completed_at = $4, updated_at = $4, attempts = attempts + 1,"
+    " clearinghouse_id = $5, version = version + 1 WHERE tenant_id = $1 AND id = $2 AND status = 'PENDING'")
+INSERT_RESPONSE = (
+    "INSERT INTO eligibility_responses (request_id, http_status, raw_payload, created_at) VALUES ($1, $2, $3, $4)")
+
+
+def stedi_body(inquiry: pb.EligibilityInquiry) -> dict[str, Any]:
+    s = inquiry.subscriber
+    dob = s.date_of_birth
+    return {
+        "tradingPartnerServiceId": inquiry.payer_id,
+        "provider": {"organizationName": inquiry.provider.organization_name, "npi": inquiry.provider.npi},
+        "subscriber": {"memberId": s.member_id, "firstName": s.first_name, "lastName": s.last_name,
+                       "dateOfBirth": f"{dob.year:04d}{dob.month:02d}{dob.day:02d}"},
+    }
+
+
+class Lean:
+    def __init__(self, pool: asyncpg.Pool, http: aiohttp.ClientSession, url: str, key: str) -> None:
+        self.pool, self.http, self.url, self.key = pool, http, url, key
+
+    async def check(self, request: pb.CheckEligibilityRequest, context: Any) -> pb.CheckEligibilityResponse:
+        inquiry = request.inquiry
+        body = stedi_body(inquiry)
+        check_id, now = str(uuid.uuid4()), datetime.now(UTC)
+        await self.pool.execute(INSERT_PENDING, check_id, TENANT, inquiry.policy_id or None,
+                                inquiry.patient_id or None, inquiry.payer_id, now, json.dumps(body))
+        async with self.http.post(self.url, json=body, headers={"Authorization": f"Key {self.key}"}) as resp:
+            raw = await resp.read()
+            http_status = resp.status
+        answer = json.loads(raw)
+        status = "VERIFIED" if http_status == 200 and not answer.get("errors") else "FAILED"
+        done = datetime.now(UTC)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(UPDATE_FINAL, TENANT, check_id, status, done, answer.get("id"))
+            await conn.execute(INSERT_RESPONSE, check_id, http_status, raw.decode(), done)
+        final = pb.ELIGIBILITY_STATUS_VERIFIED if status == "VERIFIED" else pb.ELIGIBILITY_STATUS_FAILED
+        return pb.CheckEligibilityResponse(check=pb.EligibilityCheck(id=check_id, status=final,
+                                                                     payer_id=inquiry.payer_id))
+
+
+async def serve(port: int, dsn: str, stedi_url: str, key: str) -> None:
+    async def jsonb(conn: asyncpg.Connection) -> None:
+        await conn.set_type_codec("jsonb", encoder=lambda v: v, decoder=lambda v: v, schema="pg_catalog")
+
+    pool = await asyncpg.create_pool(dsn, min_size=10, max_size=20, init=jsonb)
+    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
+    lean = Lean(pool, http, stedi_url.rstrip("/") + STEDI_PATH, key)
+
+    class Handler(grpc.GenericRpcHandler):
+        def service(self, details: Any) -> Any:
+            if details.method == METHOD:
+                return grpc.unary_unary_rpc_method_handler(
+                    lean.check, request_deserializer=pb.CheckEligibilityRequest.FromString,
+                    response_serializer=pb.CheckEligibilityResponse.SerializeToString)
+            return None
+
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((Handler(),))
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    print("ready", flush=True)
+    try:
+        await server.wait_for_termination()
+    finally:
+        await http.close()
+        await pool.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--dsn", required=True, help="postgresql://... (asyncpg form)")
+    parser.add_argument("--stedi-url", required=True)
+    parser.add_argument("--key", required=True)
+    args = parser.parse_args()
+    try:
+        asyncio.run(serve(args.port, args.dsn, args.stedi_url, args.key))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
