@@ -16,7 +16,7 @@ be opened). Member data is sealed at rest (sealing.py). Typical wiring in the co
 """
 
 from .engine import PoolOptions, close, create_engine_for, redacted, resolve_database_url, sqlite_url_for
-from .errors import StoreError, StoreUnavailable
+from .errors import DataKeyError, SealedDataError, StoreError, StoreUnavailable
 from .migrate import current_revision, head_revision, migrate
 from .pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, InvalidPageToken
 from .records import (
@@ -29,7 +29,7 @@ from .records import (
     Stats,
 )
 from .repository import EligibilityRepository
-from .sealing import DataKeyError, Keyring, SealedDataError, Sealer
+from .sealing import Keyring, Sealer
 
 __all__ = [
     "DEFAULT_PAGE_SIZE",

@@ -16,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .engine import writer
-from .sealing import DataKeyError, RowRef, SealedDataError, Sealer
+from .errors import DataKeyError, SealedDataError
+from .sealing import RowRef, Sealer
 from .tables import data_keys
 
 _CHECK_VALUE = {"costest": "data key check"}

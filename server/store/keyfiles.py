@@ -11,7 +11,8 @@ import os
 import stat
 from pathlib import Path
 
-from .sealing import DataKeyError, Keyring
+from .errors import DataKeyError
+from .sealing import Keyring
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .engine import writer
 from .repository import RAW_COLUMN, REQUEST_COLUMN, SUMMARY_COLUMN, request_ref
-from .sealing import ENVELOPE_PREFIX, RowRef, SealedDataError, Sealer
+from .sealing import ENVELOPE_PREFIX, RowRef, Sealer
 from .tables import data_keys
 from .tables import eligibility_requests as req
 from .tables import eligibility_responses as resp
@@ -151,4 +151,4 @@ async def _retire_unused_keys(engine: AsyncEngine, sealer: Sealer) -> list[str]:
     return sorted(retired)
 
 
-__all__ = ["DEFAULT_BATCH", "RotationReport", "SealedDataError", "has_plaintext_rows", "reseal"]
+__all__ = ["DEFAULT_BATCH", "RotationReport", "has_plaintext_rows", "reseal"]

@@ -26,25 +26,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from .engine import json_dumps
-from .errors import StoreError
+from .errors import DataKeyError, SealedDataError
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
 ENVELOPE_PREFIX = "s1:"
 KEY_ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
 _AD_LABEL = "costest/sealed/v1"
-
-
-class DataKeyError(StoreError):
-    """The configured data keys are unusable (malformed, or not the keys this database was sealed with).
-
-    Raised at start; the message names key ids and variables, never key material.
-    """
-
-
-class SealedDataError(StoreError):
-    """A stored value cannot be opened: its key id is not configured, the key is wrong, the value was altered or
-    moved from another row, or the row was never sealed. Never answered with garbage or plain text."""
 
 
 @dataclass(frozen=True, slots=True)
