@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, select, text, update
+from alembic import command
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.store import (
@@ -23,17 +25,21 @@ from server.store import (
     SealedDataError,
     Sealer,
     create_engine_for,
+    current_revision,
+    head_revision,
     migrate,
     sqlite_url_for,
 )
+from server.store.engine import writer
 from server.store.keycheck import verify_data_keys
 from server.store.keyfiles import load_keyring
+from server.store.migrate import alembic_config
 from server.store.rotation import has_plaintext_rows, reseal
 from server.store.sealing import RowRef, derived_key_id
 from server.store.tables import data_keys
 from server.store.tables import eligibility_requests as req
 from server.store.tables import eligibility_responses as resp
-from tests.store.helpers import SECRET, new_tenant
+from tests.store.helpers import SECRET, Target, new_tenant
 
 ROOT = Path(__file__).resolve().parents[2]
 PAYLOAD = {"subscriber": {"memberId": "SBX100001", "firstName": "Alex", "lastName": "Rivera",
@@ -386,3 +392,27 @@ async def test_rotate_key_command(tmp_path: Path) -> None:
         await engine.dispose()
     refused = _cli("rotate-key", "--data-dir", str(data_dir), env={"COSTEST_DATA_KEY": Keyring.new_entry("x")})
     assert refused.returncode == 2 and "none of the configured data key ids (x)" in refused.stderr
+
+
+def _downgrade(connection: Connection, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.downgrade(config, revision)
+
+
+async def test_downgrade_refuses_while_sealed_rows_exist(engine: AsyncEngine, target: Target) -> None:
+    if target.backend != "sqlite":
+        pytest.skip("the PostgreSQL schema is shared by the session's tests")
+    repo = EligibilityRepository(engine, page_token_secret=SECRET, sealer=sealer(Keyring.new_entry()))
+    tenant = new_tenant()
+    check_id = await _complete_one(repo, tenant)
+    with pytest.raises(RuntimeError, match="holds sealed rows"):
+        async with writer(engine).begin() as conn:
+            await conn.run_sync(_downgrade, "0001")
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM eligibility_requests WHERE id = :i"), {"i": check_id})
+    async with writer(engine).begin() as conn:
+        await conn.run_sync(_downgrade, "0001")
+    assert await current_revision(target.url) == "0001"
+    await migrate(target.url)
+    assert await current_revision(target.url) == head_revision()
