@@ -40,7 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from .engine import writer
 from .errors import StoreUnavailable
 from .pagination import Cursor, PageTokenCodec, clamp_page_size
-from .sealing import RowRef, Sealer
+from .sealed_columns import RAW_COLUMN, SUMMARY_COLUMN, ResponseSeal, request_ref
+from .sealing import Sealer
 from .records import (
     EXPIRABLE_STATUSES,
     AttemptRecord,
@@ -101,8 +102,8 @@ class EligibilityRepository:
     """Async repository over `eligibility_requests`, `eligibility_responses` and `eligibility_attempts`.
 
     `page_token_secret` signs list page tokens. `sealer` seals every value carrying member data before it is
-    written and opens it when read (`SealedDataError` when it cannot: never garbage, never plain text). `freshness`, when set, makes completed VERIFIED/NOT_FOUND checks
-    older than it read as EXPIRED (eligibility.md §3.5) in get/list/stats and status filters. `clock` is
+    written and opens it when read (`SealedDataError` when it cannot: never garbage, never plain text).
+    `freshness`, when set, makes completed VERIFIED/NOT_FOUND checks older than it read as EXPIRED (eligibility.md §3.5) in get/list/stats and status filters. `clock` is
     injectable for tests.
     """
 
@@ -185,7 +186,7 @@ class EligibilityRepository:
     def _to_record(self, row: RowMapping) -> CheckRecord:
         response: ResponseRecord | None = None
         if row.get("resp_request_id") is not None:
-            opened = _ResponseSeal(self._sealer, row["tenant_id"], row["resp_request_id"])
+            opened = ResponseSeal(self._sealer, row["tenant_id"], row["resp_request_id"])
             response = ResponseRecord(
                 request_id=row["resp_request_id"],
                 http_status=row["resp_http_status"],
@@ -347,6 +348,8 @@ class EligibilityRepository:
             "lease_until": None,
         }
         changes.update(_known_ids(clearinghouse_id, trace_id))
+        sealing = ResponseSeal(self._sealer, tenant_id, check_id)  # sealed outside the write transaction
+        sealed_raw, sealed_summary = sealing.seal(RAW_COLUMN, raw), sealing.seal(SUMMARY_COLUMN, summary)
         async with self._write() as conn:
             result = await conn.execute(
                 update(req)
@@ -356,13 +359,12 @@ class EligibilityRepository:
             if result.rowcount != 1:
                 return False
             if raw is not None or summary is not None or http_status is not None:
-                sealing = _ResponseSeal(self._sealer, tenant_id, check_id)
                 await conn.execute(
                     insert(resp).values(
                         request_id=check_id,
                         http_status=http_status,
-                        raw_payload=sealing.seal(RAW_COLUMN, raw),
-                        normalized_summary=sealing.seal(SUMMARY_COLUMN, summary),
+                        raw_payload=sealed_raw,
+                        normalized_summary=sealed_summary,
                         created_at=now,
                         data_key_id=self._sealer.key_id,
                     )
@@ -660,31 +662,3 @@ def _known_ids(clearinghouse_id: str | None, trace_id: str | None) -> dict[str, 
     ids = {"clearinghouse_id": clearinghouse_id, "trace_id": trace_id}
     return {name: value for name, value in ids.items() if value is not None}
 
-
-# ---------------------------------------------------------------------- sealed columns (sealing.py)
-
-REQUEST_COLUMN = "request_payload"
-RAW_COLUMN = "raw_payload"
-SUMMARY_COLUMN = "normalized_summary"
-
-
-def request_ref(tenant_id: str, check_id: str) -> RowRef:
-    return RowRef(req.name, REQUEST_COLUMN, tenant_id, check_id)
-
-
-class _ResponseSeal:
-    """Seals/opens the PHI columns of one response row (bound to its tenant and check id)."""
-
-    def __init__(self, sealer: Sealer, tenant_id: str, check_id: str) -> None:
-        self._sealer = sealer
-        self._tenant_id = tenant_id
-        self._check_id = check_id
-
-    def _ref(self, column: str) -> RowRef:
-        return RowRef(resp.name, column, self._tenant_id, self._check_id)
-
-    def seal(self, column: str, value: JSONObject | None) -> str | None:
-        return None if value is None else self._sealer.seal(dict(value), self._ref(column))
-
-    def open(self, column: str, stored: Any, key_id: str | None) -> Any:
-        return None if stored is None else self._sealer.open(stored, key_id, self._ref(column))

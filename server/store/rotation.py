@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .engine import writer
-from .repository import RAW_COLUMN, REQUEST_COLUMN, SUMMARY_COLUMN, request_ref
+from .sealed_columns import RAW_COLUMN, SUMMARY_COLUMN, request_ref, response_ref
 from .sealing import ENVELOPE_PREFIX, RowRef, Sealer
 from .tables import data_keys
 from .tables import eligibility_requests as req
@@ -87,7 +87,7 @@ async def _response_batch(conn: AsyncConnection, sealer: Sealer, after: str, siz
         changes: dict[str, Any] = {"data_key_id": sealer.key_id}
         plain_any = False
         for column, stored in ((RAW_COLUMN, row.raw_payload), (SUMMARY_COLUMN, row.normalized_summary)):
-            where = RowRef(resp.name, column, row.tenant_id, row.request_id)
+            where = response_ref(row.tenant_id, row.request_id, column)
             value, plain = _open_or_plain(sealer, stored, row.data_key_id, where)
             changes[column] = None if value is None else sealer.seal(value, where)
             plain_any = plain_any or plain
