@@ -5,7 +5,7 @@ text by mistake. Each value is bound to its row by the associated data (table, c
 so a ciphertext copied into another row or column does not open. A keyring holds the *current* key (seals every
 write) and older keys (still open rows sealed under them until `python -m server.store rotate-key` re-seals).
 
-Stored form: the JSON column holds a JSON string `"s1:" + urlsafe-base64(nonce(12) || ciphertext || tag(16))`;
+Stored form: the JSON column holds a JSON string `"s1:" + base64(nonce(12) || ciphertext || tag(16))`;
 the row's `data_key_id` column names the key. Keeping the columns' JSON type lets the migration add the key-id
 columns without rebuilding tables (SQLite cannot change a column's type in place).
 """
@@ -154,7 +154,7 @@ class Sealer:
         nonce = os.urandom(NONCE_BYTES)
         plain = json_dumps(value).encode()
         sealed = self._ciphers[key_id].encrypt(nonce, plain, where.associated_data(key_id))
-        return ENVELOPE_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
+        return ENVELOPE_PREFIX + base64.b64encode(nonce + sealed).decode()
 
     def open(self, stored: Any, key_id: str | None, where: RowRef) -> Any:
         """The value sealed in `stored`; `SealedDataError` (naming table, column and row id only) otherwise."""
@@ -166,7 +166,7 @@ class Sealer:
             raise SealedDataError(f"{place} is sealed under data key id {key_id!r}, which is not configured "
                                   "(COSTEST_DATA_KEY / COSTEST_DATA_KEY_FILE)")
         try:
-            raw = base64.urlsafe_b64decode(stored[len(ENVELOPE_PREFIX):])
+            raw = binascii.a2b_base64(stored[len(ENVELOPE_PREFIX):])  # the GCM tag vouches for the bytes
             plain = cipher.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], where.associated_data(key_id))
         except (InvalidTag, ValueError, binascii.Error):
             raise SealedDataError(f"{place} does not open with data key id {key_id!r}: wrong key, or the value "
