@@ -249,3 +249,28 @@ async def test_development_key_and_private_data_dir(
         assert again.dev_token is not None
         (row,) = (await Client(channel, again.dev_token).list()).checks
         assert row.summary.plan_name == "CHOICE PPO 2500"
+
+
+async def test_a_row_that_does_not_open_is_an_error_status_never_garbage(
+    el_app: Application, client: Client, backend: str
+) -> None:
+    """A sealed value moved into another row (or under an unknown key) is refused on read, whatever the RPC."""
+    if backend != "sqlite":
+        pytest.skip("altering rows by hand is done on the test's own SQLite file")
+    first = await client.check(inquiry(*RIVERA, policy_id="moved"))
+    second = await client.check(inquiry(*LEE, policy_id="moved"))
+    engine = create_async_engine(el_app.settings.effective_database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(
+                "UPDATE eligibility_responses SET normalized_summary = (SELECT normalized_summary FROM "
+                "eligibility_responses WHERE request_id = :a) WHERE request_id = :b"), {"a": first.id, "b": second.id})
+    finally:
+        await engine.dispose()
+    assert (await client.get(first.id)).summary.plan_name == "CHOICE PPO 2500"
+    for call in (lambda: client.get(second.id), lambda: client.list(policy_id="moved")):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call()
+        assert caught.value.code() in {grpc.StatusCode.INTERNAL, grpc.StatusCode.DATA_LOSS,
+                                       grpc.StatusCode.FAILED_PRECONDITION}
+        assert leaks(str(caught.value.details()).encode(), needles()) == []
