@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, validation_alias=AliasChoices("COSTEST_DATABASE_URL", "DATABASE_URL"))
     migrate_on_start: bool = True
     redis_url: str | None = Field(None, validation_alias=AliasChoices("COSTEST_REDIS_URL", "REDIS_URL"))
+    # (helper crypto) member data sealed at rest: the keyring text, or a file holding it (see README)
+    data_key: SecretStr | None = None
+    data_key_file: Path | None = None
 
     # --- payer upstreams (all unset: the embedded sandbox stands in)
     benefits_url: str | None = None
@@ -128,6 +131,22 @@ class Settings(BaseSettings):
                 f"set {_env('auth_hs256_secret')} or {_env('auth_rs256_public_key_file')}"
             )
         return self
+
+    # (helper crypto) beyond loopback a data key must be configured; on loopback one is generated in the data dir.
+    @model_validator(mode="after")
+    def _check_data_key(self) -> Settings:
+        if self.data_key and self.data_key_file:
+            raise ValueError(f"set one of {_env('data_key')} or {_env('data_key_file')}")
+        if not self.data_key_configured and not self.is_loopback:
+            raise ValueError(
+                f"{_env('host')}={self.host} listens beyond loopback but no data key is configured (member data is "
+                f"encrypted at rest); set {_env('data_key')} (base64 of 32 random bytes) or {_env('data_key_file')}"
+            )
+        return self
+
+    @property
+    def data_key_configured(self) -> bool:
+        return bool(self.data_key or self.data_key_file)
 
     @property
     def use_payer_sandbox(self) -> bool:

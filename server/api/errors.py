@@ -79,7 +79,7 @@ def _mappers() -> list[tuple[type[BaseException], Callable[[Any], Mapped]]]:
     from server.domain.errors import DomainError
     from server.usecases.eligibility import CheckNotFound, InvalidInquiry
     from server.usecases.estimates import MemberAccumulatorsMissing, NoMatchingBenefit
-    from server.store.errors import StoreUnavailable
+    from server.store.errors import SealedDataError, StoreUnavailable
     from server.store.pagination import InvalidPageToken
 
     return [
@@ -109,6 +109,10 @@ def _mappers() -> list[tuple[type[BaseException], Callable[[Any], Mapped]]]:
         (ce.LocalPoolExhausted, lambda e: Mapped(grpc.StatusCode.RESOURCE_EXHAUSTED, e.message)),
         (ce.UpstreamError, lambda e: Mapped(grpc.StatusCode.UNAVAILABLE, e.message)),
         (StoreUnavailable, lambda e: Mapped(grpc.StatusCode.UNAVAILABLE, "store unavailable")),
+        # The stored check exists but cannot be opened with the configured data keys (operator problem, logged
+        # with table/column/check id by the store): say so plainly instead of a generic INTERNAL.
+        (SealedDataError, lambda e: Mapped(
+            grpc.StatusCode.DATA_LOSS, "stored eligibility data cannot be decrypted with the configured data keys")),
         (TimeoutError, lambda e: Mapped(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")),
     ]
 

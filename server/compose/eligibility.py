@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Final
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.api.eligibility_servicer import EligibilityServicer
 from server.clients.http import UpstreamSession
@@ -23,7 +24,9 @@ from server.compose.shared import Resources
 from server.sandbox.stedi import StediSandboxConfig, create_stedi_app
 from server.settings import Settings, SettingsError
 from server.store import (
+    DataKeyError,
     EligibilityRepository,
+    Sealer,
     PoolOptions,
     close,
     create_engine_for,
@@ -32,6 +35,9 @@ from server.store import (
     migrate,
     redacted,
 )
+from server.store.keyfiles import load_keyring, private_dir, tighten
+from server.store.keycheck import verify_data_keys
+from server.store.rotation import has_plaintext_rows, reseal
 from server.usecases.eligibility import (
     FRESHNESS,
     STEDI_ATTEMPT_TIMEOUT,
@@ -59,6 +65,7 @@ def page_token_secret(settings: Settings) -> bytes:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        tighten(path)
         secret = path.read_text().strip()
     else:
         secret = secrets.token_hex(32)
@@ -68,6 +75,34 @@ def page_token_secret(settings: Settings) -> bytes:
         log.warning("COSTEST_PAGE_TOKEN_SECRET is not set: page tokens are signed with %s and only valid on "
                     "servers sharing that file", path)
     return secret.encode()
+
+
+def data_sealer(settings: Settings) -> Sealer:
+    """The sealer of member data at rest: the configured keyring, or on loopback a development key in the data dir."""
+    try:
+        keyring, source = load_keyring(
+            key_text=None if settings.data_key is None else settings.data_key.get_secret_value(),
+            key_file=settings.data_key_file,
+            data_dir=Path(settings.data_dir),
+            dev_key="generate" if settings.is_loopback else "never",
+        )
+    except DataKeyError as exc:
+        raise SettingsError(str(exc)) from None
+    log.info("data at rest: sealed with AES-256-GCM, current key id %s, %d key(s), from %s",
+             keyring.current.key_id, len(keyring.ids), source)
+    return Sealer(keyring)
+
+
+async def _check_data_keys(engine: AsyncEngine, sealer: Sealer) -> None:
+    """Stop the start on a wrong key; seal rows stored before sealing existed (see the 0002 migration)."""
+    try:
+        await verify_data_keys(engine, sealer)
+        if await has_plaintext_rows(engine):
+            report = await reseal(engine, sealer, only_plaintext=True)
+            log.warning("data at rest: sealed %d stored value row(s) written before encryption at rest",
+                        report.plaintext)
+    except DataKeyError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 async def _start_stedi_sandbox(resources: Resources) -> tuple[str, str]:
@@ -90,7 +125,8 @@ async def build_eligibility(resources: Resources) -> EligibilityServicer:
     s = resources.settings
     exit_stack = resources.exit
 
-    Path(s.data_dir).mkdir(parents=True, exist_ok=True)
+    private_dir(Path(s.data_dir))
+    sealer = data_sealer(s)
     url = s.effective_database_url
     if s.migrate_on_start:
         await migrate(url)
@@ -101,8 +137,9 @@ async def build_eligibility(resources: Resources) -> EligibilityServicer:
                                                                                             max_overflow=20))
     exit_stack.push_async_callback(close, engine)
     log.info("eligibility store: %s", redacted(url))
+    await _check_data_keys(engine, sealer)
     secret = page_token_secret(s)
-    repo = EligibilityRepository(engine, page_token_secret=secret, freshness=FRESHNESS)
+    repo = EligibilityRepository(engine, page_token_secret=secret, sealer=sealer, freshness=FRESHNESS)
 
     if s.use_stedi_sandbox:
         base_url, api_key = await _start_stedi_sandbox(resources)

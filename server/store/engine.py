@@ -79,9 +79,9 @@ def normalize_url(url: str | URL) -> URL:
 
 
 def sqlite_url_for(data_dir: str | os.PathLike[str]) -> str:
-    """The embedded database: a file in the data directory, which is created if missing."""
+    """The embedded database: a file in the data directory, which is created (0700) if missing."""
     path = Path(data_dir).expanduser().resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return f"sqlite+aiosqlite:///{path / SQLITE_FILENAME}"
 
 
@@ -136,7 +136,7 @@ def create_engine_for(
         pool_args: dict[str, Any] = {}
         if database and database != ":memory:":
             if not database.startswith("file:"):
-                Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+                _private_sqlite_file(Path(database).expanduser())
             options = pool or PoolOptions(pool_size=5, max_overflow=5, pool_timeout=60.0)
             pool_args = {
                 "pool_size": options.pool_size,
@@ -167,6 +167,23 @@ def create_engine_for(
         connect_args={"server_settings": server_settings},
         **common,
     )
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """Create the database file 0600 before SQLite opens it (SQLite gives -wal/-shm the database file's mode),
+    in a directory created 0700; files an older version left 0644 are tightened. The file holds sealed PHI."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    for name in (path.name, path.name + "-wal", path.name + "-shm"):
+        member = path.with_name(name)
+        try:
+            if member.stat().st_mode & 0o077:
+                member.chmod(0o600)
+        except FileNotFoundError:
+            continue
 
 
 def writer(engine: AsyncEngine) -> AsyncEngine:

@@ -12,3 +12,19 @@ class StoreUnavailable(StoreError):
 
     Transient: the API answers UNAVAILABLE. The message names only the error type, never statement data.
     """
+
+
+class DataKeyError(StoreError):
+    """The configured data keys are unusable (malformed, or not the keys this database was sealed with).
+
+    Raised at start (and by `rotate-key`); the message names key ids and variables, never key material.
+    """
+
+
+class SealedDataError(StoreError):
+    """A stored value cannot be opened: its key id is not configured, the key is wrong, the value was altered or
+    moved from another row, or the row was never sealed. Never answered with garbage or plain text.
+
+    Not transient and not the caller's fault: the API answers DATA_LOSS with a fixed message (the exception's
+    message names table, column and check id only, never member data).
+    """

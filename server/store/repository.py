@@ -40,6 +40,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from .engine import writer
 from .errors import StoreUnavailable
 from .pagination import Cursor, PageTokenCodec, clamp_page_size
+from .sealed_columns import RAW_COLUMN, SUMMARY_COLUMN, ResponseSeal, request_ref
+from .sealing import Sealer
 from .records import (
     EXPIRABLE_STATUSES,
     AttemptRecord,
@@ -99,8 +101,9 @@ _REQUEST_COLUMNS = [c for c in req.c if c.key != "status"]
 class EligibilityRepository:
     """Async repository over `eligibility_requests`, `eligibility_responses` and `eligibility_attempts`.
 
-    `page_token_secret` signs list page tokens. `freshness`, when set, makes completed VERIFIED/NOT_FOUND checks
-    older than it read as EXPIRED (eligibility.md §3.5) in get/list/stats and status filters. `clock` is
+    `page_token_secret` signs list page tokens. `sealer` seals every value carrying member data before it is
+    written and opens it when read (`SealedDataError` when it cannot: never garbage, never plain text).
+    `freshness`, when set, makes completed VERIFIED/NOT_FOUND checks older than it read as EXPIRED (eligibility.md §3.5) in get/list/stats and status filters. `clock` is
     injectable for tests.
     """
 
@@ -109,10 +112,12 @@ class EligibilityRepository:
         engine: AsyncEngine,
         *,
         page_token_secret: bytes,
+        sealer: Sealer,
         freshness: timedelta | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self._engine = engine
+        self._sealer = sealer
         self._writer = writer(engine)
         self._tokens = PageTokenCodec(page_token_secret)
         self._freshness = freshness
@@ -172,21 +177,22 @@ class EligibilityRepository:
             resp.c.http_status.label("resp_http_status"),
             resp.c.created_at.label("resp_created_at"),
             resp.c.normalized_summary.label("resp_summary"),
+            resp.c.data_key_id.label("resp_data_key_id"),
         ]
         if include_raw:
             columns.append(resp.c.raw_payload.label("resp_raw"))
         return select(*columns).select_from(req.outerjoin(resp, resp.c.request_id == req.c.id))
 
-    @staticmethod
-    def _to_record(row: RowMapping) -> CheckRecord:
+    def _to_record(self, row: RowMapping) -> CheckRecord:
         response: ResponseRecord | None = None
         if row.get("resp_request_id") is not None:
+            opened = ResponseSeal(self._sealer, row["tenant_id"], row["resp_request_id"])
             response = ResponseRecord(
                 request_id=row["resp_request_id"],
                 http_status=row["resp_http_status"],
                 created_at=row["resp_created_at"],
-                summary=row["resp_summary"],
-                raw=row.get("resp_raw"),
+                summary=opened.open(SUMMARY_COLUMN, row["resp_summary"], row["resp_data_key_id"]),
+                raw=opened.open(RAW_COLUMN, row.get("resp_raw"), row["resp_data_key_id"]),
             )
         return CheckRecord(
             id=row["id"],
@@ -207,7 +213,9 @@ class EligibilityRepository:
             claimed_by=row["claimed_by"],
             lease_until=row["lease_until"],
             version=row["version"],
-            request_payload=row["request_payload"],
+            request_payload=self._sealer.open(
+                row["request_payload"], row["data_key_id"], request_ref(row["tenant_id"], row["id"])
+            ),
             response=response,
         )
 
@@ -255,8 +263,11 @@ class EligibilityRepository:
             "lease_until": None,
             "version": 1,
         }
+        sealed = self._sealer.seal(values["request_payload"], request_ref(tenant_id, values["id"]))
         async with self._write() as conn:
-            await conn.execute(insert(req).values(**values))
+            await conn.execute(
+                insert(req).values(**values | {"request_payload": sealed, "data_key_id": self._sealer.key_id})
+            )
         values["status"] = CheckStatus.PENDING
         values["mode"] = mode
         return CheckRecord(**values)
@@ -337,6 +348,8 @@ class EligibilityRepository:
             "lease_until": None,
         }
         changes.update(_known_ids(clearinghouse_id, trace_id))
+        sealing = ResponseSeal(self._sealer, tenant_id, check_id)  # sealed outside the write transaction
+        sealed_raw, sealed_summary = sealing.seal(RAW_COLUMN, raw), sealing.seal(SUMMARY_COLUMN, summary)
         async with self._write() as conn:
             result = await conn.execute(
                 update(req)
@@ -350,9 +363,10 @@ class EligibilityRepository:
                     insert(resp).values(
                         request_id=check_id,
                         http_status=http_status,
-                        raw_payload=None if raw is None else dict(raw),
-                        normalized_summary=None if summary is None else dict(summary),
+                        raw_payload=sealed_raw,
+                        normalized_summary=sealed_summary,
                         created_at=now,
+                        data_key_id=self._sealer.key_id,
                     )
                 )
         return True
@@ -647,3 +661,4 @@ def _known_ids(clearinghouse_id: str | None, trace_id: str | None) -> dict[str, 
     """The clearinghouse's ids to store; an attempt without them never erases ones already known."""
     ids = {"clearinghouse_id": clearinghouse_id, "trace_id": trace_id}
     return {name: value for name, value in ids.items() if value is not None}
+

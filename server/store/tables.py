@@ -20,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -91,8 +92,9 @@ eligibility_requests = Table(
     Column("requested_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("completed_at", UTCDateTime(), nullable=True),
-    # PHI: the 270 request as sent. Stored, never logged.
+    # PHI: the 270 request as sent, sealed (a JSON string, see sealing.py) under the key `data_key_id` names.
     Column("request_payload", json_type(), nullable=False),
+    Column("data_key_id", String(32), nullable=True),
     Column("clearinghouse_id", String(128), nullable=True),
     Column("trace_id", String(128), nullable=True),
     Column("failure_reason", String(256), nullable=True),
@@ -126,6 +128,8 @@ eligibility_requests = Table(
         postgresql_where=_PENDING_ONLY,
         sqlite_where=_PENDING_ONLY,
     ),
+    # Rotation and the start-up check find rows under an old key (or never sealed) without a full scan.
+    Index("ix_eligibility_requests_data_key_id", "data_key_id"),
 )
 
 eligibility_responses = Table(
@@ -138,10 +142,13 @@ eligibility_responses = Table(
         primary_key=True,
     ),
     Column("http_status", Integer, nullable=True),
-    # PHI: the full clearinghouse answer as received (eligibility.md §4 step 6). Stored, never logged.
+    # PHI: the full clearinghouse answer as received (eligibility.md §4 step 6) and its normalized summary (names,
+    # member ids, birth dates): both sealed under the key `data_key_id` names. Stored, never logged.
     Column("raw_payload", json_type(), nullable=True),
     Column("normalized_summary", json_type(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
+    Column("data_key_id", String(32), nullable=True),
+    Index("ix_eligibility_responses_data_key_id", "data_key_id"),
 )
 
 eligibility_attempts = Table(
@@ -160,4 +167,14 @@ eligibility_attempts = Table(
     Column("clearinghouse_id", String(128), nullable=True),
     Column("trace_id", String(128), nullable=True),
     Column("error", String(256), nullable=True),
+)
+
+# One row per data key that has sealed rows here: a sealed known value, so a start with the wrong key (or none of
+# the keys this database was sealed with) stops before it reads or writes anything (see keycheck.py).
+data_keys = Table(
+    "data_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("check_value", Text(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
 )

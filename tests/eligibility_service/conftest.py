@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from server.sandbox.faults import FaultPlan
 from server.sandbox.stedi import StediSandboxConfig, create_stedi_app
 from server.settings import Settings
-from server.store import redacted
+from server.store import Keyring, redacted
 from server.app import Application
 from tests.conftest import PG_URL_ENV, postgres_url, unavailable
 from tests.eligibility_service.helpers import Client, new_tenant
@@ -36,6 +36,8 @@ from tests.eligibility_service.helpers import Client, new_tenant
 STEDI_KEY = "test_eligibility_service_key"
 SLOW_SECONDS = 1.0
 TEST_BUDGET_SECONDS = 1.5  # AAA 42/80: attempt, wait 0 s, attempt, then the 2 s wait no longer fits → FAILED
+# Member data at rest: one keyring for the whole session, since the PostgreSQL database is shared by its tests.
+DATA_KEY = Keyring.new_entry("es-tests")
 
 
 def _admin_url() -> str:
@@ -127,6 +129,7 @@ def app_settings(
             "worker_poll_seconds": 0.1,
             "stale_pending_seconds": 60,
             "dev_tenant": tenant,
+            "data_key": DATA_KEY,
         }
         values.update(overrides)
         return make_settings(**values)

@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from server.domain.eligibility import EligibilityInquiry, Person, build_stedi_request
 from server.sandbox.stedi import ELIGIBILITY_PATH
 from server.settings import Settings
-from server.store import CheckMode, CheckStatus, EligibilityRepository, create_engine_for, migrate
-from tests.eligibility_service.conftest import MakeApp, StediStandIn
+from server.store import CheckMode, CheckStatus, EligibilityRepository, Keyring, Sealer, create_engine_for, migrate
+from tests.eligibility_service.conftest import DATA_KEY, MakeApp, StediStandIn
 from server.app import Application
 from tests.eligibility_service.helpers import KIM_SLOW, RIVERA, Client, inquiry, status_name
 
@@ -98,6 +98,7 @@ async def test_server_stopped_mid_check_hands_it_over_and_the_next_start_complet
 
 def _repository(engine: AsyncEngine, *, clock_offset: timedelta = timedelta()) -> EligibilityRepository:
     return EligibilityRepository(engine, page_token_secret=b"0" * 32,
+                                 sealer=Sealer(Keyring.parse(DATA_KEY, where="tests")),
                                  clock=lambda: datetime.now(UTC) - clock_offset)
 
 
@@ -221,6 +222,7 @@ async def start_server_process(settings: Settings, data_dir: Path) -> AsyncItera
         "COSTEST_WORKER_POLL_SECONDS": str(settings.worker_poll_seconds),
         "COSTEST_ELIGIBILITY_RETRY_BUDGET_SECONDS": str(settings.eligibility_retry_budget_seconds),
         "COSTEST_LOG_LEVEL": "INFO",
+        "COSTEST_DATA_KEY": settings.data_key.get_secret_value() if settings.data_key else "",
     })
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "server", cwd=ROOT, env=env,

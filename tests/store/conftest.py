@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.store import EligibilityRepository, PoolOptions, create_engine_for, migrate, redacted, sqlite_url_for
 from tests.conftest import PG_URL_ENV, postgres_url, unavailable
-from tests.store.helpers import SECRET, FakeClock, Target, drop_schema, new_schema_name
+from tests.store.helpers import SEALER, SECRET, FakeClock, Target, drop_schema, new_schema_name
 
 async def _postgres_problem(url: str) -> str | None:
     """None when PostgreSQL answers, else why not (without the password)."""
@@ -101,7 +101,7 @@ async def engine(target: Target, make_engine: Callable[[], AsyncEngine]) -> Asyn
 
 @pytest.fixture
 def repo(engine: AsyncEngine) -> EligibilityRepository:
-    return EligibilityRepository(engine, page_token_secret=SECRET)
+    return EligibilityRepository(engine, page_token_secret=SECRET, sealer=SEALER)
 
 
 @pytest.fixture
@@ -111,4 +111,4 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def clocked_repo(engine: AsyncEngine, clock: FakeClock) -> EligibilityRepository:
-    return EligibilityRepository(engine, page_token_secret=SECRET, clock=clock)
+    return EligibilityRepository(engine, page_token_secret=SECRET, sealer=SEALER, clock=clock)

@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
-from server.store import PoolOptions, create_engine_for
+from server.store import Keyring, PoolOptions, Sealer, create_engine_for
 
 SECRET = b"store-tests-page-token-secret-0123456789"
+#: Seals the store tests' rows (member data at rest); one random key per test process.
+SEALER = Sealer(Keyring.parse(Keyring.new_entry("store-tests"), where="tests"))
 
 
 @dataclass(frozen=True)

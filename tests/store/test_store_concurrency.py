@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.store import CheckMode, CheckStatus, EligibilityRepository
-from tests.store.helpers import SECRET, new_tenant
+from tests.store.helpers import SEALER, SECRET, new_tenant
 
 CHECKS = 200
 
@@ -60,10 +60,10 @@ async def test_200_concurrent_checks_two_engines_with_readers(
 ) -> None:
     """Two engines (two processes) write while a third keeps reading history and stats."""
     repos = [
-        EligibilityRepository(engine, page_token_secret=SECRET),
-        EligibilityRepository(make_engine(), page_token_secret=SECRET),
+        EligibilityRepository(engine, page_token_secret=SECRET, sealer=SEALER),
+        EligibilityRepository(make_engine(), page_token_secret=SECRET, sealer=SEALER),
     ]
-    reader = EligibilityRepository(make_engine(), page_token_secret=SECRET)
+    reader = EligibilityRepository(make_engine(), page_token_secret=SECRET, sealer=SEALER)
     t = new_tenant()
     done = asyncio.Event()
 

@@ -23,7 +23,7 @@ from server.store.tables import metadata
 from tests.store.helpers import Target, drop_schema, new_schema_name
 
 ROOT = Path(__file__).resolve().parents[2]
-TABLES = {"alembic_version", "eligibility_requests", "eligibility_responses", "eligibility_attempts"}
+TABLES = {"alembic_version", "eligibility_requests", "eligibility_responses", "eligibility_attempts", "data_keys"}
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.store import CheckMode, CheckStatus, EligibilityRepository, InvalidPageToken
 from server.store.tables import eligibility_requests, eligibility_responses
-from tests.store.helpers import SECRET, FakeClock, new_tenant
+from tests.store.helpers import SEALER, SECRET, FakeClock, new_tenant
 
 PAYLOAD = {
     "tradingPartnerServiceId": "SBX01",
@@ -234,7 +234,7 @@ async def test_pagination_without_duplicates_or_gaps_under_concurrent_inserts(re
 async def test_pagination_with_equal_timestamps(engine: AsyncEngine) -> None:
     """Rows with the same requested_at are ordered by id and never skipped at a page boundary."""
     frozen = FakeClock(datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC))
-    repo = EligibilityRepository(engine, page_token_secret=SECRET, clock=frozen)
+    repo = EligibilityRepository(engine, page_token_secret=SECRET, sealer=SEALER, clock=frozen)
     t = new_tenant()
     ids = [await _create(repo, t) for _ in range(10)]
     seen: list[str] = []
@@ -304,7 +304,7 @@ async def test_page_tokens_are_tamper_evident_and_bound_to_filters(
             await repo.list(t, page_token=token, **filters)
     with pytest.raises(InvalidPageToken):  # another tenant cannot replay it
         await repo.list(new_tenant(), policy_id="pol-1", patient_id="PATIENT-SECRET-ID", page_token=token)
-    other_secret = EligibilityRepository(engine, page_token_secret=b"another-secret-of-32-bytes-long!")
+    other_secret = EligibilityRepository(engine, page_token_secret=b"another-secret-of-32-bytes-long!", sealer=SEALER)
     with pytest.raises(InvalidPageToken):
         await other_secret.list(t, policy_id="pol-1", patient_id="PATIENT-SECRET-ID", page_token=token)
 
@@ -343,7 +343,7 @@ async def test_stats(repo: EligibilityRepository) -> None:
 
 async def test_stale_results_read_as_expired(engine: AsyncEngine) -> None:
     clock = FakeClock()
-    repo = EligibilityRepository(engine, page_token_secret=SECRET, clock=clock, freshness=timedelta(days=30))
+    repo = EligibilityRepository(engine, page_token_secret=SECRET, sealer=SEALER, clock=clock, freshness=timedelta(days=30))
     t = new_tenant()
     verified = await _create(repo, t)
     failed = await _create(repo, t)

@@ -22,7 +22,7 @@ from server.store import (
 from server.store.engine import json_dumps, normalize_url
 from server.store.pagination import Cursor, PageTokenCodec, clamp_page_size
 from server.store.records import ResponseRecord
-from tests.store.helpers import SECRET
+from tests.store.helpers import SEALER, SECRET
 
 
 @pytest.mark.parametrize(
@@ -93,7 +93,7 @@ async def test_unreachable_database_raises_store_unavailable() -> None:
     engine = create_engine_for(
         "postgresql+asyncpg://postgres@127.0.0.1:1/none", pool=PoolOptions(pool_size=1, max_overflow=0)
     )
-    repo = EligibilityRepository(engine, page_token_secret=SECRET)
+    repo = EligibilityRepository(engine, page_token_secret=SECRET, sealer=SEALER)
     try:
         with pytest.raises(StoreUnavailable) as excinfo:
             await repo.get("t", "id")

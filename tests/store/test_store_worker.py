@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.store import CheckMode, CheckStatus, EligibilityRepository
-from tests.store.helpers import SECRET, FakeClock, new_tenant
+from tests.store.helpers import SEALER, SECRET, FakeClock, new_tenant
 
 PAYLOAD = {"tradingPartnerServiceId": "SBX01", "subscriber": {"memberId": "M1"}}
 
@@ -88,8 +88,8 @@ async def test_concurrent_claimers_never_share_a_check(
     engine: AsyncEngine, make_engine: Callable[[], AsyncEngine]
 ) -> None:
     """Two claimers on two engines (two server processes) drain the queue between them, each check once."""
-    repo_a = EligibilityRepository(engine, page_token_secret=SECRET)
-    repo_b = EligibilityRepository(make_engine(), page_token_secret=SECRET)
+    repo_a = EligibilityRepository(engine, page_token_secret=SECRET, sealer=SEALER)
+    repo_b = EligibilityRepository(make_engine(), page_token_secret=SECRET, sealer=SEALER)
     tenants = [new_tenant() for _ in range(3)]
     ids = {await _async_check(repo_a, tenants[i % 3]) for i in range(60)}
 
