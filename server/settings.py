@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus /metrics port; 0 = off")
+    # helper "process": inbound TLS (mTLS when a client CA is set) and several processes on one port
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None
+    tls_require_client_cert: bool = True
+    workers: int = Field(1, ge=1, le=64, description="server processes sharing the port (SO_REUSEPORT)")
 
     # --- storage
     data_dir: Path = Path(".data")
@@ -94,6 +100,16 @@ class Settings(BaseSettings):
             raise ValueError(f"payer upstream partly configured; also set {missing}")
         if bool(self.stedi_url) != bool(self.stedi_api_key):
             raise ValueError(f"set both {_env('stedi_url')} and {_env('stedi_api_key')}, or neither")
+        # helper "process": inbound TLS files come as a pair, and must be readable files
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError(f"set both {_env('tls_cert_file')} and {_env('tls_key_file')}, or neither")
+        if self.tls_client_ca_file and not self.tls_cert_file:
+            raise ValueError(f"{_env('tls_client_ca_file')} (mTLS) needs {_env('tls_cert_file')} and "
+                             f"{_env('tls_key_file')}")
+        for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{_env(name)}: no such file: {path}")
         if self.auth_hs256_secret and self.auth_rs256_public_key_file:
             raise ValueError(f"set one of {_env('auth_hs256_secret')} or {_env('auth_rs256_public_key_file')}")
         if self.auth_configured and not (self.auth_issuer and self.auth_audience):
@@ -104,6 +120,10 @@ class Settings(BaseSettings):
                 f"set {_env('auth_hs256_secret')} or {_env('auth_rs256_public_key_file')}"
             )
         return self
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls_cert_file is not None
 
     @property
     def use_payer_sandbox(self) -> bool:
