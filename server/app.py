@@ -85,14 +85,14 @@ class Application:
                 self._dev_auth.announce()
         transport = "plaintext"
         if s.tls_enabled:
-            transport = "mTLS" if s.tls_client_ca_file and s.tls_require_client_cert else "TLS"
+            transport = "mTLS" if s.tls_client_ca_file else "TLS"
         log.info("serving gRPC on %s (%s; health and reflection on)", self.address, transport)
 
     def _tls(self) -> ServerTls | None:
         s = self.settings
         if s.tls_cert_file is None or s.tls_key_file is None:
             return None
-        return ServerTls(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file, s.tls_require_client_cert)
+        return ServerTls(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file)
 
     def _verifier(self) -> JwtVerifier:
         s = self.settings

@@ -31,11 +31,12 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus /metrics port; 0 = off")
-    # helper "process": inbound TLS (mTLS when a client CA is set) and several processes on one port
+    # helper "process": inbound TLS, mTLS when a client CA is set (grpc Python can only require-and-verify a
+    # client certificate or not ask for one: an "optional" certificate would go unverified), and several
+    # server processes on one port
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
     tls_client_ca_file: Path | None = None
-    tls_require_client_cert: bool = True
     workers: int = Field(1, ge=1, le=64, description="server processes sharing the port (SO_REUSEPORT)")
 
     # --- storage

@@ -49,19 +49,19 @@ class BuiltServer:
 
 @dataclass(frozen=True)
 class ServerTls:
-    """Inbound TLS: the server's certificate chain and key; with `client_ca_file`, callers' certificates (mTLS)."""
+    """Inbound TLS: the server's certificate chain and key; with `client_ca_file`, every caller must present a
+    certificate that this CA signed (mTLS). grpc Python has no "verify if presented" mode, hence no optional one."""
 
     cert_file: Path
     key_file: Path
     client_ca_file: Path | None = None
-    require_client_cert: bool = True
 
     def credentials(self) -> grpc.ServerCredentials:
         client_ca = self.client_ca_file.read_bytes() if self.client_ca_file is not None else None
         return grpc.ssl_server_credentials(
             [(self.key_file.read_bytes(), self.cert_file.read_bytes())],
             root_certificates=client_ca,
-            require_client_auth=client_ca is not None and self.require_client_cert,
+            require_client_auth=client_ca is not None,
         )
 
 
