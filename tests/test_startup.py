@@ -7,11 +7,16 @@ survives a restart because its signing key lives in the data dir; the log names 
 from __future__ import annotations
 
 import stat
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
+import jwt
 from costestimator.v1 import eligibility_service_pb2, eligibility_service_pb2_grpc
 
+from server.api.auth import DEV_AUDIENCE, DEV_ISSUER, DevelopmentAuth
+from server.datadir import read_or_create_secret
 from tests.server_process import ServerProcess, free_port, run_server, server_env
 
 
@@ -92,3 +97,29 @@ def test_the_development_token_survives_a_restart_and_is_never_logged(tmp_path: 
     log = second.log
     assert token not in log
     assert log.count(f"the development token (valid until ") == 2 and f"is in {token_file}" in log
+
+
+def test_the_development_token_is_reused_while_good_and_replaced_when_bad_or_expiring(tmp_path: Path) -> None:
+    first = DevelopmentAuth.load(tmp_path, "dev-tenant", "tenant_id")
+    assert not first.token_file.exists()  # load() never writes the token: start() saves it once the port is bound
+    first.save()
+    assert DevelopmentAuth.load(tmp_path, "dev-tenant", "tenant_id").token == first.token
+    assert DevelopmentAuth.load(tmp_path, "other-tenant", "tenant_id").token != first.token
+
+    secret = (tmp_path / "dev-token-secret").read_text().strip()
+    expiring = jwt.encode({"tenant_id": "dev-tenant", "iss": DEV_ISSUER, "aud": DEV_AUDIENCE,
+                           "exp": int(time.time()) + 86400}, secret, algorithm="HS256")
+    for stale in ("not a token", expiring):
+        first.token_file.write_text(stale + "\n")
+        renewed = DevelopmentAuth.load(tmp_path, "dev-tenant", "tenant_id")
+        assert renewed.token != stale and renewed.verifier.tenant_of(renewed.token) == "dev-tenant"
+        assert renewed.expires_at > time.time() + 29 * 86400
+        assert renewed.verifier.tenant_of(first.token) == "dev-tenant"  # same key: older tokens stay valid
+
+
+def test_processes_starting_together_share_one_secret(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "dev-token-secret"
+    with ThreadPoolExecutor(16) as pool:
+        secrets = set(pool.map(lambda _: read_or_create_secret(path), range(64)))
+    assert len(secrets) == 1 and path.read_text().strip() in secrets
+    assert sorted(p.name for p in path.parent.iterdir()) == ["dev-token-secret"]  # no temporary files left
