@@ -107,6 +107,9 @@ class Settings(BaseSettings):
         if self.tls_client_ca_file and not self.tls_cert_file:
             raise ValueError(f"{_env('tls_client_ca_file')} (mTLS) needs {_env('tls_cert_file')} and "
                              f"{_env('tls_key_file')}")
+        if self.metrics_port and self.workers > 1 and self.metrics_port + self.workers - 1 > 65535:
+            raise ValueError(f"{_env('metrics_port')} + {_env('workers')} - 1 must be a port number "
+                             "(worker i serves /metrics on the port + i)")
         for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
             path = getattr(self, name)
             if path is not None and not path.is_file():

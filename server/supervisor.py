@@ -14,6 +14,7 @@ Policy:
 - Start: every worker must report "ready" within START_TIMEOUT_SECONDS, else all are stopped, exit code 1.
 - A worker that dies later is restarted; more than MAX_RESTARTS within RESTART_WINDOW_SECONDS is a crash
   loop: everything stops, exit code 1.
+- Metrics: worker i serves /metrics on COSTEST_METRICS_PORT + i (each process has its own counters).
 - SIGTERM/SIGINT: forwarded to every worker, which turns NOT_SERVING and drains for COSTEST_GRACE_SECONDS; a
   worker still alive KILL_MARGIN_SECONDS after that is killed. Exit code 0.
 """
@@ -53,6 +54,7 @@ class WorkerFailed(Exception):
 
 @dataclass
 class Worker:
+    index: int  # 0..N-1, kept by a replacement (worker i serves /metrics on COSTEST_METRICS_PORT + i)
     process: asyncio.subprocess.Process
 
     @property
@@ -125,7 +127,7 @@ class Supervisor:
             await self._stop_all()
 
     async def _supervise(self, stop: asyncio.Event) -> int:
-        started = await asyncio.gather(*(self._spawn() for _ in range(self.settings.workers)),
+        started = await asyncio.gather(*(self._spawn(i) for i in range(self.settings.workers)),
                                        return_exceptions=True)
         self.workers = [w for w in started if isinstance(w, Worker)]
         failures = [w for w in started if isinstance(w, BaseException)]
@@ -163,16 +165,18 @@ class Supervisor:
             return False
         log.error("worker pid %d exited with code %s: restarting it", dead.pid, dead.process.returncode)
         try:
-            self.workers.append(await self._spawn())
+            self.workers.append(await self._spawn(dead.index))
         except WorkerFailed as exc:
             log.error("replacement worker failed to start (%s): stopping", exc)
             return False
         return True
 
-    async def _spawn(self) -> Worker:
+    async def _spawn(self, index: int) -> Worker:
         """Start one `python -m server` worker and wait for it to report ready on a pipe."""
         read_fd, write_fd = os.pipe()
         env = {**os.environ, "COSTEST_PORT": str(self.port), "COSTEST_WORKERS": "1"}
+        if self.settings.metrics_port:  # one registry per process: each worker has its own /metrics
+            env["COSTEST_METRICS_PORT"] = str(self.settings.metrics_port + index)
         try:
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "server", "--worker-ready-fd", str(write_fd),
@@ -184,7 +188,7 @@ class Supervisor:
             raise
         finally:
             os.close(write_fd)
-        worker = Worker(process)
+        worker = Worker(index, process)
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader()
         transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),

@@ -26,6 +26,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_port_pair() -> int:
+    """A port p with p + 1 free too (per-worker metrics ports)."""
+    for _ in range(50):
+        port = free_port()
+        if port < 65535:
+            with socket.socket() as sock:
+                try:
+                    sock.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no two adjacent free ports")
+
+
 def server_env(data_dir: Path, port: int, **settings: str) -> dict[str, str]:
     """The caller's environment without any server setting, plus the given ones (names without COSTEST_)."""
     env = {k: v for k, v in os.environ.items()

@@ -8,6 +8,7 @@ import re
 import secrets
 import signal
 import time
+import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from server.store.engine import redacted
 from tests.conftest import PG_URL_ENV, postgres_url, unavailable
 from tests.eligibility_service.helpers import RIVERA, Client, inquiry, status_name
-from tests.server_process import ServerProcess, free_port, run_server, server_env
+from tests.server_process import ServerProcess, free_port, free_port_pair, run_server, server_env
 
 CALCULATE = {  # the README's what-if example E11: no upstream call, so this measures the server alone
     "service_amount": {"currency_code": "USD", "units": 1180},
@@ -85,6 +86,14 @@ async def attempts_per_check(url: str, ids: list[str]) -> dict[str, int]:
     return {i: counts.get(i, 0) for i in ids}
 
 
+def calculate_count(metrics_port: int) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
+        body = response.read().decode()
+    lines = [line for line in body.splitlines()
+             if line.startswith("costestimator_grpc_handled_total{") and 'EstimateService/Calculate"' in line]
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
+
+
 def served_by(log: str, method: str) -> list[int]:
     return [int(pid) for pid in re.findall(rf"\[pid (\d+)\] server\.access: {re.escape(method)} OK", log)]
 
@@ -103,8 +112,8 @@ def alive(pid: int) -> bool:
 async def test_two_workers_serve_one_port_share_the_token_and_work_each_check_once(
     tmp_path: Path, database_url: str | None
 ) -> None:
-    data_dir, port = tmp_path / "data", free_port()
-    settings = {"workers": "2", "worker_poll_seconds": "0.05"}
+    data_dir, port, metrics = tmp_path / "data", free_port(), free_port_pair()
+    settings = {"workers": "2", "worker_poll_seconds": "0.05", "metrics_port": str(metrics)}
     if database_url:
         settings["DATABASE_URL"] = database_url
     supervisor = ServerProcess.start(server_env(data_dir, port, **settings), tmp_path / "server.log")
@@ -122,6 +131,8 @@ async def test_two_workers_serve_one_port_share_the_token_and_work_each_check_on
         method = "/costestimator.v1.EstimateService/Calculate"
         await wait_until(lambda: len(served_by(supervisor.log, method)) == 24)
         assert set(served_by(supervisor.log, method)) == workers
+        served = [await asyncio.to_thread(calculate_count, metrics + i) for i in range(2)]
+        assert all(n > 0 for n in served) and sum(served) == 24  # worker i: /metrics on COSTEST_METRICS_PORT + i
 
         # Both workers poll for submitted checks; each check is claimed, called and completed exactly once.
         ids = await asyncio.gather(*(submit_and_watch(port, token, f"patient-{i}") for i in range(6)))
