@@ -60,9 +60,9 @@ class Application:
     async def start(self) -> None:
         """Check the port before building anything; write the development token only once the port is ours."""
         s = self.settings
-        verifier = self._verifier()
         if not self._reuse_port:
-            ensure_port_free(s.host, s.port)  # raises PortInUse: nothing started, nothing written
+            ensure_port_free(s.host, s.port)  # raises PortInUse: nothing started, nothing read or written
+        verifier = self._verifier()
         try:
             servicers = await self._build_dependencies()
             self._built = build_grpc_server(

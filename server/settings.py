@@ -7,6 +7,7 @@ conventional names. A bad value stops the start with a message naming the variab
 from __future__ import annotations
 
 import ipaddress
+import ssl
 from pathlib import Path
 from typing import Literal
 
@@ -114,6 +115,7 @@ class Settings(BaseSettings):
             path = getattr(self, name)
             if path is not None and not path.is_file():
                 raise ValueError(f"{_env(name)}: no such file: {path}")
+        _check_tls_files(self.tls_cert_file, self.tls_key_file, self.tls_client_ca_file)
         if self.auth_hs256_secret and self.auth_rs256_public_key_file:
             raise ValueError(f"set one of {_env('auth_hs256_secret')} or {_env('auth_rs256_public_key_file')}")
         if self.auth_configured and not (self.auth_issuer and self.auth_audience):
@@ -155,6 +157,23 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'costestimator.sqlite3').resolve()}"
+
+
+def _check_tls_files(cert: Path | None, key: Path | None, client_ca: Path | None) -> None:
+    """helper "process": a bad PEM or a key that does not match the certificate stops the start, named."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if cert is not None and key is not None:
+        try:
+            context.load_cert_chain(cert, key)
+        except (ssl.SSLError, OSError) as exc:
+            raise ValueError(f"{_env('tls_cert_file')} / {_env('tls_key_file')}: not a matching PEM certificate "
+                             f"chain and key ({exc.__class__.__name__})") from None
+    if client_ca is not None:
+        try:
+            context.load_verify_locations(cafile=client_ca)
+        except (ssl.SSLError, OSError) as exc:
+            raise ValueError(f"{_env('tls_client_ca_file')}: not a PEM CA certificate "
+                             f"({exc.__class__.__name__})") from None
 
 
 def _env(field: str) -> str:

@@ -147,3 +147,7 @@ def test_tls_settings_are_checked_at_start(make_settings: Callable[..., Settings
         make_settings(tls_client_ca_file=pki.files["client_ca"])
     with pytest.raises(SettingsError, match="COSTEST_TLS_KEY_FILE: no such file"):
         make_settings(**pki.server_settings(tls_key_file=pki.dir / "missing.key"))
+    with pytest.raises(SettingsError, match="not a matching PEM certificate chain and key"):
+        make_settings(**pki.server_settings(tls_key_file=pki.files["caller_key"]))  # another certificate's key
+    with pytest.raises(SettingsError, match="COSTEST_TLS_CLIENT_CA_FILE: not a PEM CA certificate"):
+        make_settings(**pki.server_settings(tls_client_ca_file=pki.files["server_key"]))
