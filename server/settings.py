@@ -102,7 +102,20 @@ class Settings(BaseSettings):
             raise ValueError(f"payer upstream partly configured; also set {missing}")
         if bool(self.stedi_url) != bool(self.stedi_api_key):
             raise ValueError(f"set both {_env('stedi_url')} and {_env('stedi_api_key')}, or neither")
-        # helper "process": inbound TLS files come as a pair, and must be readable files
+        if self.auth_hs256_secret and self.auth_rs256_public_key_file:
+            raise ValueError(f"set one of {_env('auth_hs256_secret')} or {_env('auth_rs256_public_key_file')}")
+        if self.auth_configured and not (self.auth_issuer and self.auth_audience):
+            raise ValueError(f"caller authentication needs {_env('auth_issuer')} and {_env('auth_audience')}")
+        if not self.auth_configured and not self.is_loopback:
+            raise ValueError(
+                f"{_env('host')}={self.host} listens beyond loopback but no caller authentication is configured; "
+                f"set {_env('auth_hs256_secret')} or {_env('auth_rs256_public_key_file')}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _check_transport(self) -> Settings:
+        """helper "process": inbound TLS files come as a pair of readable, matching PEM files; metrics ports fit."""
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
             raise ValueError(f"set both {_env('tls_cert_file')} and {_env('tls_key_file')}, or neither")
         if self.tls_client_ca_file and not self.tls_cert_file:
@@ -116,15 +129,6 @@ class Settings(BaseSettings):
             if path is not None and not path.is_file():
                 raise ValueError(f"{_env(name)}: no such file: {path}")
         _check_tls_files(self.tls_cert_file, self.tls_key_file, self.tls_client_ca_file)
-        if self.auth_hs256_secret and self.auth_rs256_public_key_file:
-            raise ValueError(f"set one of {_env('auth_hs256_secret')} or {_env('auth_rs256_public_key_file')}")
-        if self.auth_configured and not (self.auth_issuer and self.auth_audience):
-            raise ValueError(f"caller authentication needs {_env('auth_issuer')} and {_env('auth_audience')}")
-        if not self.auth_configured and not self.is_loopback:
-            raise ValueError(
-                f"{_env('host')}={self.host} listens beyond loopback but no caller authentication is configured; "
-                f"set {_env('auth_hs256_secret')} or {_env('auth_rs256_public_key_file')}"
-            )
         return self
 
     @property
