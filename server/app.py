@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 
 from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
 from server.api.auth import AuthInterceptor, DevelopmentAuth, JwtVerifier
 from server.api.observability import ObservabilityInterceptor, RpcMetrics
-from server.api.grpc_server import BuiltServer, Servicers, build_grpc_server
+from server.api.grpc_server import BuiltServer, Servicers, ServerTls, build_grpc_server
 from server.api.request_limits import RequestLimits
 from server.api.benefit_servicer import BenefitServicer
 from server.api.estimate_servicer import EstimateServicer
@@ -19,6 +20,7 @@ from server.clients.resilience import Resilience
 from server.compose.eligibility import build_eligibility
 from server.compose.payer import PayerSide, build_payer
 from server.compose.shared import Resources
+from server.ports import ensure_port_free
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,8 +29,13 @@ log = logging.getLogger(__name__)
 class Application:
     """The running service. `start()` then `stop()`; `run()` does both around SIGTERM/SIGINT."""
 
-    def __init__(self, settings: Settings, *, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, registry: CollectorRegistry | None = None, reuse_port: bool = False
+    ) -> None:
+        """`reuse_port`: this is one of several workers on one port (server/supervisor.py checked the port)."""
         self.settings = settings
+        self._reuse_port = reuse_port
+        self._dev_auth: DevelopmentAuth | None = None
         # Tests pass a fresh registry so several applications can live in one process.
         self.registry = registry if registry is not None else REGISTRY
         self._built: BuiltServer | None = None
@@ -50,15 +57,22 @@ class Application:
         return f"{self.settings.host}:{self.port}"
 
     async def start(self) -> None:
+        """Check the port before building anything; write the development token only once the port is ours."""
+        s = self.settings
+        if not self._reuse_port:
+            ensure_port_free(s.host, s.port)  # raises PortInUse: nothing started, nothing read or written
+        verifier = self._verifier()
         try:
             servicers = await self._build_dependencies()
             self._built = build_grpc_server(
-                f"{self.settings.host}:{self.settings.port}",
+                f"{s.host}:{s.port}",
                 servicers,
-                interceptors=[ObservabilityInterceptor(RpcMetrics.for_registry(self.registry)), AuthInterceptor(self._verifier())],
-                max_concurrent_rpcs=self.settings.max_concurrent_rpcs,
-                max_request_bytes=self.settings.max_request_bytes,
-                request_limits=RequestLimits.for_settings(max_providers=self.settings.max_providers),
+                interceptors=[ObservabilityInterceptor(RpcMetrics.for_registry(self.registry)), AuthInterceptor(verifier)],
+                max_concurrent_rpcs=s.max_concurrent_rpcs,
+                max_request_bytes=s.max_request_bytes,
+                request_limits=RequestLimits.for_settings(max_providers=s.max_providers),
+                tls=self._tls(),
+                reuse_port=self._reuse_port,
             )
             self._port = self._built.port
             await self._built.server.start()
@@ -66,7 +80,20 @@ class Application:
         except BaseException:
             await self._close_dependencies()
             raise
-        log.info("serving gRPC on %s (health and reflection on)", self.address)
+        if self._dev_auth is not None:
+            self._dev_auth.save()  # no-op when the file already holds this token (a restart, a worker)
+            if not self._reuse_port:  # the supervisor announced it once for all workers
+                self._dev_auth.announce()
+        transport = "plaintext"
+        if s.tls_enabled:
+            transport = "mTLS" if s.tls_client_ca_file else "TLS"
+        log.info("serving gRPC on %s (%s; health and reflection on)", self.address, transport)
+
+    def _tls(self) -> ServerTls | None:
+        s = self.settings
+        if s.tls_cert_file is None or s.tls_key_file is None:
+            return None
+        return ServerTls(s.tls_cert_file, s.tls_key_file, s.tls_client_ca_file)
 
     def _verifier(self) -> JwtVerifier:
         s = self.settings
@@ -76,8 +103,8 @@ class Application:
         if s.auth_rs256_public_key_file is not None:
             return JwtVerifier(s.auth_rs256_public_key_file.read_text(), "RS256", s.auth_issuer, s.auth_audience,
                                s.auth_tenant_claim, max_lifetime_seconds=s.auth_max_token_lifetime_seconds)
-        dev = DevelopmentAuth.create(s.dev_tenant, s.auth_tenant_claim)  # settings guarantee loopback here
-        dev.announce(s.data_dir / "dev-token")
+        # settings guarantee loopback here; the token file is written by start() once the port is bound
+        self._dev_auth = dev = DevelopmentAuth.load(s.data_dir, s.dev_tenant, s.auth_tenant_claim)
         self.dev_token = dev.token
         return dev.verifier
 
@@ -124,13 +151,20 @@ class Application:
         except Exception:  # noqa: BLE001 - shutdown must finish
             log.exception("error while closing dependencies")
 
-    async def run(self) -> None:
-        """Serve until SIGTERM or SIGINT, then shut down gracefully."""
+    def request_stop(self) -> None:
+        """Ask `run()` to shut down gracefully, as SIGTERM does."""
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def run(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Serve until SIGTERM or SIGINT, then shut down gracefully; `on_ready` is called once serving."""
         self._stopping = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
         await self.start()
+        if on_ready is not None:
+            on_ready()
         try:
             await self._stopping.wait()
         finally:

@@ -7,6 +7,7 @@ conventional names. A bad value stops the start with a message naming the variab
 from __future__ import annotations
 
 import ipaddress
+import ssl
 from pathlib import Path
 from typing import Literal
 
@@ -31,6 +32,13 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus /metrics port; 0 = off")
+    # helper "process": inbound TLS, mTLS when a client CA is set (grpc Python can only require-and-verify a
+    # client certificate or not ask for one: an "optional" certificate would go unverified), and several
+    # server processes on one port
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None
+    workers: int = Field(1, ge=1, le=64, description="server processes sharing the port (SO_REUSEPORT)")
 
     # --- storage
     data_dir: Path = Path(".data")
@@ -148,6 +156,28 @@ class Settings(BaseSettings):
     def data_key_configured(self) -> bool:
         return bool(self.data_key or self.data_key_file)
 
+    @model_validator(mode="after")
+    def _check_transport(self) -> Settings:
+        """helper "process": inbound TLS files come as a pair of readable, matching PEM files; metrics ports fit."""
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError(f"set both {_env('tls_cert_file')} and {_env('tls_key_file')}, or neither")
+        if self.tls_client_ca_file and not self.tls_cert_file:
+            raise ValueError(f"{_env('tls_client_ca_file')} (mTLS) needs {_env('tls_cert_file')} and "
+                             f"{_env('tls_key_file')}")
+        if self.metrics_port and self.workers > 1 and self.metrics_port + self.workers - 1 > 65535:
+            raise ValueError(f"{_env('metrics_port')} + {_env('workers')} - 1 must be a port number "
+                             "(worker i serves /metrics on the port + i)")
+        for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{_env(name)}: no such file: {path}")
+        _check_tls_files(self.tls_cert_file, self.tls_key_file, self.tls_client_ca_file)
+        return self
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls_cert_file is not None
+
     @property
     def use_payer_sandbox(self) -> bool:
         return not self.benefits_url
@@ -179,6 +209,23 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'costestimator.sqlite3').resolve()}"
+
+
+def _check_tls_files(cert: Path | None, key: Path | None, client_ca: Path | None) -> None:
+    """helper "process": a bad PEM or a key that does not match the certificate stops the start, named."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if cert is not None and key is not None:
+        try:
+            context.load_cert_chain(cert, key)
+        except (ssl.SSLError, OSError) as exc:
+            raise ValueError(f"{_env('tls_cert_file')} / {_env('tls_key_file')}: not a matching PEM certificate "
+                             f"chain and key ({exc.__class__.__name__})") from None
+    if client_ca is not None:
+        try:
+            context.load_verify_locations(cafile=client_ca)
+        except (ssl.SSLError, OSError) as exc:
+            raise ValueError(f"{_env('tls_client_ca_file')}: not a PEM CA certificate "
+                             f"({exc.__class__.__name__})") from None
 
 
 def _env(field: str) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import logging
-import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,8 @@ from cachetools import TLRUCache
 
 from server.api.request_limits import has_refused_character
 
+from server.datadir import read_or_create_secret, write_private
+
 log = logging.getLogger(__name__)
 
 _tenant: contextvars.ContextVar[str] = contextvars.ContextVar("tenant")
@@ -29,6 +30,10 @@ _tenant: contextvars.ContextVar[str] = contextvars.ContextVar("tenant")
 OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 DEV_ISSUER = "costestimator-dev"
 DEV_AUDIENCE = "costestimator"
+DEV_SECRET_FILE = "dev-token-secret"
+DEV_TOKEN_FILE = "dev-token"
+DEV_TOKEN_LIFETIME_SECONDS = 30 * 86400
+DEV_TOKEN_RENEW_SECONDS = 7 * 86400  # a start mints a new token when the old one has less than this left
 
 
 def current_tenant() -> str:
@@ -115,30 +120,51 @@ class JwtVerifier:
 
 @dataclass(frozen=True)
 class DevelopmentAuth:
-    """Loopback-only default: a random per-start secret and one long-lived token for the development tenant."""
+    """Loopback-only default: one long-lived token for the development tenant, signed by a key in the data dir.
+
+    The key file survives restarts and is shared by every worker process, so a token handed out once keeps
+    working; the token file is rewritten only when it no longer verifies or is about to expire.
+    """
 
     verifier: JwtVerifier
     token: str
+    token_file: Path
+    expires_at: int
 
     @classmethod
-    def create(cls, tenant: str, tenant_claim: str) -> DevelopmentAuth:
-        secret = secrets.token_urlsafe(32)
+    def load(cls, data_dir: Path, tenant: str, tenant_claim: str) -> DevelopmentAuth:
+        """Read (or create) the signing key; reuse the token file when still good, else mint a token (unwritten)."""
+        secret = read_or_create_secret(data_dir / DEV_SECRET_FILE)
+        verifier = JwtVerifier(secret, "HS256", DEV_ISSUER, DEV_AUDIENCE, tenant_claim)
+        token_file = data_dir / DEV_TOKEN_FILE
         now = int(time.time())
-        token = jwt.encode(
-            {tenant_claim: tenant, "iss": DEV_ISSUER, "aud": DEV_AUDIENCE, "iat": now, "exp": now + 30 * 86400},
-            secret,
-            algorithm="HS256",
-        )
-        return cls(JwtVerifier(secret, "HS256", DEV_ISSUER, DEV_AUDIENCE, tenant_claim), token)
+        try:
+            existing = token_file.read_text().strip()
+            claims = jwt.decode(existing, secret, algorithms=["HS256"], issuer=DEV_ISSUER, audience=DEV_AUDIENCE)
+            if claims.get(tenant_claim) == tenant and int(claims["exp"]) - now > DEV_TOKEN_RENEW_SECONDS:
+                return cls(verifier, existing, token_file, int(claims["exp"]))
+        except (OSError, jwt.InvalidTokenError, KeyError, ValueError, TypeError):
+            pass
+        expires_at = now + DEV_TOKEN_LIFETIME_SECONDS
+        token = jwt.encode({tenant_claim: tenant, "iss": DEV_ISSUER, "aud": DEV_AUDIENCE, "iat": now,
+                            "exp": expires_at}, secret, algorithm="HS256")
+        return cls(verifier, token, token_file, expires_at)
 
-    def announce(self, token_file: Path) -> None:
-        token_file.parent.mkdir(parents=True, exist_ok=True)
-        token_file.write_text(self.token + "\n")
-        token_file.chmod(0o600)
+    def save(self) -> None:
+        """Write the token file (0600) unless it already holds this token; call once the port is bound."""
+        try:
+            if self.token_file.read_text().strip() == self.token:
+                return
+        except OSError:
+            pass
+        write_private(self.token_file, self.token + "\n")
+
+    def announce(self) -> None:
+        expires = time.strftime("%Y-%m-%d", time.gmtime(self.expires_at))
         log.warning(
             "DEVELOPMENT AUTH: no COSTEST_AUTH_* settings, loopback only. Every RPC except health/reflection needs "
-            "'authorization: Bearer <token>'; a development token is in %s and here: %s",
-            token_file, self.token,
+            "'authorization: Bearer <token>'; the development token (valid until %s) is in %s",
+            expires, self.token_file,
         )
 
 
