@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from server import event_loop
 from server.app import Application
 from server.logging_setup import configure_logging
 from server.settings import SettingsError, load_settings
@@ -17,6 +18,7 @@ def main() -> int:
         print(f"costestimator: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format)
+    event_loop.install(settings.uvloop)  # helper "perf": uvloop unless COSTEST_UVLOOP=false
     try:
         asyncio.run(Application(settings).run())
     except SettingsError as exc:  # found while building dependencies (e.g. an unmigrated database)
