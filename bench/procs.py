@@ -149,8 +149,9 @@ class Stack:
         self.progress = progress
         self.secret = secrets.token_urlsafe(32)
         now = int(time.time())
+        # Within the server's default COSTEST_AUTH_MAX_TOKEN_LIFETIME_SECONDS (3600): a longer one is refused.
         self._token = jwt.encode({"tenant_id": TENANT, "iss": ISSUER, "aud": AUDIENCE, "iat": now,
-                                  "exp": now + 6 * 3600}, self.secret, algorithm="HS256")
+                                  "exp": now + 3000}, self.secret, algorithm="HS256")
         self._cache: dict[str, Proc] = {}
         self._all: list[Proc] = []
 

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from server import event_loop
 from server.app import Application
 from server.logging_setup import configure_logging
 from server.ports import PortInUse
@@ -53,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from server.supervisor import supervise
 
         return supervise(settings)
+    event_loop.install(settings.uvloop)  # uvloop unless COSTEST_UVLOOP=false
     application = Application(settings, reuse_port=worker)
     try:
         asyncio.run(_serve_worker(application, args.worker_ready_fd) if worker else application.run())

@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     auth_max_token_lifetime_seconds: int = Field(3600, ge=60, le=30 * 86400,
                                                  description="exp - iat of a caller's JWT; iat and exp required")
 
+    # --- helper "perf": the event loop
+    uvloop: bool = Field(True, description="run on uvloop; false = the standard asyncio event loop")
+
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
         payer = {"benefits_url": self.benefits_url, "accumulators_url": self.accumulators_url,

@@ -36,7 +36,7 @@ BENEFITS = "benefits"
 
 def token(tenant: str) -> tuple[tuple[str, str], ...]:
     now = int(time.time())
-    body = {"iss": ISS, "aud": AUD, "exp": now + 300, "tenant_id": tenant}
+    body = {"iss": ISS, "aud": AUD, "iat": now, "exp": now + 300, "tenant_id": tenant}
     return (("authorization", f"Bearer {jwt.encode(body, SECRET, algorithm='HS256')}"),)
 
 

@@ -32,6 +32,21 @@ class RpcMetrics:
         self.latency = Histogram("costestimator_grpc_handling_seconds", "RPC duration, by method",
                                  ["method"], registry=registry,
                                  buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
+        # `.labels()` hashes and locks on every call: the children are kept here (methods and codes are few).
+        self._handled: dict[tuple[str, str], Any] = {}
+        self._latency: dict[str, Any] = {}
+
+    def handled_child(self, method: str, code: str) -> Any:
+        child = self._handled.get((method, code))
+        if child is None:
+            child = self._handled[(method, code)] = self.handled.labels(method, code)
+        return child
+
+    def latency_child(self, method: str) -> Any:
+        child = self._latency.get(method)
+        if child is None:
+            child = self._latency[method] = self.latency.labels(method)
+        return child
 
 
 def _code_of(context: grpc.aio.ServicerContext[Any, Any], error: BaseException | None) -> str:
@@ -54,8 +69,8 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
     def _done(self, method: str, context: Any, started: float, error: BaseException | None) -> None:
         elapsed = time.perf_counter() - started
         code = _code_of(context, error)
-        self._metrics.handled.labels(method, code).inc()
-        self._metrics.latency.labels(method).observe(elapsed)
+        self._metrics.handled_child(method, code).inc()
+        self._metrics.latency_child(method).observe(elapsed)
         log.info("%s %s %.1fms", method, code, elapsed * 1000)
 
     async def intercept_service(

@@ -139,7 +139,20 @@ class BenefitRequestModel(_Wire):
     serviceInfo: list[RequestServiceInfoModel] = Field(min_length=1)
 
     def to_wire(self) -> bytes:
-        return json.dumps(self.model_dump(mode="json", exclude_none=True), separators=(",", ":")).encode()
+        """The JSON body, byte for byte `model_dump(mode="json", exclude_none=True)` (no field here can be None),
+        built directly: pydantic's dump was a visible share of each benefit call's CPU."""
+        def codes(items: list[CodeModel]) -> list[dict[str, str]]:
+            return [{"code": c.code} for c in items]
+
+        body = {
+            "benefitProductType": self.benefitProductType, "membershipID": self.membershipID,
+            "planIdentifier": self.planIdentifier,
+            "serviceInfo": [{"serviceCodeInfo": {
+                "code": c.code, "type": c.type, "providerType": codes(c.providerType),
+                "placeOfService": codes(c.placeOfService), "providerSpecialty": codes(c.providerSpecialty)}}
+                for c in (si.serviceCodeInfo for si in self.serviceInfo)],
+        }
+        return json.dumps(body, separators=(",", ":")).encode()
 
     def __repr__(self) -> str:
         # The membership id is PHI: keep it out of logs and tracebacks.

@@ -174,13 +174,22 @@ class EstimateRunner:
             return MemberAccumulators(apply_overrides(accumulators_from_wire(entry.accumulators), q.overrides))
 
         accumulators_task = asyncio.ensure_future(fetch_accumulators())
-        benefit_tasks = {asyncio.ensure_future(fetch_benefits(key)): key for key in groups}
-        pending: set[asyncio.Future[object]] = set(benefit_tasks)  # type: ignore[arg-type]
+        benefit_tasks: dict[asyncio.Future[BenefitAnswer], BenefitKey] = {
+            asyncio.ensure_future(fetch_benefits(key)): key for key in groups}
+        # Completion order through one queue fed by done-callbacks: O(keys), where re-waiting on every pending task
+        # after each completion (asyncio.wait in a loop) re-registered callbacks O(keys²) times.
+        landed: asyncio.Queue[asyncio.Future[BenefitAnswer]] = asyncio.Queue()
+        for t in benefit_tasks:
+            t.add_done_callback(landed.put_nowait)
         try:
-            while pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            left = len(benefit_tasks)
+            while left:
+                done = [await landed.get()]
+                while not landed.empty():  # everything already landed is handled in this pass, as before
+                    done.append(landed.get_nowait())
+                left -= len(done)
                 for task in done:
-                    key = benefit_tasks[task]  # type: ignore[index]
+                    key = benefit_tasks[task]
                     error = task.exception()
                     if isinstance(error, MemberNotFound):
                         raise error
@@ -189,12 +198,13 @@ class EstimateRunner:
                         for provider in groups[key]:
                             yield ProviderOutcome(provider.provider_id, error=error)
                         continue
-                    got: BenefitAnswer = task.result()  # type: ignore[assignment]
+                    got = task.result()
                     memo = _AnswerMemo(got.answer)
                     for provider in groups[key]:
                         yield self._compute(provider, got, member, q.include_trace, memo)
         finally:
-            for t in [accumulators_task, *benefit_tasks]:
+            accumulators_task.cancel()
+            for t in benefit_tasks:
                 t.cancel()
             await asyncio.gather(accumulators_task, *benefit_tasks, return_exceptions=True)
 
