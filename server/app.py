@@ -15,7 +15,7 @@ from server.api.grpc_server import BuiltServer, Servicers, build_grpc_server
 from server.api.benefit_servicer import BenefitServicer
 from server.api.estimate_servicer import EstimateServicer
 from server.clients.resilience import Resilience
-from server.compose.eligibility import build_eligibility
+from server.compose.eligibility import Eligibility, build_eligibility
 from server.compose.payer import PayerSide, build_payer
 from server.compose.shared import Resources
 from server.settings import Settings
@@ -37,6 +37,7 @@ class Application:
         self._exit = contextlib.AsyncExitStack()
         self.resources: Resources | None = None
         self.payer: PayerSide | None = None
+        self.eligibility: Eligibility | None = None
         self._stopping: asyncio.Event | None = None
         self.dev_token: str | None = None
 
@@ -62,6 +63,8 @@ class Application:
             self._port = self._built.port
             await self._built.server.start()
             await self._built.set_serving()
+            if self.eligibility is not None:  # its health follows its database from here on
+                await self.eligibility.health.attach(self._built.health)
         except BaseException:
             await self._close_dependencies()
             raise
@@ -98,13 +101,14 @@ class Application:
             self._exit.callback(stop_metrics)
             log.info("Prometheus metrics on http://%s:%d/metrics", s.host, s.metrics_port)
         self.payer = payer = await build_payer(resources)
+        self.eligibility = eligibility = await build_eligibility(resources)
         return Servicers(
             benefit=BenefitServicer(BenefitLookup(payer.clients.benefits)),
             estimate=EstimateServicer(
                 EstimateRunner(payer.clients.benefits, payer.clients.accumulators, fanout=s.benefit_fanout),
                 max_providers=s.max_providers,
             ),
-            eligibility=await build_eligibility(resources),
+            eligibility=eligibility.servicer,
         )
 
     async def stop(self, grace: float | None = None) -> None:

@@ -22,6 +22,7 @@ from .records import (
     CheckMode,
     CheckRecord,
     CheckStatus,
+    NewAttempt,
     ResponseRecord,
     Stats,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "CheckStatus",
     "EligibilityRepository",
     "InvalidPageToken",
+    "NewAttempt",
     "PoolOptions",
     "ResponseRecord",
     "Stats",
