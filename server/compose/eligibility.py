@@ -23,6 +23,7 @@ from typing import Final
 from aiohttp import web
 from costestimator.v1 import eligibility_service_pb2
 from grpc_health.v1 import health, health_pb2
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.api.eligibility_servicer import EligibilityServicer
 from server.clients.http import UpstreamSession
@@ -91,6 +92,7 @@ class Eligibility:
 
     servicer: EligibilityServicer
     health: EligibilityHealth
+    engine: AsyncEngine  # for tests and diagnostics (statement counting); closed by the builder's exit stack
 
 
 def page_token_secret(settings: Settings) -> bytes:
@@ -197,5 +199,5 @@ async def build_eligibility(resources: Resources) -> Eligibility:
     await worker.start()
     exit_stack.push_async_callback(worker.stop)
     log.info("eligibility: retry budget %.0fs, freshness %d days", policy.retry_budget_seconds, FRESHNESS.days)
-    return Eligibility(EligibilityServicer(checks), EligibilityHealth(monitor))
+    return Eligibility(EligibilityServicer(checks), EligibilityHealth(monitor), engine)
 

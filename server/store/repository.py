@@ -31,6 +31,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    bindparam,
     case,
     func,
     insert,
@@ -115,10 +116,36 @@ _REQUEST_COLUMNS = [c for c in req.c if c.key != "status"]
 # What a completion changes, returned by its UPDATE so the completed record needs no re-read.
 _COMPLETED_COLUMNS = [req.c[name] for name in (
     "completed_at", "failure_reason", "clearinghouse_id", "trace_id", "attempts", "version")]
-# Plain INSERTs executed with parameter dicts: one compiled form each, reused from SQLAlchemy's cache.
+# The hot path's statements are built once and executed with parameter dicts: their cache keys are computed
+# once, and each maps to one compiled (and, on asyncpg, prepared) statement.
 _INSERT_REQUEST = insert(req)
 _INSERT_ATTEMPT = insert(attempts_t)
 _INSERT_RESPONSE = insert(resp)
+# Completion: only a PENDING check of this tenant; known clearinghouse ids are never erased (coalesce).
+_COMPLETE = (
+    update(req)
+    .where(
+        req.c.tenant_id == bindparam("k_tenant", type_=req.c.tenant_id.type),
+        req.c.id == bindparam("k_id", type_=req.c.id.type),
+        req.c.status == _PENDING,
+    )
+    .values(
+        status=bindparam("v_status", type_=req.c.status.type),
+        completed_at=bindparam("v_completed", type_=req.c.completed_at.type),
+        updated_at=bindparam("v_updated", type_=req.c.updated_at.type),
+        failure_reason=bindparam("v_reason", type_=req.c.failure_reason.type),
+        version=req.c.version + 1,
+        next_attempt_at=None,
+        claimed_by=None,
+        lease_until=None,
+        attempts=req.c.attempts + bindparam("v_attempts", type_=req.c.attempts.type),
+        clearinghouse_id=func.coalesce(
+            bindparam("v_clearinghouse_id", type_=req.c.clearinghouse_id.type), req.c.clearinghouse_id
+        ),
+        trace_id=func.coalesce(bindparam("v_trace_id", type_=req.c.trace_id.type), req.c.trace_id),
+    )
+    .returning(*_COMPLETED_COLUMNS)
+)
 
 
 class EligibilityRepository:
@@ -470,20 +497,21 @@ class EligibilityRepository:
         if status not in FINAL_STATUSES:
             raise ValueError(f"cannot complete a check as {status.value}")
         now = self._now()
-        changes: dict[str, Any] = {
-            "status": status.value,
-            "completed_at": now,
-            "updated_at": now,
-            "failure_reason": _clip(failure_reason),
-            "version": req.c.version + 1,
-            "next_attempt_at": None,
-            "claimed_by": None,
-            "lease_until": None,
-            "attempts": req.c.attempts + len(attempts),
-        }
+        ids: dict[str, str | None] = {"clearinghouse_id": None, "trace_id": None}
         for attempt in attempts:  # as `record_attempt` would have: ids an earlier try learnt are kept
-            changes.update(_known_ids(attempt.clearinghouse_id, attempt.trace_id))
-        changes.update(_known_ids(clearinghouse_id, trace_id))
+            ids.update(_known_ids(attempt.clearinghouse_id, attempt.trace_id))
+        ids.update(_known_ids(clearinghouse_id, trace_id))
+        params = {
+            "k_tenant": tenant_id,
+            "k_id": check_id,
+            "v_status": status.value,
+            "v_completed": now,
+            "v_updated": now,
+            "v_reason": _clip(failure_reason),
+            "v_attempts": len(attempts),
+            "v_clearinghouse_id": ids["clearinghouse_id"],
+            "v_trace_id": ids["trace_id"],
+        }
         response: dict[str, Any] | None = None
         if raw is not None or summary is not None or http_status is not None:
             response = {
@@ -495,13 +523,7 @@ class EligibilityRepository:
             }
 
         async def work(conn: AsyncConnection) -> RowMapping | None:
-            result = await conn.execute(
-                update(req)
-                .where(req.c.tenant_id == tenant_id, req.c.id == check_id, req.c.status == _PENDING)
-                .values(**changes)
-                .returning(*_COMPLETED_COLUMNS)
-            )
-            row = result.mappings().first()
+            row = (await conn.execute(_COMPLETE, params)).mappings().first()
             if row is None:
                 return None
             if attempts:
