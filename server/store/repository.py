@@ -87,6 +87,12 @@ def _aware(value: datetime | None, name: str) -> datetime | None:
     return value
 
 
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """A timed-out call's task ends on its own; its outcome has no reader any more."""
+    if not task.cancelled():
+        task.exception()
+
+
 def _disconnected(exc: BaseException) -> bool:
     """The pooled connection was dead (SQLAlchemy invalidated it): worth one more try on a fresh one."""
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
@@ -197,18 +203,36 @@ class EligibilityRepository:
     async def _run(self, work: Work[T], *, write: bool, deadline: float | None = None) -> T:
         """Run `work` in one transaction (writers) or on one connection (readers), within the time limit.
 
-        A dead pooled connection (found on first use, since nothing pings it at checkout) is invalidated by
-        SQLAlchemy, and `work` runs once more on a fresh connection. Writes are guarded by their WHERE clauses
-        (PENDING, lease holder), so a second run after a commit whose answer was lost changes nothing twice.
+        The work runs in its own task, so that when the limit passes the caller gets `StoreUnavailable` at once,
+        while the task's clean-up of a connection that stopped answering (the driver's graceful close waits up
+        to 2 s) goes on in the background. A caller's cancellation cancels the work.
         """
+        limit = self._limit(deadline)
+        if limit is None:
+            return await self._attempts(work, write)
+        task = asyncio.ensure_future(self._attempts(work, write))
+        try:
+            done, _ = await asyncio.wait((task,), timeout=limit)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if not done:
+            task.cancel()
+            task.add_done_callback(_retrieve)
+            raise StoreUnavailable("database did not answer in time")
+        return task.result()
+
+    async def _attempts(self, work: Work[T], write: bool) -> T:
+        """A dead pooled connection (found on first use, since nothing pings it at checkout) is invalidated by
+        SQLAlchemy, and `work` runs once more on a fresh connection. Writes are guarded by their WHERE clauses
+        (PENDING, lease holder), so a second run after a commit whose answer was lost changes nothing twice."""
         with _unavailable_on_db_outage():
-            async with asyncio.timeout(self._limit(deadline)):
-                try:
-                    return await self._once(work, write)
-                except DBAPIError as exc:
-                    if not _disconnected(exc):
-                        raise
+            try:
                 return await self._once(work, write)
+            except DBAPIError as exc:
+                if not _disconnected(exc):
+                    raise
+            return await self._once(work, write)
 
     async def _once(self, work: Work[T], write: bool) -> T:
         if write:
