@@ -92,6 +92,7 @@ class Eligibility:
 
     servicer: EligibilityServicer
     health: EligibilityHealth
+    checks: EligibilityChecks  # the use case, for tests and diagnostics
     engine: AsyncEngine  # for tests and diagnostics (statement counting); closed by the builder's exit stack
 
 
@@ -199,5 +200,5 @@ async def build_eligibility(resources: Resources) -> Eligibility:
     await worker.start()
     exit_stack.push_async_callback(worker.stop)
     log.info("eligibility: retry budget %.0fs, freshness %d days", policy.retry_budget_seconds, FRESHNESS.days)
-    return Eligibility(EligibilityServicer(checks), EligibilityHealth(monitor), engine)
+    return Eligibility(EligibilityServicer(checks), EligibilityHealth(monitor), checks, engine)
 

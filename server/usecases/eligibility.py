@@ -229,6 +229,15 @@ def context_from_payload(payload: Mapping[str, Any], requested_at: datetime) -> 
     )
 
 
+def _as_circuit_open(error: UpstreamError, trail: Sequence[HttpTry]) -> UpstreamError:
+    """A half-open breaker that refuses while its probe is in flight says so as a plain UpstreamUnavailable:
+    for the check it is the same as an open breaker (nothing was sent), so treat it as one."""
+    if (not isinstance(error, CircuitOpen) and isinstance(error, UpstreamUnavailable) and not trail
+            and "circuit breaker" in error.reason):
+        return CircuitOpen(error.upstream, None)
+    return error
+
+
 def _http_reason(error: UpstreamError, trail: Sequence[HttpTry]) -> str:
     """Machine reason for a call that produced no answer. Never upstream free text."""
     if isinstance(error, CircuitOpen):
@@ -301,6 +310,7 @@ class CheckRunner:
             return OutOfTime(exc, reason, tries)
         except UpstreamError as exc:
             tries = self._count(progress, trail)
+            exc = _as_circuit_open(exc, trail)
             reason = _http_reason(exc, trail)
             log.warning("eligibility check %s: clearinghouse call failed (%s)", record.id, reason)
             return Finished(CheckStatus.FAILED, reason, error=exc, tries=tries)
