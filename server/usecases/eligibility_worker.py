@@ -187,8 +187,8 @@ class EligibilityWorker:
         except asyncio.CancelledError:
             raise
         except StoreUnavailable:
-            log.warning("eligibility check %s: database unavailable; the lease will expire and it is retried",
-                        record.id)
+            log.warning("eligibility check %s: database unavailable; its write is retried until the database "
+                        "returns", record.id)
         except Exception:  # noqa: BLE001 - one check's bug must not stop the worker
             log.exception("eligibility check %s: worker step failed", record.id)
 
