@@ -23,12 +23,15 @@ log = logging.getLogger(__name__)
 Listener = Callable[[bool], None]
 
 
-def asyncpg_dsn(url: str) -> str:
-    """The libpq-style DSN asyncpg accepts, from our SQLAlchemy URL."""
+def asyncpg_dsn(url: str) -> tuple[str, str | None]:
+    """The DSN asyncpg accepts, from our SQLAlchemy URL, and its `ssl` option (other query options are
+    SQLAlchemy's or the pool's, not the server's)."""
     parsed = normalize_url(url)
     if parsed.get_backend_name() != "postgresql":
         raise ValueError("the database monitor is for PostgreSQL")
-    return make_url(parsed).set(drivername="postgresql").render_as_string(hide_password=False)
+    ssl = parsed.query.get("ssl") or parsed.query.get("sslmode")
+    dsn = make_url(parsed).set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+    return dsn, ssl if isinstance(ssl, str) else None
 
 
 class DatabaseMonitor:
@@ -42,7 +45,7 @@ class DatabaseMonitor:
         timeout: float = 1.0,
         schema: str | None = None,
     ) -> None:
-        self._dsn = asyncpg_dsn(url)
+        self._dsn, self._ssl = asyncpg_dsn(url)
         self._interval = interval
         self._timeout = timeout
         self._settings = {"application_name": "costestimator-monitor"}
@@ -63,8 +66,9 @@ class DatabaseMonitor:
         try:
             async with asyncio.timeout(self._timeout):
                 if self._conn is None or self._conn.is_closed():
+                    options: dict[str, Any] = {"ssl": self._ssl} if self._ssl else {}
                     self._conn = await asyncpg.connect(self._dsn, timeout=self._timeout,
-                                                       server_settings=self._settings)
+                                                       server_settings=self._settings, **options)
                 await self._conn.fetchval("SELECT 1")
             return True
         except Exception:  # noqa: BLE001 - any failure means "not reachable now"

@@ -39,16 +39,18 @@ async def _open_the_breaker(client: Client, rounds: int = 10) -> None:
 
 
 async def test_a_submitted_check_waits_for_an_open_breaker_and_ends_verified(make_app: MakeApp) -> None:
-    app = await make_app(breaker_ttl_seconds=1.5, eligibility_retry_budget_seconds=30)
+    app = await make_app(breaker_ttl_seconds=3, eligibility_retry_budget_seconds=30)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
         client = _client(app, channel)
-        await _open_the_breaker(client)
+        await _open_the_breaker(client)  # just opened: it stays open for about 3 s more
         submitted = await client.submit(inquiry(*RIVERA))
         states = await client.watch(submitted.id, timeout=20)
         final = states[-1]
         assert status_name(final.status) == "VERIFIED", final.failure_reason
         assert final.summary.plan_name == "CHOICE PPO 2500"
         assert final.attempts == 1  # refused by the breaker = no call; then one real call
+        waited = final.completed_at.ToDatetime() - final.requested_at.ToDatetime()
+        assert waited.total_seconds() >= 1.0  # it waited for the breaker to let it through
 
 
 async def test_a_submitted_check_fails_only_when_the_budget_is_spent(make_app: MakeApp) -> None:

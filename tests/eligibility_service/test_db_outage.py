@@ -18,9 +18,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from aiohttp import web
+
 from server.app import Application
 from server.compose.eligibility import HEALTH_SERVICE
-from tests.eligibility_service.conftest import MakeApp
+from server.sandbox.faults import FaultPlan
+from server.sandbox.stedi import StediSandboxConfig, create_stedi_app
+from tests.eligibility_service.conftest import STEDI_KEY, MakeApp, StediStandIn
 from tests.eligibility_service.helpers import KIM_SLOW, RIVERA, Client, inquiry, status_name
 from tests.support.tcp_proxy import TcpProxy
 
@@ -28,6 +32,24 @@ pytestmark = pytest.mark.postgres
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+SLOW_PAYER_SECONDS = 3.0  # long enough to cut the database between accepting a check and its answer
+
+
+@pytest_asyncio.fixture
+async def stedi() -> AsyncIterator[StediStandIn]:
+    """The Stedi stand-in, with a slower slow payer (SBX700001) than the suite's."""
+    faults = FaultPlan()
+    config = StediSandboxConfig(api_keys=frozenset({STEDI_KEY}), slow_seconds=SLOW_PAYER_SECONDS,
+                                payer_timeout_seconds=10.0, flaky_failures=1)
+    runner = web.AppRunner(create_stedi_app(config, faults), handler_cancellation=True, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        yield StediStandIn(f"http://{host}:{port}", STEDI_KEY, faults, runner)
+    finally:
+        await runner.cleanup()
 
 
 @pytest.fixture
@@ -144,7 +166,7 @@ async def test_checks_decided_during_an_outage_are_final_soon_after_the_database
     app = await make_app(eligibility_retry_budget_seconds=30)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
         client = _client(app, channel)
-        # Accepted (PENDING) before the cut; the payer answers after 1 s, while the database is away.
+        # Accepted (PENDING) before the cut; the payer answers after 3 s, while the database is away.
         sync_calls = [asyncio.ensure_future(client.check(inquiry(*KIM_SLOW, patient_id=f"sync-{n}"), timeout=20))
                       for n in range(3)]
         submitted = [await client.submit(inquiry(*KIM_SLOW, patient_id=f"async-{n}")) for n in range(2)]
@@ -157,7 +179,7 @@ async def test_checks_decided_during_an_outage_are_final_soon_after_the_database
             for call in sync_calls:  # the answer is decided but cannot be stored now: UNAVAILABLE, not a hang
                 code, _took = await _timed_error(call)
                 assert code is grpc.StatusCode.UNAVAILABLE
-            await asyncio.sleep(1.5)  # the submitted checks' answers arrive during the outage too
+            await asyncio.sleep(0.5)  # the submitted checks' answers arrive during the outage too
             assert set((await _statuses(direct, tenant)).values()) == {"PENDING"}
         finally:
             proxy.restore()
