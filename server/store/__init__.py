@@ -13,7 +13,7 @@ and raises typed errors (`InvalidPageToken`, `StoreUnavailable`). Typical wiring
 """
 
 from .engine import PoolOptions, close, create_engine_for, redacted, resolve_database_url, sqlite_url_for
-from .errors import StoreError, StoreUnavailable
+from .errors import StoreDeadlineExceeded, StoreError, StoreUnavailable
 from .migrate import current_revision, head_revision, migrate
 from .pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, InvalidPageToken
 from .records import (
@@ -42,6 +42,7 @@ __all__ = [
     "PoolOptions",
     "ResponseRecord",
     "Stats",
+    "StoreDeadlineExceeded",
     "StoreError",
     "StoreUnavailable",
     "close",

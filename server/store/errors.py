@@ -12,3 +12,10 @@ class StoreUnavailable(StoreError):
 
     Transient: the API answers UNAVAILABLE. The message names only the error type, never statement data.
     """
+
+
+class StoreDeadlineExceeded(StoreError, TimeoutError):
+    """The caller's deadline (nearer than the store timeout) passed before the database answered.
+
+    A `TimeoutError`, so the API answers DEADLINE_EXCEEDED: the database may be fine, the caller was in a hurry.
+    """

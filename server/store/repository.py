@@ -47,7 +47,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .engine import writer
-from .errors import StoreUnavailable
+from .errors import StoreDeadlineExceeded, StoreUnavailable
 from .pagination import Cursor, PageTokenCodec, clamp_page_size
 from .records import (
     EXPIRABLE_STATUSES,
@@ -192,13 +192,15 @@ class EligibilityRepository:
             raise ValueError("clock must return timezone-aware datetimes")
         return now.astimezone(UTC)
 
-    def _limit(self, deadline: float | None) -> float | None:
-        """Seconds this call may take: the store timeout, or less when the caller's deadline (monotonic) is nearer."""
-        limit = self._timeout
-        if deadline is not None:
-            left = max(0.0, deadline - time.monotonic())
-            limit = left if limit is None else min(limit, left)
-        return limit
+    def _limit(self, deadline: float | None) -> tuple[float | None, bool]:
+        """Seconds this call may take: the store timeout, or less when the caller's deadline (monotonic) is
+        nearer; and whether it is the caller's deadline that sets the limit."""
+        if deadline is None:
+            return self._timeout, False
+        left = max(0.0, deadline - time.monotonic())
+        if self._timeout is None or left < self._timeout:
+            return left, True
+        return self._timeout, False
 
     async def _run(self, work: Work[T], *, write: bool, deadline: float | None = None) -> T:
         """Run `work` in one transaction (writers) or on one connection (readers), within the time limit.
@@ -207,9 +209,11 @@ class EligibilityRepository:
         while the task's clean-up of a connection that stopped answering (the driver's graceful close waits up
         to 2 s) goes on in the background. A caller's cancellation cancels the work.
         """
-        limit = self._limit(deadline)
+        limit, callers = self._limit(deadline)
         if limit is None:
             return await self._attempts(work, write)
+        if limit <= 0:
+            raise StoreDeadlineExceeded("the caller's deadline passed before the database call")
         task = asyncio.ensure_future(self._attempts(work, write))
         try:
             done, _ = await asyncio.wait((task,), timeout=limit)
@@ -219,6 +223,8 @@ class EligibilityRepository:
         if not done:
             task.cancel()
             task.add_done_callback(_retrieve)
+            if callers:
+                raise StoreDeadlineExceeded("the caller's deadline passed before the database answered")
             raise StoreUnavailable("database did not answer in time")
         return task.result()
 
