@@ -169,13 +169,17 @@ async def test_checks_decided_during_an_outage_are_final_soon_after_the_database
         # Accepted (PENDING) before the cut; the payer answers after 3 s, while the database is away.
         sync_calls = [asyncio.ensure_future(client.check(inquiry(*KIM_SLOW, patient_id=f"sync-{n}"), timeout=20))
                       for n in range(3)]
+        # This caller gives up during the outage: its hand-over to the worker must land once the database is back.
+        impatient = asyncio.ensure_future(client.check(inquiry(*KIM_SLOW, patient_id="impatient"), timeout=1.5))
         submitted = [await client.submit(inquiry(*KIM_SLOW, patient_id=f"async-{n}")) for n in range(2)]
         deadline = time.monotonic() + 5
-        while len(await _statuses(direct, tenant)) < 5:
+        while len(await _statuses(direct, tenant)) < 6:
             assert time.monotonic() < deadline, "checks were not accepted"
             await asyncio.sleep(0.05)
         proxy.cut()
         try:
+            code, _took = await _timed_error(impatient)
+            assert code is grpc.StatusCode.DEADLINE_EXCEEDED
             for call in sync_calls:  # the answer is decided but cannot be stored now: UNAVAILABLE, not a hang
                 code, _took = await _timed_error(call)
                 assert code is grpc.StatusCode.UNAVAILABLE
@@ -188,7 +192,9 @@ async def test_checks_decided_during_an_outage_are_final_soon_after_the_database
             assert time.monotonic() - restored < 30, await _statuses(direct, tenant)
             await asyncio.sleep(0.1)
         ids = set(await _statuses(direct, tenant))
-        assert {s.id for s in submitted} <= ids
+        assert {s.id for s in submitted} <= ids and len(ids) == 6
         for check_id in ids:
             final = await client.get(check_id)
-            assert status_name(final.status) == "VERIFIED" and final.attempts == 1
+            # The impatient caller's cut-short call is an attempt too (stored with its hand-over), then the worker's.
+            expected = 2 if final.patient_id == "impatient" else 1
+            assert status_name(final.status) == "VERIFIED" and final.attempts == expected
