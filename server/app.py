@@ -17,7 +17,7 @@ from server.api.request_limits import RequestLimits
 from server.api.benefit_servicer import BenefitServicer
 from server.api.estimate_servicer import EstimateServicer
 from server.clients.resilience import Resilience
-from server.compose.eligibility import build_eligibility
+from server.compose.eligibility import Eligibility, build_eligibility
 from server.compose.payer import PayerSide, build_payer
 from server.compose.shared import Resources
 from server.ports import ensure_port_free
@@ -43,6 +43,7 @@ class Application:
         self._exit = contextlib.AsyncExitStack()
         self.resources: Resources | None = None
         self.payer: PayerSide | None = None
+        self.eligibility: Eligibility | None = None
         self._stopping: asyncio.Event | None = None
         self.dev_token: str | None = None
 
@@ -77,6 +78,8 @@ class Application:
             self._port = self._built.port
             await self._built.server.start()
             await self._built.set_serving()
+            if self.eligibility is not None:  # its health follows its database from here on
+                await self.eligibility.health.attach(self._built.health)
         except BaseException:
             await self._close_dependencies()
             raise
@@ -126,10 +129,11 @@ class Application:
             self._exit.callback(stop_metrics)
             log.info("Prometheus metrics on http://%s:%d/metrics", s.host, s.metrics_port)
         self.payer = payer = await build_payer(resources)
+        self.eligibility = eligibility = await build_eligibility(resources)
         return Servicers(
             benefit=BenefitServicer(payer.benefit_lookup),
             estimate=EstimateServicer(payer.estimates, max_providers=s.max_providers),
-            eligibility=await build_eligibility(resources),
+            eligibility=eligibility.servicer,
         )
 
     async def stop(self, grace: float | None = None) -> None:

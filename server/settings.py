@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     # (helper crypto) member data sealed at rest: the keyring text, or a file holding it (see README)
     data_key: SecretStr | None = None
     data_key_file: Path | None = None
+    # (helper eligfast) every database call: connect, pool wait, statement; always also the caller's deadline
+    db_timeout_seconds: float = Field(2.0, gt=0, le=600, description="bound of one database call")
+    db_pool_size: int = Field(20, ge=1, le=1000, description="PostgreSQL connections kept per process")
+    db_pool_overflow: int = Field(10, ge=0, le=1000, description="extra PostgreSQL connections under load")
 
     # --- payer upstreams (all unset: the embedded sandbox stands in)
     benefits_url: str | None = None

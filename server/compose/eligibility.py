@@ -3,18 +3,26 @@
 Everything started here is pushed onto `resources.exit`, so shutdown runs in reverse: the worker stops (in-flight
 checks finish or release their leases), pending hand-over writes land, the HTTP session and the sandbox close,
 and the database engine closes last.
+
+On PostgreSQL a `DatabaseMonitor` pings the database about every second: `Eligibility.health` turns the
+EligibilityService's gRPC health status NOT_SERVING while it is unreachable (and SERVING again when it returns),
+and its return cuts short the backoff of final writes waiting for it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import os
 import secrets
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 from aiohttp import web
+from costestimator.v1 import eligibility_service_pb2
+from grpc_health.v1 import health, health_pb2
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.api.eligibility_servicer import EligibilityServicer
@@ -38,6 +46,8 @@ from server.store import (
 from server.store.keyfiles import load_keyring, private_dir, tighten
 from server.store.keycheck import verify_data_keys
 from server.store.rotation import has_plaintext_rows, reseal
+from server.store.monitor import DatabaseMonitor
+from server.usecases.durable_writes import DurableWrites
 from server.usecases.eligibility import (
     FRESHNESS,
     STEDI_ATTEMPT_TIMEOUT,
@@ -52,6 +62,43 @@ log = logging.getLogger(__name__)
 PAGE_TOKEN_SECRET_FILE: Final = "page-token-secret"
 # HTTP-level tries per call: 429 five times (spec §3.3); 5xx/connection errors stop after three (client rule).
 STEDI_HTTP_ATTEMPTS: Final = 5
+HEALTH_SERVICE: Final = eligibility_service_pb2.DESCRIPTOR.services_by_name["EligibilityService"].full_name
+MONITOR_INTERVAL_SECONDS: Final = 1.0
+
+
+@dataclass
+class EligibilityHealth:
+    """Follows the database monitor into the EligibilityService's gRPC health status (the "" status, the
+    process's, is not touched: the process is up). Without a monitor (SQLite) the status stays as set."""
+
+    monitor: DatabaseMonitor | None = None
+    _servicer: health.aio.HealthServicer | None = field(default=None, repr=False)
+    _updates: set[asyncio.Task[None]] = field(default_factory=set, repr=False)
+
+    async def attach(self, servicer: health.aio.HealthServicer) -> None:
+        """Called once the gRPC server (and its health servicer) exists."""
+        self._servicer = servicer
+        if self.monitor is not None:
+            self.monitor.subscribe(self._follow)
+
+    def _follow(self, up: bool) -> None:
+        if self._servicer is None:
+            return
+        status = health_pb2.HealthCheckResponse.SERVING if up else health_pb2.HealthCheckResponse.NOT_SERVING
+        # HealthServicer.set only updates a dict and wakes watchers: safe to run as a task from a callback.
+        task = asyncio.get_running_loop().create_task(self._servicer.set(HEALTH_SERVICE, status))
+        self._updates.add(task)
+        task.add_done_callback(self._updates.discard)
+
+
+@dataclass
+class Eligibility:
+    """What the composition root needs from this capability."""
+
+    servicer: EligibilityServicer
+    health: EligibilityHealth
+    checks: EligibilityChecks  # the use case, for tests and diagnostics
+    engine: AsyncEngine  # for tests and diagnostics (statement counting); closed by the builder's exit stack
 
 
 def page_token_secret(settings: Settings) -> bytes:
@@ -121,7 +168,7 @@ async def _start_stedi_sandbox(resources: Resources) -> tuple[str, str]:
     return url, key
 
 
-async def build_eligibility(resources: Resources) -> EligibilityServicer:
+async def build_eligibility(resources: Resources) -> Eligibility:
     s = resources.settings
     exit_stack = resources.exit
 
@@ -133,13 +180,27 @@ async def build_eligibility(resources: Resources) -> EligibilityServicer:
     elif (current := await current_revision(url)) != (head := head_revision()):
         raise SettingsError(f"the database is at revision {current or 'none'}, this code needs {head}: run "
                             "`python -m server.store migrate` (or unset COSTEST_MIGRATE_ON_START=false)")
-    engine = create_engine_for(url, pool=None if url.startswith("sqlite") else PoolOptions(pool_size=10,
-                                                                                            max_overflow=20))
+    postgres = not url.startswith("sqlite")
+    engine = create_engine_for(
+        url,
+        pool=PoolOptions(pool_size=s.db_pool_size, max_overflow=s.db_pool_overflow) if postgres else None,
+        timeout=s.db_timeout_seconds,
+    )
     exit_stack.push_async_callback(close, engine)
     log.info("eligibility store: %s", redacted(url))
     await _check_data_keys(engine, sealer)
     secret = page_token_secret(s)
-    repo = EligibilityRepository(engine, page_token_secret=secret, sealer=sealer, freshness=FRESHNESS)
+    # SQLite is a local file: its writers queue for one lock, bounded by its busy timeout (30 s), not by ours.
+    repo = EligibilityRepository(engine, page_token_secret=secret, sealer=sealer, freshness=FRESHNESS,
+                                 timeout=s.db_timeout_seconds if postgres else None)
+    writes = DurableWrites()
+    monitor: DatabaseMonitor | None = None
+    if postgres:
+        monitor = DatabaseMonitor(url, interval=MONITOR_INTERVAL_SECONDS,
+                                  timeout=min(1.0, s.db_timeout_seconds))
+        await monitor.start()
+        exit_stack.push_async_callback(monitor.stop)
+        monitor.subscribe(lambda up: writes.nudge() if up else None)
 
     if s.use_stedi_sandbox:
         base_url, api_key = await _start_stedi_sandbox(resources)
@@ -161,7 +222,7 @@ async def build_eligibility(resources: Resources) -> EligibilityServicer:
     client = StediClient(session, resources.resilience, api_key, concurrency=s.stedi_concurrency)
 
     policy = EligibilityPolicy(retry_budget_seconds=s.eligibility_retry_budget_seconds)
-    runner = CheckRunner(repo, client, policy)
+    runner = CheckRunner(repo, client, policy, writes=writes)
     checks = EligibilityChecks(runner, external_id_key=secret)
     exit_stack.push_async_callback(checks.close)
 
@@ -175,5 +236,5 @@ async def build_eligibility(resources: Resources) -> EligibilityServicer:
     await worker.start()
     exit_stack.push_async_callback(worker.stop)
     log.info("eligibility: retry budget %.0fs, freshness %d days", policy.retry_budget_seconds, FRESHNESS.days)
-    return EligibilityServicer(checks)
+    return Eligibility(EligibilityServicer(checks), EligibilityHealth(monitor), checks, engine)
 

@@ -16,7 +16,7 @@ be opened). Member data is sealed at rest (sealing.py). Typical wiring in the co
 """
 
 from .engine import PoolOptions, close, create_engine_for, redacted, resolve_database_url, sqlite_url_for
-from .errors import DataKeyError, SealedDataError, StoreError, StoreUnavailable
+from .errors import DataKeyError, SealedDataError, StoreDeadlineExceeded, StoreError, StoreUnavailable
 from .migrate import current_revision, head_revision, migrate
 from .pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, InvalidPageToken
 from .records import (
@@ -25,6 +25,7 @@ from .records import (
     CheckMode,
     CheckRecord,
     CheckStatus,
+    NewAttempt,
     ResponseRecord,
     Stats,
 )
@@ -43,11 +44,13 @@ __all__ = [
     "EligibilityRepository",
     "InvalidPageToken",
     "Keyring",
+    "NewAttempt",
     "PoolOptions",
     "ResponseRecord",
     "SealedDataError",
     "Sealer",
     "Stats",
+    "StoreDeadlineExceeded",
     "StoreError",
     "StoreUnavailable",
     "close",

@@ -111,12 +111,18 @@ def create_engine_for(
     sqlite_busy_timeout_ms: int = 30_000,
     application_name: str = "costestimator",
     echo: bool = False,
+    timeout: float | None = None,
 ) -> AsyncEngine:
     """Build the async engine for `url` (sqlite+aiosqlite or postgresql+asyncpg).
 
     `schema` (PostgreSQL only) becomes the connection's search_path, so the same unqualified tables and
     migrations work in any schema (tests use one schema per session). Statement parameters are never rendered
     into error messages: they may hold PHI.
+
+    `timeout` (PostgreSQL) bounds connecting and every statement (asyncpg's connect timeout and command_timeout),
+    so a black-holed server cannot hang a call; the repository also bounds each call as a whole. There is no
+    pre-ping at checkout (a round trip per transaction): a connection found dead is invalidated on first use and
+    the repository runs the call once more on a fresh one.
     """
     parsed = normalize_url(url)
     backend = parsed.get_backend_name()
@@ -157,14 +163,18 @@ def create_engine_for(
     server_settings = {"application_name": application_name}
     if schema is not None:
         server_settings["search_path"] = f'"{check_schema_name(schema)}"'
+    connect_args: dict[str, Any] = {"server_settings": server_settings}
+    if timeout is not None:
+        connect_args["timeout"] = timeout
+        connect_args["command_timeout"] = timeout
     return create_async_engine(
         parsed,
         pool_size=options.pool_size,
         max_overflow=options.max_overflow,
-        pool_timeout=options.pool_timeout,
+        pool_timeout=options.pool_timeout if timeout is None else min(options.pool_timeout, timeout),
         pool_recycle=options.pool_recycle,
-        pool_pre_ping=True,
-        connect_args={"server_settings": server_settings},
+        pool_pre_ping=False,
+        connect_args=connect_args,
         **common,
     )
 

@@ -28,3 +28,10 @@ class SealedDataError(StoreError):
     Not transient and not the caller's fault: the API answers DATA_LOSS with a fixed message (the exception's
     message names table, column and check id only, never member data).
     """
+
+
+class StoreDeadlineExceeded(StoreError, TimeoutError):
+    """The caller's deadline (nearer than the store timeout) passed before the database answered.
+
+    A `TimeoutError`, so the API answers DEADLINE_EXCEEDED: the database may be fine, the caller was in a hurry.
+    """

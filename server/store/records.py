@@ -98,6 +98,17 @@ class AttemptRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class NewAttempt:
+    """A clearinghouse call to store (numbered by the store when written). `error` is a short machine code."""
+
+    http_status: int | None
+    aaa_codes: tuple[str, ...] = ()
+    clearinghouse_id: str | None = None
+    trace_id: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Stats:
     """Counts by reported status and the latest times, for one tenant (optionally one policy)."""
 

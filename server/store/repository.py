@@ -8,21 +8,30 @@ Rules kept here so callers need not know them:
 * A check leaves PENDING once: `complete` and `fail_stale` only update rows that are still PENDING, in the same
   statement that changes them, so concurrent completions cannot both win.
 * Transactions are short (no I/O to the clearinghouse inside them); on SQLite writers begin IMMEDIATE.
+* A synchronous check costs two transactions: `create_pending` before the clearinghouse call, `finish` after it
+  (final state + response + the call's attempt rows at once, and the record rebuilt from what was written).
+* Every call is bounded by the repository's `timeout` (and a caller's, where given): a black-holed database
+  answers `StoreUnavailable` instead of hanging. No pre-ping per checkout: a statement that finds its pooled
+  connection dead (the database restarted) is run once more on a fresh connection.
 * Payloads are stored, never logged, and never rendered into error messages.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    bindparam,
     case,
     func,
     insert,
@@ -33,12 +42,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .engine import writer
-from .errors import StoreUnavailable
+from .errors import StoreDeadlineExceeded, StoreUnavailable
 from .pagination import Cursor, PageTokenCodec, clamp_page_size
 from .sealed_columns import RAW_COLUMN, SUMMARY_COLUMN, ResponseSeal, request_ref
 from .sealing import Sealer
@@ -49,6 +58,7 @@ from .records import (
     CheckRecord,
     CheckStatus,
     JSONObject,
+    NewAttempt,
     ResponseRecord,
     Stats,
 )
@@ -56,7 +66,9 @@ from .tables import eligibility_attempts as attempts_t
 from .tables import eligibility_requests as req
 from .tables import eligibility_responses as resp
 
+T = TypeVar("T")
 Clock = Callable[[], datetime]
+Work = Callable[[AsyncConnection], Awaitable[T]]
 CheckList = list[CheckRecord]
 Conditions = list[ColumnElement[bool]]
 Page = tuple[list[CheckRecord], str | None]
@@ -77,6 +89,17 @@ def _aware(value: datetime | None, name: str) -> datetime | None:
     return value
 
 
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """A timed-out call's task ends on its own; its outcome has no reader any more."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _disconnected(exc: BaseException) -> bool:
+    """The pooled connection was dead (SQLAlchemy invalidated it): worth one more try on a fresh one."""
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
 def _clip(text: str | None) -> str | None:
     return None if text is None else text[:_TEXT_LIMIT]
 
@@ -86,6 +109,8 @@ def _unavailable_on_db_outage() -> Iterator[None]:
     """Turn driver/pool failures into `StoreUnavailable`; integrity errors stay as they are (they are bugs)."""
     try:
         yield
+    except TimeoutError as exc:  # asyncio.timeout, the driver's command/connect timeout
+        raise StoreUnavailable("database did not answer in time") from exc
     except (OperationalError, InterfaceError, PoolTimeoutError, OSError) as exc:
         raise StoreUnavailable(f"database unavailable ({type(exc).__name__})") from exc
     except DBAPIError as exc:
@@ -96,6 +121,39 @@ def _unavailable_on_db_outage() -> Iterator[None]:
 
 # Request columns except `status`, which is selected as the *reported* status (see `_status_expr`).
 _REQUEST_COLUMNS = [c for c in req.c if c.key != "status"]
+# What a completion changes, returned by its UPDATE so the completed record needs no re-read.
+_COMPLETED_COLUMNS = [req.c[name] for name in (
+    "completed_at", "failure_reason", "clearinghouse_id", "trace_id", "attempts", "version")]
+# The hot path's statements are built once and executed with parameter dicts: their cache keys are computed
+# once, and each maps to one compiled (and, on asyncpg, prepared) statement.
+_INSERT_REQUEST = insert(req)
+_INSERT_ATTEMPT = insert(attempts_t)
+_INSERT_RESPONSE = insert(resp)
+# Completion: only a PENDING check of this tenant; known clearinghouse ids are never erased (coalesce).
+_COMPLETE = (
+    update(req)
+    .where(
+        req.c.tenant_id == bindparam("k_tenant", type_=req.c.tenant_id.type),
+        req.c.id == bindparam("k_id", type_=req.c.id.type),
+        req.c.status == _PENDING,
+    )
+    .values(
+        status=bindparam("v_status", type_=req.c.status.type),
+        completed_at=bindparam("v_completed", type_=req.c.completed_at.type),
+        updated_at=bindparam("v_updated", type_=req.c.updated_at.type),
+        failure_reason=bindparam("v_reason", type_=req.c.failure_reason.type),
+        version=req.c.version + 1,
+        next_attempt_at=None,
+        claimed_by=None,
+        lease_until=None,
+        attempts=req.c.attempts + bindparam("v_attempts", type_=req.c.attempts.type),
+        clearinghouse_id=func.coalesce(
+            bindparam("v_clearinghouse_id", type_=req.c.clearinghouse_id.type), req.c.clearinghouse_id
+        ),
+        trace_id=func.coalesce(bindparam("v_trace_id", type_=req.c.trace_id.type), req.c.trace_id),
+    )
+    .returning(*_COMPLETED_COLUMNS)
+)
 
 
 class EligibilityRepository:
@@ -103,8 +161,9 @@ class EligibilityRepository:
 
     `page_token_secret` signs list page tokens. `sealer` seals every value carrying member data before it is
     written and opens it when read (`SealedDataError` when it cannot: never garbage, never plain text).
-    `freshness`, when set, makes completed VERIFIED/NOT_FOUND checks older than it read as EXPIRED (eligibility.md §3.5) in get/list/stats and status filters. `clock` is
-    injectable for tests.
+    `freshness`, when set, makes completed VERIFIED/NOT_FOUND checks older than it read as EXPIRED (eligibility.md
+    §3.5) in get/list/stats and status filters. `timeout` (seconds, None = unbounded) bounds every call, pool wait
+    and retry included. `clock` is injectable for tests.
     """
 
     def __init__(
@@ -114,14 +173,22 @@ class EligibilityRepository:
         page_token_secret: bytes,
         sealer: Sealer,
         freshness: timedelta | None = None,
+        timeout: float | None = None,
         clock: Clock = utc_now,
     ) -> None:
+        if timeout is not None and timeout <= 0:
+            raise ValueError("timeout must be positive")
         self._engine = engine
         self._sealer = sealer
         self._writer = writer(engine)
         self._tokens = PageTokenCodec(page_token_secret)
         self._freshness = freshness
+        self._timeout = timeout
         self._clock = clock
+
+    @property
+    def timeout(self) -> float | None:
+        return self._timeout
 
     # ------------------------------------------------------------------ plumbing
 
@@ -131,17 +198,79 @@ class EligibilityRepository:
             raise ValueError("clock must return timezone-aware datetimes")
         return now.astimezone(UTC)
 
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        with _unavailable_on_db_outage():
-            async with self._writer.begin() as conn:
-                yield conn
+    def _limit(self, deadline: float | None) -> tuple[float | None, bool]:
+        """Seconds this call may take: the store timeout, or less when the caller's deadline (monotonic) is
+        nearer; and whether it is the caller's deadline that sets the limit."""
+        if deadline is None:
+            return self._timeout, False
+        left = max(0.0, deadline - time.monotonic())
+        if self._timeout is None or left < self._timeout:
+            return left, True
+        return self._timeout, False
 
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
+    async def _run(self, work: Work[T], *, write: bool, deadline: float | None = None) -> T:
+        """Run `work` in one transaction (writers) or on one connection (readers), within the time limit.
+
+        The work runs in its own task, so that when the limit passes the caller gets `StoreUnavailable` at once,
+        while the task's clean-up of a connection that stopped answering (the driver's graceful close waits up
+        to 2 s) goes on in the background. A caller's cancellation cancels the work.
+        """
+        limit, callers = self._limit(deadline)
+        if limit is None:
+            return await self._attempts(work, write)
+        if limit <= 0:
+            raise StoreDeadlineExceeded("the caller's deadline passed before the database call")
+        task = asyncio.ensure_future(self._attempts(work, write))
+        try:
+            done, _ = await asyncio.wait((task,), timeout=limit)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if not done:
+            task.cancel()
+            task.add_done_callback(_retrieve)
+            if callers:
+                raise StoreDeadlineExceeded("the caller's deadline passed before the database answered")
+            raise StoreUnavailable("database did not answer in time")
+        return task.result()
+
+    async def _attempts(self, work: Work[T], write: bool) -> T:
+        """A dead pooled connection (found on first use, since nothing pings it at checkout) is invalidated by
+        SQLAlchemy, and `work` runs once more on a fresh connection. Writes are guarded by their WHERE clauses
+        (PENDING, lease holder), so a second run after a commit whose answer was lost changes nothing twice."""
         with _unavailable_on_db_outage():
-            async with self._engine.connect() as conn:
-                yield conn
+            try:
+                return await self._once(work, write)
+            except DBAPIError as exc:
+                if not _disconnected(exc):
+                    raise
+            return await self._once(work, write)
+
+    async def _once(self, work: Work[T], write: bool) -> T:
+        if write:
+            async with self._writer.begin() as conn:
+                return await work(conn)
+        async with self._engine.connect() as conn:
+            return await work(conn)
+
+    async def _rows(self, stmt: Any) -> Sequence[RowMapping]:
+        async def work(conn: AsyncConnection) -> Sequence[RowMapping]:
+            return (await conn.execute(stmt)).mappings().all()
+
+        return await self._run(work, write=False)
+
+    async def _scalar(self, stmt: Any) -> Any:
+        async def work(conn: AsyncConnection) -> Any:
+            return (await conn.execute(stmt)).scalar_one_or_none()
+
+        return await self._run(work, write=False)
+
+    async def _rowcount(self, stmt: Any) -> int:
+        """Run one guarded UPDATE in a write transaction; how many rows it changed."""
+        async def work(conn: AsyncConnection) -> int:
+            return int((await conn.execute(stmt)).rowcount)
+
+        return await self._run(work, write=True)
 
     def _status_expr(self, now: datetime) -> ColumnElement[str]:
         """The reported status: a stored result older than the freshness window reads EXPIRED."""
@@ -232,11 +361,13 @@ class EligibilityRepository:
         mode: CheckMode = CheckMode.SYNC,
         next_attempt_at: datetime | None = None,
         check_id: str | None = None,
+        deadline: float | None = None,
     ) -> CheckRecord:
         """Record a new PENDING check before the clearinghouse is called, so a crash leaves a trace.
 
         An ASYNC check is due at once unless `next_attempt_at` says otherwise; a SYNC one is never picked by the
-        worker unless `resume` hands it over.
+        worker unless `resume` hands it over. `deadline` (monotonic) is the caller's, when nearer than the
+        store timeout.
         """
         _aware(next_attempt_at, "next_attempt_at")
         now = self._now()
@@ -263,11 +394,24 @@ class EligibilityRepository:
             "lease_until": None,
             "version": 1,
         }
-        sealed = self._sealer.seal(values["request_payload"], request_ref(tenant_id, values["id"]))
-        async with self._write() as conn:
-            await conn.execute(
-                insert(req).values(**values | {"request_payload": sealed, "data_key_id": self._sealer.key_id})
-            )
+        # Sealed outside the transaction; the record returned keeps the plain payload.
+        row = values | {
+            "request_payload": self._sealer.seal(values["request_payload"], request_ref(tenant_id, values["id"])),
+            "data_key_id": self._sealer.key_id,
+        }
+        runs = 0
+
+        async def work(conn: AsyncConnection) -> None:
+            nonlocal runs
+            runs += 1
+            try:
+                await conn.execute(_INSERT_REQUEST, row)
+            except IntegrityError:
+                if runs == 1:
+                    raise
+                # The first run committed but its connection died before saying so: the row is there.
+
+        await self._run(work, write=True, deadline=deadline)
         values["status"] = CheckStatus.PENDING
         values["mode"] = mode
         return CheckRecord(**values)
@@ -288,32 +432,20 @@ class EligibilityRepository:
         None when the check is unknown to this tenant or no longer PENDING (a late attempt changes nothing).
         `error` is a short machine code, never payer free text (it may carry PHI).
         """
+        attempt = NewAttempt(http_status, tuple(aaa_codes), clearinghouse_id, trace_id, error)
+        return await self.record_attempts(tenant_id, check_id, [attempt])
+
+    async def record_attempts(self, tenant_id: str, check_id: str, attempts: Sequence[NewAttempt]) -> int | None:
+        """Store several clearinghouse calls in one transaction; returns the last attempt number (see above)."""
+        if not attempts:
+            return None
         now = self._now()
-        changes: dict[str, Any] = {"attempts": req.c.attempts + 1, "updated_at": now}
-        changes.update(_known_ids(clearinghouse_id, trace_id))
-        async with self._write() as conn:
-            result = await conn.execute(
-                update(req)
-                .where(req.c.tenant_id == tenant_id, req.c.id == check_id, req.c.status == _PENDING)
-                .values(**changes)
-                .returning(req.c.attempts)
-            )
-            attempt_no: int | None = result.scalar_one_or_none()
-            if attempt_no is None:
-                return None
-            await conn.execute(
-                insert(attempts_t).values(
-                    request_id=check_id,
-                    attempt_no=attempt_no,
-                    at=now,
-                    http_status=http_status,
-                    aaa_codes=list(aaa_codes) or None,
-                    clearinghouse_id=clearinghouse_id,
-                    trace_id=trace_id,
-                    error=_clip(error),
-                )
-            )
-        return attempt_no
+
+        async def work(conn: AsyncConnection) -> int | None:
+            conditions = [req.c.tenant_id == tenant_id, req.c.id == check_id, req.c.status == _PENDING]
+            return await _add_attempts(conn, conditions, check_id, attempts, now, {"updated_at": now})
+
+        return await self._run(work, write=True)
 
     async def complete(
         self,
@@ -327,49 +459,126 @@ class EligibilityRepository:
         clearinghouse_id: str | None = None,
         trace_id: str | None = None,
         failure_reason: str | None = None,
+        attempts: Sequence[NewAttempt] = (),
     ) -> bool:
         """Set the final status and write the response row in one transaction, only if the check is PENDING.
 
         Returns False (and changes nothing) when the check is unknown to this tenant or already completed, so a
         retried or duplicated completion is harmless. A response row is written when any of raw, summary or
-        http_status is given.
+        http_status is given; `attempts` (calls not stored yet) are written in the same transaction.
         """
+        row = await self._complete(
+            tenant_id, check_id, status, raw=raw, summary=summary, http_status=http_status,
+            clearinghouse_id=clearinghouse_id, trace_id=trace_id, failure_reason=failure_reason, attempts=attempts,
+        )
+        return row is not None
+
+    async def finish(
+        self,
+        record: CheckRecord,
+        status: CheckStatus,
+        *,
+        raw: JSONObject | None = None,
+        summary: JSONObject | None = None,
+        http_status: int | None = None,
+        clearinghouse_id: str | None = None,
+        trace_id: str | None = None,
+        failure_reason: str | None = None,
+        attempts: Sequence[NewAttempt] = (),
+        include_raw: bool = True,
+    ) -> CheckRecord | None:
+        """`complete`, returning the completed check built from `record` and what was written (no re-read).
+
+        None when the check was no longer PENDING (completed elsewhere): then nothing was written.
+        """
+        row = await self._complete(
+            record.tenant_id, record.id, status, raw=raw, summary=summary, http_status=http_status,
+            clearinghouse_id=clearinghouse_id, trace_id=trace_id, failure_reason=failure_reason, attempts=attempts,
+        )
+        if row is None:
+            return None
+        now: datetime = row["completed_at"]
+        response = None
+        if raw is not None or summary is not None or http_status is not None:
+            response = ResponseRecord(
+                request_id=record.id,
+                http_status=http_status,
+                created_at=now,
+                summary=summary,
+                raw=raw if include_raw else None,
+            )
+        return dataclasses.replace(
+            record,
+            status=status,
+            updated_at=now,
+            completed_at=now,
+            failure_reason=row["failure_reason"],
+            clearinghouse_id=row["clearinghouse_id"],
+            trace_id=row["trace_id"],
+            attempts=row["attempts"],
+            version=row["version"],
+            next_attempt_at=None,
+            claimed_by=None,
+            lease_until=None,
+            response=response,
+        )
+
+    async def _complete(
+        self,
+        tenant_id: str,
+        check_id: str,
+        status: CheckStatus,
+        *,
+        raw: JSONObject | None,
+        summary: JSONObject | None,
+        http_status: int | None,
+        clearinghouse_id: str | None,
+        trace_id: str | None,
+        failure_reason: str | None,
+        attempts: Sequence[NewAttempt],
+    ) -> RowMapping | None:
+        """One transaction: the guarded UPDATE (RETURNING what changed), the attempt rows, the response row."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"cannot complete a check as {status.value}")
         now = self._now()
-        changes: dict[str, Any] = {
-            "status": status.value,
-            "completed_at": now,
-            "updated_at": now,
-            "failure_reason": _clip(failure_reason),
-            "version": req.c.version + 1,
-            "next_attempt_at": None,
-            "claimed_by": None,
-            "lease_until": None,
+        ids: dict[str, str | None] = {"clearinghouse_id": None, "trace_id": None}
+        for attempt in attempts:  # as `record_attempt` would have: ids an earlier try learnt are kept
+            ids.update(_known_ids(attempt.clearinghouse_id, attempt.trace_id))
+        ids.update(_known_ids(clearinghouse_id, trace_id))
+        params = {
+            "k_tenant": tenant_id,
+            "k_id": check_id,
+            "v_status": status.value,
+            "v_completed": now,
+            "v_updated": now,
+            "v_reason": _clip(failure_reason),
+            "v_attempts": len(attempts),
+            "v_clearinghouse_id": ids["clearinghouse_id"],
+            "v_trace_id": ids["trace_id"],
         }
-        changes.update(_known_ids(clearinghouse_id, trace_id))
-        sealing = ResponseSeal(self._sealer, tenant_id, check_id)  # sealed outside the write transaction
-        sealed_raw, sealed_summary = sealing.seal(RAW_COLUMN, raw), sealing.seal(SUMMARY_COLUMN, summary)
-        async with self._write() as conn:
-            result = await conn.execute(
-                update(req)
-                .where(req.c.tenant_id == tenant_id, req.c.id == check_id, req.c.status == _PENDING)
-                .values(**changes)
-            )
-            if result.rowcount != 1:
-                return False
-            if raw is not None or summary is not None or http_status is not None:
-                await conn.execute(
-                    insert(resp).values(
-                        request_id=check_id,
-                        http_status=http_status,
-                        raw_payload=sealed_raw,
-                        normalized_summary=sealed_summary,
-                        created_at=now,
-                        data_key_id=self._sealer.key_id,
-                    )
-                )
-        return True
+        response: dict[str, Any] | None = None
+        if raw is not None or summary is not None or http_status is not None:
+            sealing = ResponseSeal(self._sealer, tenant_id, check_id)  # sealed outside the write transaction
+            response = {
+                "request_id": check_id,
+                "http_status": http_status,
+                "raw_payload": sealing.seal(RAW_COLUMN, raw),
+                "normalized_summary": sealing.seal(SUMMARY_COLUMN, summary),
+                "created_at": now,
+                "data_key_id": self._sealer.key_id,
+            }
+
+        async def work(conn: AsyncConnection) -> RowMapping | None:
+            row = (await conn.execute(_COMPLETE, params)).mappings().first()
+            if row is None:
+                return None
+            if attempts:
+                await conn.execute(_INSERT_ATTEMPT, _attempt_rows(check_id, attempts, row["attempts"], now))
+            if response is not None:
+                await conn.execute(_INSERT_RESPONSE, response)
+            return row
+
+        return await self._run(work, write=True)
 
     # ------------------------------------------------------------------ reads
 
@@ -379,15 +588,13 @@ class EligibilityRepository:
         stmt = self._select_checks(now, include_raw=include_raw).where(
             req.c.tenant_id == tenant_id, req.c.id == check_id
         )
-        async with self._read() as conn:
-            row = (await conn.execute(stmt)).mappings().first()
-        return None if row is None else self._to_record(row)
+        rows = await self._rows(stmt)
+        return self._to_record(rows[0]) if rows else None
 
     async def status_version(self, tenant_id: str, check_id: str) -> int | None:
         """The check's version (grows on every status change): a cheap poll for Watch across processes."""
         stmt = select(req.c.version).where(req.c.tenant_id == tenant_id, req.c.id == check_id)
-        async with self._read() as conn:
-            version: int | None = (await conn.execute(stmt)).scalar_one_or_none()
+        version: int | None = await self._scalar(stmt)
         return version
 
     async def attempts(self, tenant_id: str, check_id: str) -> list[AttemptRecord]:
@@ -398,8 +605,7 @@ class EligibilityRepository:
             .where(req.c.tenant_id == tenant_id, req.c.id == check_id)
             .order_by(attempts_t.c.attempt_no)
         )
-        async with self._read() as conn:
-            rows = (await conn.execute(stmt)).mappings().all()
+        rows = await self._rows(stmt)
         return [
             AttemptRecord(
                 request_id=row["request_id"],
@@ -458,8 +664,7 @@ class EligibilityRepository:
             .order_by(req.c.requested_at.desc(), req.c.id.desc())
             .limit(size + 1)
         )
-        async with self._read() as conn:
-            rows = (await conn.execute(stmt)).mappings().all()
+        rows = await self._rows(stmt)
         records = [self._to_record(row) for row in rows[:size]]
         next_token = None
         if len(rows) > size:
@@ -488,8 +693,7 @@ class EligibilityRepository:
             func.max(inner.c.requested_at).label("last_requested"),
             func.max(inner.c.completed_at).label("last_completed"),
         ).group_by(inner.c.status)
-        async with self._read() as conn:
-            rows = (await conn.execute(stmt)).mappings().all()
+        rows = await self._rows(stmt)
         counts = {s: 0 for s in CheckStatus}
         last_requested: datetime | None = None
         last_completed: datetime | None = None
@@ -543,7 +747,8 @@ class EligibilityRepository:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        async with self._write() as conn:
+
+        async def work(conn: AsyncConnection) -> Sequence[RowMapping]:
             ids = list((await conn.execute(candidates)).scalars())
             if not ids:
                 return []
@@ -553,7 +758,9 @@ class EligibilityRepository:
                 .values(claimed_by=worker_id, lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)
                 .returning(*_REQUEST_COLUMNS, req.c.status)
             )
-            rows = (await conn.execute(stmt)).mappings().all()
+            return (await conn.execute(stmt)).mappings().all()
+
+        rows = await self._run(work, write=True)
         records = [self._to_record(row) for row in rows]
         records.sort(key=lambda r: (r.next_attempt_at or now, r.id))
         return records
@@ -561,50 +768,69 @@ class EligibilityRepository:
     async def release(self, check_id: str, worker_id: str) -> bool:
         """Give a lease back without changing when the check is due (e.g. on worker shutdown)."""
         now = self._now()
-        async with self._write() as conn:
-            result = await conn.execute(
-                update(req)
-                .where(req.c.id == check_id, req.c.status == _PENDING, req.c.claimed_by == worker_id)
-                .values(claimed_by=None, lease_until=None, updated_at=now)
-            )
-        return result.rowcount == 1
+        changed = await self._rowcount(
+            update(req)
+            .where(req.c.id == check_id, req.c.status == _PENDING, req.c.claimed_by == worker_id)
+            .values(claimed_by=None, lease_until=None, updated_at=now)
+        )
+        return changed == 1
 
-    async def reschedule(self, check_id: str, next_attempt_at: datetime, *, worker_id: str | None = None) -> bool:
+    async def reschedule(
+        self,
+        check_id: str,
+        next_attempt_at: datetime,
+        *,
+        worker_id: str | None = None,
+        attempts: Sequence[NewAttempt] = (),
+    ) -> bool:
         """Make a PENDING check due again at `next_attempt_at` and free its lease (a retry's backoff).
 
         With `worker_id`, only the current lease holder may do it, so a worker whose lease expired and was taken
-        over cannot move the new holder's schedule.
+        over cannot move the new holder's schedule. `attempts` (the calls just made) are stored in the same
+        transaction.
         """
         _aware(next_attempt_at, "next_attempt_at")
         now = self._now()
         conditions: list[ColumnElement[bool]] = [req.c.id == check_id, req.c.status == _PENDING]
         if worker_id is not None:
             conditions.append(req.c.claimed_by == worker_id)
-        async with self._write() as conn:
-            result = await conn.execute(
-                update(req)
-                .where(*conditions)
-                .values(next_attempt_at=next_attempt_at, claimed_by=None, lease_until=None, updated_at=now)
-            )
-        return result.rowcount == 1
+        changes = {"next_attempt_at": next_attempt_at, "claimed_by": None, "lease_until": None, "updated_at": now}
+        return await self._update_with_attempts(conditions, check_id, changes, attempts, now)
 
-    async def resume(self, check_id: str, *, at: datetime | None = None) -> bool:
-        """Hand a PENDING check (typically a stale SYNC one whose process died) to the background worker."""
+    async def resume(
+        self, check_id: str, *, at: datetime | None = None, attempts: Sequence[NewAttempt] = ()
+    ) -> bool:
+        """Hand a PENDING check (typically a stale SYNC one whose process died) to the background worker.
+
+        `attempts` (calls the handing-over caller made and did not store yet) are stored in the same transaction.
+        """
         _aware(at, "at")
         now = self._now()
-        async with self._write() as conn:
-            result = await conn.execute(
-                update(req)
-                .where(req.c.id == check_id, req.c.status == _PENDING)
-                .values(
-                    mode=CheckMode.ASYNC.value,
-                    next_attempt_at=at or now,
-                    claimed_by=None,
-                    lease_until=None,
-                    updated_at=now,
-                )
-            )
-        return result.rowcount == 1
+        changes = {
+            "mode": CheckMode.ASYNC.value,
+            "next_attempt_at": at or now,
+            "claimed_by": None,
+            "lease_until": None,
+            "updated_at": now,
+        }
+        conditions: Conditions = [req.c.id == check_id, req.c.status == _PENDING]
+        return await self._update_with_attempts(conditions, check_id, changes, attempts, now)
+
+    async def _update_with_attempts(
+        self,
+        conditions: Conditions,
+        check_id: str,
+        changes: dict[str, Any],
+        attempts: Sequence[NewAttempt],
+        now: datetime,
+    ) -> bool:
+        if not attempts:
+            return await self._rowcount(update(req).where(*conditions).values(**changes)) == 1
+
+        async def work(conn: AsyncConnection) -> bool:
+            return await _add_attempts(conn, conditions, check_id, attempts, now, changes) is not None
+
+        return await self._run(work, write=True)
 
     def _stale_conditions(
         self, older_than: timedelta, now: datetime, mode: CheckMode | None
@@ -629,8 +855,7 @@ class EligibilityRepository:
             .order_by(req.c.requested_at, req.c.id)
             .limit(limit)
         )
-        async with self._read() as conn:
-            rows = (await conn.execute(stmt)).mappings().all()
+        rows = await self._rows(stmt)
         return [self._to_record(row) for row in rows]
 
     async def fail_stale(self, older_than: timedelta, reason: str, *, mode: CheckMode | None = None) -> int:
@@ -639,22 +864,61 @@ class EligibilityRepository:
         The janitor's last resort so nothing stays PENDING forever. Checks completed meanwhile are untouched.
         """
         now = self._now()
-        async with self._write() as conn:
-            result = await conn.execute(
-                update(req)
-                .where(*self._stale_conditions(older_than, now, mode))
-                .values(
-                    status=CheckStatus.FAILED.value,
-                    failure_reason=_clip(reason),
-                    completed_at=now,
-                    updated_at=now,
-                    version=req.c.version + 1,
-                    next_attempt_at=None,
-                    claimed_by=None,
-                    lease_until=None,
-                )
+        return await self._rowcount(
+            update(req)
+            .where(*self._stale_conditions(older_than, now, mode))
+            .values(
+                status=CheckStatus.FAILED.value,
+                failure_reason=_clip(reason),
+                completed_at=now,
+                updated_at=now,
+                version=req.c.version + 1,
+                next_attempt_at=None,
+                claimed_by=None,
+                lease_until=None,
             )
-        return int(result.rowcount)
+        )
+
+
+def _attempt_rows(
+    check_id: str, attempts: Sequence[NewAttempt], last_no: int, now: datetime
+) -> list[dict[str, Any]]:
+    """Rows for `attempts`, numbered so that the last one is `last_no` (the check's count after the update)."""
+    first = last_no - len(attempts) + 1
+    return [
+        {
+            "request_id": check_id,
+            "attempt_no": first + i,
+            "at": now,
+            "http_status": a.http_status,
+            "aaa_codes": list(a.aaa_codes) or None,
+            "clearinghouse_id": a.clearinghouse_id,
+            "trace_id": a.trace_id,
+            "error": _clip(a.error),
+        }
+        for i, a in enumerate(attempts)
+    ]
+
+
+async def _add_attempts(
+    conn: AsyncConnection,
+    conditions: Conditions,
+    check_id: str,
+    attempts: Sequence[NewAttempt],
+    now: datetime,
+    changes: dict[str, Any],
+) -> int | None:
+    """Bump the attempt count of the check matching `conditions` (plus `changes`) and insert the attempt rows."""
+    values = dict(changes)
+    values["attempts"] = req.c.attempts + len(attempts)
+    for attempt in attempts:
+        values.update(_known_ids(attempt.clearinghouse_id, attempt.trace_id))
+    result = await conn.execute(update(req).where(*conditions).values(**values).returning(req.c.attempts))
+    last_no: int | None = result.scalar_one_or_none()
+    if last_no is None:
+        return None
+    await conn.execute(_INSERT_ATTEMPT, _attempt_rows(check_id, attempts, last_no, now))
+    return last_no
 
 
 def _known_ids(clearinghouse_id: str | None, trace_id: str | None) -> dict[str, str]:

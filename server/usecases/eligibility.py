@@ -1,8 +1,15 @@
 """Eligibility checks: validate → store PENDING → call the clearinghouse (retry per spec §3.3) → store final.
 
 Decisions kept here (eligibility.md §3.3/§3.5):
-* A request row is PENDING *before* the clearinghouse is called; the answer and the final status are written in
-  one transaction (`complete`). Every HTTP exchange is stored as an attempt.
+* A request row is PENDING *before* the clearinghouse is called; the answer, the final status and the call's
+  attempt rows are written in one transaction after it (`finish`): two transactions per synchronous check. Every
+  HTTP exchange is stored as an attempt (those of an in-process AAA retry loop with the final write or the
+  hand-over). The final write and the hand-over are durable: shielded from the caller's cancellation, and
+  retried in the background while the database is away (`DurableWrites`), so a decided check reaches its final
+  state soon after the database returns.
+* An open clearinghouse breaker (`CircuitOpen`): a synchronous check ends FAILED and the RPC raises
+  `EligibilityCircuitOpen` (a `CircuitOpen` with `retry_after`, → UNAVAILABLE + RetryInfo); the background
+  worker waits `retry_after` (within the retry budget) and tries again instead.
 * No mock fallback, ever: a failing clearinghouse ends the check FAILED with a machine reason; the synchronous
   RPC then raises `EligibilityCheckFailed` (an `UpstreamUnavailable` → UNAVAILABLE), only after the row is final.
 * NOT_FOUND (member-data AAA: 58, 64–78) is a valid answer, not an error: the synchronous RPC returns the check
@@ -18,16 +25,18 @@ Decisions kept here (eligibility.md §3.3/§3.5):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
 import random
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from server.clients.errors import (
+    CircuitOpen,
     UpstreamAuthError,
     UpstreamDeadlineExceeded,
     UpstreamError,
@@ -48,7 +57,17 @@ from server.domain.eligibility import (
 )
 from server.domain.eligibility import status as reasons
 from server.domain.eligibility.validation import clean_service_type_codes
-from server.store import CheckMode, CheckRecord, CheckStatus, EligibilityRepository, Stats
+from server.store import (
+    CheckMode,
+    CheckRecord,
+    CheckStatus,
+    EligibilityRepository,
+    NewAttempt,
+    Stats,
+    StoreUnavailable,
+)
+
+from .durable_writes import DurableWrites
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +126,21 @@ class EligibilityCheckFailed(UpstreamUnavailable):
         self.failure_reason = failure_reason
 
 
+class EligibilityCircuitOpen(EligibilityCheckFailed, CircuitOpen):
+    """A synchronous check met an open clearinghouse breaker and was stored FAILED.
+
+    It IS a `CircuitOpen` (with the breaker's `retry_after` and `circuit`), so the API answers UNAVAILABLE with
+    RetryInfo; it is also an `EligibilityCheckFailed` (check id, machine reason). Chained from the original.
+    """
+
+    def __init__(self, check_id: str, failure_reason: str, cause: CircuitOpen) -> None:
+        UpstreamUnavailable.__init__(self, cause.upstream, f"eligibility check {check_id} failed: {failure_reason}")
+        self.check_id = check_id
+        self.failure_reason = failure_reason
+        self.retry_after = cause.retry_after
+        self.circuit = cause.circuit
+
+
 class EligibilityCheckDeferred(UpstreamDeadlineExceeded):
     """The caller's deadline ran out: the check continues in the background worker (DEADLINE_EXCEEDED)."""
 
@@ -118,15 +152,19 @@ class EligibilityCheckDeferred(UpstreamDeadlineExceeded):
 # ---------------------------------------------------------------- one attempt and its verdict
 
 
+Tries = tuple[NewAttempt, ...]
+
+
 @dataclass(frozen=True)
 class Finished:
-    """The check is decided: write it."""
+    """The check is decided: write it (with `tries`, the HTTP exchanges not stored yet)."""
 
     status: CheckStatus
     failure_reason: str | None
     answer: StediAnswer | None = None
     summary: Mapping[str, Any] | None = None
     error: UpstreamError | None = None
+    tries: Tries = ()
 
 
 @dataclass(frozen=True)
@@ -136,6 +174,7 @@ class RetryLater:
     failure_reason: str  # what the check ends with if the budget runs out
     answer: StediAnswer
     wait: float
+    tries: Tries = ()
 
 
 @dataclass(frozen=True)
@@ -144,9 +183,34 @@ class OutOfTime:
 
     error: UpstreamDeadlineExceeded
     failure_reason: str
+    tries: Tries = ()
 
 
 Step = Finished | RetryLater | OutOfTime
+
+
+@dataclass
+class Progress:
+    """What one run of a check knows of its history: calls already made (stored or carried), and how many
+    AAA 79 rejections they held (None: unknown, read from the store when needed)."""
+
+    attempts: int = 0
+    rejections: int | None = 0
+
+
+def as_attempts(trail: Sequence[HttpTry]) -> Tries:
+    return tuple(NewAttempt(t.http_status, t.aaa_codes, t.stedi_id, t.trace_id, t.error) for t in trail)
+
+
+def _is_rejection(http_status: int | None, aaa_codes: Sequence[str]) -> bool:
+    return http_status == 200 and "79" in aaa_codes
+
+
+def circuit_open(step: Step) -> CircuitOpen | None:
+    """The open breaker that stopped this step, if that is what happened."""
+    if isinstance(step, Finished) and isinstance(step.error, CircuitOpen):
+        return step.error
+    return None
 
 
 def context_from_payload(payload: Mapping[str, Any], requested_at: datetime) -> NormalizationContext:
@@ -165,8 +229,19 @@ def context_from_payload(payload: Mapping[str, Any], requested_at: datetime) -> 
     )
 
 
+def _as_circuit_open(error: UpstreamError, trail: Sequence[HttpTry]) -> UpstreamError:
+    """A half-open breaker that refuses while its probe is in flight says so as a plain UpstreamUnavailable:
+    for the check it is the same as an open breaker (nothing was sent), so treat it as one."""
+    if (not isinstance(error, CircuitOpen) and isinstance(error, UpstreamUnavailable) and not trail
+            and "circuit breaker" in error.reason):
+        return CircuitOpen(error.upstream, None)
+    return error
+
+
 def _http_reason(error: UpstreamError, trail: Sequence[HttpTry]) -> str:
     """Machine reason for a call that produced no answer. Never upstream free text."""
+    if isinstance(error, CircuitOpen):
+        return f"{reasons.STEDI_UNAVAILABLE} (circuit open)"
     last = trail[-1] if trail else None
     status = last.http_status if last is not None else None
     if isinstance(error, UpstreamAuthError):
@@ -184,15 +259,14 @@ def _http_reason(error: UpstreamError, trail: Sequence[HttpTry]) -> str:
     if last is not None and last.error:
         detail = last.error.split(" (")[0]
         return f"{reasons.STEDI_UNAVAILABLE} ({detail})"
-    if isinstance(error, UpstreamUnavailable) and "circuit breaker" in error.reason:
-        return f"{reasons.STEDI_UNAVAILABLE} (circuit open)"
     return f"{reasons.STEDI_UNAVAILABLE} (no answer)"
 
 
 class CheckRunner:
     """One clearinghouse attempt for a stored check → a `Step`; and how a step is written.
 
-    Shared by the synchronous RPC and the background worker, so both follow exactly the same policy.
+    Shared by the synchronous RPC and the background worker, so both follow exactly the same policy. An attempt
+    writes nothing: its HTTP exchanges travel with the step and are stored with the write that follows it.
     """
 
     def __init__(
@@ -202,104 +276,127 @@ class CheckRunner:
         policy: EligibilityPolicy,
         *,
         rng: random.Random | None = None,
+        writes: DurableWrites | None = None,
     ) -> None:
         self.repo = repo
         self.client = client
         self.policy = policy
         self._rng = rng or random.Random()
-        self._writes: set[asyncio.Future[bool]] = set()  # final writes that outlive a cancelled caller
+        self.writes = writes or DurableWrites()  # final writes and hand-overs: outlive the caller and outages
 
     def budget_deadline(self, record: CheckRecord) -> Deadline:
         """The retry budget runs from the moment the check was requested."""
         elapsed = (datetime.now(UTC) - record.requested_at).total_seconds()
         return Deadline.after(self.policy.retry_budget_seconds - elapsed)
 
-    async def attempt(self, record: CheckRecord, deadline: Deadline) -> Step:
-        trail: list[HttpTry] = []
+    async def attempt(
+        self,
+        record: CheckRecord,
+        deadline: Deadline,
+        progress: Progress | None = None,
+        trail: list[HttpTry] | None = None,
+    ) -> Step:
+        """One call (with its HTTP retries). `progress` is updated with this call's exchanges; `trail` (when
+        given) lets a caller that is cancelled mid-call still store what was sent."""
+        progress = progress if progress is not None else Progress(record.attempts, None)
+        trail = trail if trail is not None else []
         context = context_from_payload(record.request_payload, record.requested_at)
         try:
             answer = await self.client.check(record.request_payload, deadline=deadline, trail=trail)
         except UpstreamDeadlineExceeded as exc:
-            await self._record(record, trail)
+            tries = self._count(progress, trail)
             answered = [t for t in trail if t.http_status is not None]
             reason = _http_reason(exc, answered) if answered else NO_ANSWER_IN_BUDGET
-            return OutOfTime(exc, reason)
+            return OutOfTime(exc, reason, tries)
         except UpstreamError as exc:
-            await self._record(record, trail)
+            tries = self._count(progress, trail)
+            exc = _as_circuit_open(exc, trail)
             reason = _http_reason(exc, trail)
             log.warning("eligibility check %s: clearinghouse call failed (%s)", record.id, reason)
-            return Finished(CheckStatus.FAILED, reason, error=exc)
-        attempt_no = await self._record(record, trail)
+            return Finished(CheckStatus.FAILED, reason, error=exc, tries=tries)
+        tries = self._count(progress, trail)
         result = normalize_response(answer.http_status, answer.body, context)
         outcome = result.outcome
         reason = outcome.failure_reason or ""
         if outcome.retry is RetryPolicy.PAYER_BUDGET:
-            return RetryLater(reason, answer, self.policy.aaa_wait(attempt_no or 1, self._rng))
+            return RetryLater(reason, answer, self.policy.aaa_wait(progress.attempts or 1, self._rng), tries)
         if outcome.retry is RetryPolicy.ONCE:
-            if await self._participant_rejections(record) < 2:
-                return RetryLater(reason, answer, self.policy.once_retry_wait)
-            return Finished(CheckStatus.FAILED, reason, answer)
+            if await self._participant_rejections(record, progress, tries) < 2:
+                return RetryLater(reason, answer, self.policy.once_retry_wait, tries)
+            return Finished(CheckStatus.FAILED, reason, answer, tries=tries)
         status = CheckStatus(outcome.status.value)
         summary = result.summary.to_json() if result.summary is not None else None
-        return Finished(status, outcome.failure_reason, answer, summary)
+        return Finished(status, outcome.failure_reason, answer, summary, tries=tries)
 
-    async def _participant_rejections(self, record: CheckRecord) -> int:
-        """How many times the payer answered AAA 79 under HTTP 200 for this check (this attempt included)."""
-        history = await self.repo.attempts(record.tenant_id, record.id)
-        return sum(1 for a in history if a.http_status == 200 and "79" in a.aaa_codes)
+    @staticmethod
+    def _count(progress: Progress, trail: Sequence[HttpTry]) -> Tries:
+        tries = as_attempts(trail)
+        progress.attempts += len(tries)
+        if progress.rejections is not None:
+            progress.rejections += sum(1 for t in tries if _is_rejection(t.http_status, t.aaa_codes))
+        return tries
 
-    async def _record(self, record: CheckRecord, trail: Sequence[HttpTry]) -> int | None:
-        """Store every HTTP exchange of the call; returns the last attempt number (None: no longer pending)."""
-        last: int | None = None
-        for t in trail:
-            last = await self.repo.record_attempt(
-                record.tenant_id,
-                record.id,
-                http_status=t.http_status,
-                aaa_codes=t.aaa_codes,
-                clearinghouse_id=t.stedi_id,
-                trace_id=t.trace_id,
-                error=t.error,
-            )
-        return last
+    async def _participant_rejections(self, record: CheckRecord, progress: Progress, tries: Tries) -> int:
+        """How many times the payer answered AAA 79 under HTTP 200 for this check (this attempt included).
 
-    async def finish(self, record: CheckRecord, step: Finished) -> bool:
-        """Write the final status + response in one transaction; shielded so a cancelled caller cannot lose it."""
+        Counted in memory by the in-process loop; the worker (a fresh run per claim) reads the stored ones."""
+        if progress.rejections is not None:
+            return progress.rejections
+        stored = await self.repo.attempts(record.tenant_id, record.id)
+        known = sum(1 for a in stored if _is_rejection(a.http_status, a.aaa_codes))
+        return known + sum(1 for t in tries if _is_rejection(t.http_status, t.aaa_codes))
+
+    async def finish(self, record: CheckRecord, step: Finished, *, include_raw: bool = True) -> CheckRecord | None:
+        """Write the final status + response + attempts in one transaction; durable (see `DurableWrites`).
+
+        Returns the completed check as written, or None when it had been completed elsewhere (nothing written).
+        Raises `StoreUnavailable` when the first try fails (the write goes on in the background).
+        """
         answer = step.answer
-        write = self.repo.complete(
-            record.tenant_id,
-            record.id,
-            step.status,
-            raw=answer.body if answer is not None else None,
-            summary=step.summary,
-            http_status=answer.http_status if answer is not None else None,
-            clearinghouse_id=answer.stedi_id if answer is not None else None,
-            trace_id=answer.trace_id if answer is not None else None,
-            failure_reason=step.failure_reason,
-        )
-        future = asyncio.ensure_future(write)
-        self._writes.add(future)
-        future.add_done_callback(self._writes.discard)
-        done = await asyncio.shield(future)
-        if done:
+
+        def write() -> Awaitable[CheckRecord | None]:
+            return self.repo.finish(
+                record,
+                step.status,
+                raw=answer.body if answer is not None else None,
+                summary=step.summary,
+                http_status=answer.http_status if answer is not None else None,
+                clearinghouse_id=answer.stedi_id if answer is not None else None,
+                trace_id=answer.trace_id if answer is not None else None,
+                failure_reason=step.failure_reason,
+                attempts=step.tries,
+                include_raw=include_raw,
+            )
+
+        done = await self.writes.run(f"eligibility check {record.id}: final write", write)
+        if done is not None:
             log.info("eligibility check %s: %s%s", record.id, step.status.value,
                      f" ({step.failure_reason})" if step.failure_reason else "")
         else:
             log.info("eligibility check %s: already completed elsewhere; this answer is dropped", record.id)
         return done
 
+    async def reschedule(
+        self, record: CheckRecord, wait: float, tries: Tries, *, worker_id: str | None = None
+    ) -> bool:
+        """Make the check due again after `wait` seconds, storing `tries` with it; durable like `finish`."""
+        at = datetime.now(UTC) + timedelta(seconds=wait)
+        return await self.writes.run(
+            f"eligibility check {record.id}: reschedule",
+            lambda: self.repo.reschedule(record.id, at, worker_id=worker_id, attempts=tries),
+        )
+
     async def drain(self, timeout: float = 5.0) -> None:
-        """Wait for final writes whose caller was cancelled (at shutdown, before the database closes)."""
-        if self._writes:
-            await asyncio.wait(list(self._writes), timeout=timeout)
+        """Wait for durable writes still in flight (at shutdown, before the database closes)."""
+        await self.writes.drain(timeout)
 
     @staticmethod
     def failed_after_retries(step: RetryLater) -> Finished:
-        return Finished(CheckStatus.FAILED, step.failure_reason, step.answer)
+        return Finished(CheckStatus.FAILED, step.failure_reason, step.answer, tries=step.tries)
 
     @staticmethod
     def out_of_budget(step: OutOfTime) -> Finished:
-        return Finished(CheckStatus.FAILED, step.failure_reason, error=step.error)
+        return Finished(CheckStatus.FAILED, step.failure_reason, error=step.error, tries=step.tries)
 
 
 # ---------------------------------------------------------------- the use case
@@ -329,7 +426,6 @@ class EligibilityChecks:
         self._external_id_key = hashlib.sha256(b"costestimator/externalPatientId\x00" + external_id_key).digest()
         self._today = today
         self._wake: Callable[[], None] = lambda: None
-        self._handovers: set[asyncio.Future[bool]] = set()
         self._running: set[asyncio.Task[Any]] = set()  # synchronous checks in progress
 
     def on_work_available(self, wake: Callable[[], None]) -> None:
@@ -349,7 +445,9 @@ class EligibilityChecks:
             raise InvalidInquiry(violations)
         return build_stedi_request(inquiry, tenant_id=tenant_id, today=today, external_id_key=self._external_id_key)
 
-    async def _create(self, tenant_id: str, inquiry: EligibilityInquiry, mode: CheckMode) -> CheckRecord:
+    async def _create(
+        self, tenant_id: str, inquiry: EligibilityInquiry, mode: CheckMode, *, deadline: Deadline | None = None
+    ) -> CheckRecord:
         payload = self._prepare(tenant_id, inquiry)
         return await self._repo.create_pending(
             tenant_id,
@@ -358,6 +456,7 @@ class EligibilityChecks:
             policy_id=inquiry.policy_id or None,
             patient_id=inquiry.patient_id or None,
             mode=mode,
+            deadline=None if deadline is None else deadline.at,
         )
 
     async def submit(self, tenant_id: str, inquiry: EligibilityInquiry) -> CheckRecord:
@@ -371,40 +470,54 @@ class EligibilityChecks:
     ) -> CheckRecord:
         """Run a check to its final state within the caller's `timeout` (seconds; None = only the budget).
 
-        Returns VERIFIED or NOT_FOUND checks; raises `EligibilityCheckFailed` for FAILED ones (after storing them),
-        `EligibilityCheckDeferred` when the deadline runs out (the worker finishes the check).
+        Returns VERIFIED or NOT_FOUND checks; raises `EligibilityCheckFailed` for FAILED ones (after storing them;
+        `EligibilityCircuitOpen` when the clearinghouse breaker was open), `EligibilityCheckDeferred` when the
+        deadline runs out (the worker finishes the check), `StoreUnavailable` when the database is away (a
+        decided result is then written as soon as it returns).
         """
-        record = await self._create(tenant_id, inquiry, CheckMode.SYNC)
         caller = Deadline.after(None if timeout is None else timeout - self._policy.deadline_margin_seconds)
+        record = await self._create(tenant_id, inquiry, CheckMode.SYNC, deadline=caller)
         task = asyncio.current_task()
         if task is not None:
             self._running.add(task)
         try:
-            final = await self._run(record, caller)
-        except asyncio.CancelledError:
-            await self._hand_over(record, None)
-            raise
+            step, stored = await self._run(record, caller, include_raw=include_raw)
         finally:
             if task is not None:
                 self._running.discard(task)
-        stored = await self._repo.get(tenant_id, record.id, include_raw=include_raw)
-        if stored is None:  # pragma: no cover - rows are never deleted
-            raise CheckNotFound(record.id)
+        if stored is None:  # completed elsewhere meanwhile (e.g. by the sweeper): report what is stored
+            stored = await self._repo.get(tenant_id, record.id, include_raw=include_raw)
+            if stored is None:  # pragma: no cover - rows are never deleted
+                raise CheckNotFound(record.id)
         if stored.status is CheckStatus.FAILED:
-            raise EligibilityCheckFailed(stored.id, stored.failure_reason or reasons.STEDI_UNAVAILABLE) from (
-                final.error if final is not None else None
-            )
+            reason = stored.failure_reason or reasons.STEDI_UNAVAILABLE
+            breaker = circuit_open(step)
+            if breaker is not None:
+                raise EligibilityCircuitOpen(stored.id, reason, breaker) from breaker
+            raise EligibilityCheckFailed(stored.id, reason) from step.error
         return stored
 
-    async def _run(self, record: CheckRecord, caller: Deadline) -> Finished | None:
-        """The attempt loop of a synchronous check; returns the step that finished it (None: finished elsewhere)."""
+    async def _run(
+        self, record: CheckRecord, caller: Deadline, *, include_raw: bool
+    ) -> tuple[Finished, CheckRecord | None]:
+        """The attempt loop of a synchronous check: the step that finished it, and the check as written (None:
+        finished elsewhere). HTTP exchanges of AAA retries are carried in memory and stored with the final write
+        (or the hand-over), so a single-answer check costs two transactions."""
         runner = self._runner
+        progress = Progress()
+        carried: Tries = ()
         while True:
             budget = runner.budget_deadline(record)
-            step = await runner.attempt(record, _earlier(caller, budget))
+            trail: list[HttpTry] = []
+            try:
+                step = await runner.attempt(record, _earlier(caller, budget), progress, trail)
+            except asyncio.CancelledError:
+                await self._hand_over(record, None, (*carried, *as_attempts(trail)))
+                raise
+            tries = (*carried, *step.tries)
             if isinstance(step, OutOfTime):
                 if caller.at is not None and (budget.at is None or caller.at < budget.at):
-                    await self._hand_over(record, None)
+                    await self._hand_over(record, None, tries)
                     raise EligibilityCheckDeferred(record.id) from step.error
                 step = runner.out_of_budget(step)
             elif isinstance(step, RetryLater):
@@ -414,27 +527,41 @@ class EligibilityChecks:
                 else:
                     left = caller.remaining()
                     if left is not None and step.wait >= left:
-                        await self._hand_over(record, step.wait)
+                        await self._hand_over(record, step.wait, tries)
                         raise EligibilityCheckDeferred(record.id)
                     log.info("eligibility check %s: %s, retrying in %.1fs", record.id, step.failure_reason, step.wait)
-                    await asyncio.sleep(step.wait)
+                    carried = tries
+                    try:
+                        await asyncio.sleep(step.wait)
+                    except asyncio.CancelledError:
+                        await self._hand_over(record, None, carried)
+                        raise
                     continue
-            await runner.finish(record, step)
-            return step
+            step = dataclasses.replace(step, tries=tries)
+            try:
+                return step, await runner.finish(record, step, include_raw=include_raw)
+            except asyncio.CancelledError:
+                # The final write goes on (shielded); the hand-over is a no-op once it has landed.
+                await self._hand_over(record, None, ())
+                raise
 
-    async def _hand_over(self, record: CheckRecord, wait: float | None) -> None:
-        """Give a still-PENDING synchronous check to the background worker; survives the caller's cancellation."""
+    async def _hand_over(self, record: CheckRecord, wait: float | None, tries: Tries) -> None:
+        """Give a still-PENDING synchronous check (and the calls it made) to the background worker; survives the
+        caller's cancellation and database outages (retried until it lands)."""
         at = None if wait is None else datetime.now(UTC) + timedelta(seconds=wait)
-        task = asyncio.ensure_future(self._repo.resume(record.id, at=at))
-        self._handovers.add(task)
-        task.add_done_callback(self._handovers.discard)
         try:
-            if await asyncio.shield(task):
+            if await self._runner.writes.run(
+                f"eligibility check {record.id}: hand-over",
+                lambda: self._repo.resume(record.id, at=at, attempts=tries),
+            ):
                 log.info("eligibility check %s: caller gone or out of time; handed to the background worker",
                          record.id)
                 self._wake()
         except asyncio.CancelledError:
             raise
+        except StoreUnavailable:
+            log.warning("eligibility check %s: database unavailable; the hand-over is retried in the background",
+                        record.id)
         except Exception:  # noqa: BLE001 - the stale-pending sweeper resumes it later
             log.exception("eligibility check %s: hand-over to the worker failed", record.id)
 
@@ -443,8 +570,6 @@ class EligibilityChecks:
         themselves over, and those writes land, before the database closes."""
         if self._running:
             await asyncio.wait(list(self._running), timeout=5.0)
-        if self._handovers:
-            await asyncio.wait(list(self._handovers), timeout=5.0)
         await self._runner.drain()
 
     # ------------------------------------------------------------------ read

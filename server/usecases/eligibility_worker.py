@@ -2,7 +2,11 @@
 
 * Loop: `claim_due` leases due checks (SKIP LOCKED on PostgreSQL, so several processes share the work and each
   check is worked by one of them at a time), runs one attempt each with bounded concurrency, then completes the
-  check or reschedules the next AAA retry (which frees the lease for whoever is free then).
+  check or reschedules the next AAA retry (which frees the lease for whoever is free then), storing the
+  attempt's HTTP exchanges in the same transaction. An open clearinghouse breaker is waited out: the check is
+  rescheduled after the breaker's `retry_after`, within the retry budget, and fails only once that is spent.
+  Both writes are durable (retried in the background while the database is away), so a lease never has to
+  expire before a check moves on after an outage.
 * Sweeper, at start and then periodically: synchronous PENDING checks requested and last touched more than
   `stale_after` ago, with no lease, are orphans (their process died): they are resumed (given to the worker,
   which grants one more full attempt even when the retry budget is spent). Checks still PENDING past
@@ -26,12 +30,23 @@ from typing import Final
 from server.clients.resilience import Deadline
 from server.store import CheckMode, CheckRecord, StoreUnavailable
 
-from .eligibility import STEDI_ATTEMPT_TIMEOUT, CheckRunner, Finished, OutOfTime, RetryLater
+from .eligibility import (
+    STEDI_ATTEMPT_TIMEOUT,
+    CheckRunner,
+    Finished,
+    OutOfTime,
+    Progress,
+    RetryLater,
+    Tries,
+    circuit_open,
+)
 
 log = logging.getLogger(__name__)
 
 STALE_PENDING: Final = "STALE_PENDING"
 LEASE_SLACK_SECONDS: Final = 15.0
+CIRCUIT_WAIT_SECONDS: Final = 1.0  # when an open breaker does not say how long it stays open
+CIRCUIT_MIN_WAIT_SECONDS: Final = 0.25  # a breaker about to probe: do not spin on it
 
 
 def new_worker_id() -> str:
@@ -172,8 +187,8 @@ class EligibilityWorker:
         except asyncio.CancelledError:
             raise
         except StoreUnavailable:
-            log.warning("eligibility check %s: database unavailable; the lease will expire and it is retried",
-                        record.id)
+            log.warning("eligibility check %s: database unavailable; its write is retried until the database "
+                        "returns", record.id)
         except Exception:  # noqa: BLE001 - one check's bug must not stop the worker
             log.exception("eligibility check %s: worker step failed", record.id)
 
@@ -183,22 +198,30 @@ class EligibilityWorker:
         budget = runner.budget_deadline(record)
         # A check resumed after its budget (an orphan of a dead process) still gets one full attempt.
         deadline = Deadline.after(self._attempt_seconds) if budget.expired else budget.capped(self._attempt_seconds)
-        step = await runner.attempt(record, deadline)
+        step = await runner.attempt(record, deadline, Progress(record.attempts, None))
         if isinstance(step, OutOfTime):
             if not budget.expired:
-                await self._reschedule(record, 0.0)
+                await self._reschedule(record, 0.0, step.tries)
                 return
             step = runner.out_of_budget(step)
         elif isinstance(step, RetryLater):
             remaining = budget.remaining()
             if remaining is None or step.wait < remaining:
                 log.info("eligibility check %s: %s, retrying in %.1fs", record.id, step.failure_reason, step.wait)
-                await self._reschedule(record, step.wait)
+                await self._reschedule(record, step.wait, step.tries)
                 return
             step = runner.failed_after_retries(step)
+        elif (breaker := circuit_open(step)) is not None and not budget.expired:
+            remaining = budget.remaining()
+            wait = max(CIRCUIT_MIN_WAIT_SECONDS,
+                       breaker.retry_after if breaker.retry_after is not None else CIRCUIT_WAIT_SECONDS)
+            wait = wait if remaining is None else min(wait, remaining)
+            log.info("eligibility check %s: clearinghouse circuit %s open, retrying in %.1fs", record.id,
+                     breaker.circuit, wait)
+            await self._reschedule(record, wait, step.tries)
+            return
         assert isinstance(step, Finished)
         await runner.finish(record, step)
 
-    async def _reschedule(self, record: CheckRecord, wait: float) -> None:
-        at = datetime.now(UTC) + timedelta(seconds=wait)
-        await self._repo.reschedule(record.id, at, worker_id=self.worker_id)
+    async def _reschedule(self, record: CheckRecord, wait: float, tries: Tries) -> None:
+        await self._runner.reschedule(record, wait, tries, worker_id=self.worker_id)

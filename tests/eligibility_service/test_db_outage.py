@@ -1,0 +1,200 @@
+"""PostgreSQL outages (issue 9 §3): nothing hangs, nothing is stranded, health tells the truth.
+
+The server reaches PostgreSQL through a TCP proxy that the test cuts (connections closed and refused),
+black-holes (connections kept, nothing forwarded) and restores. The test itself reads the database directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+import pytest_asyncio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from aiohttp import web
+
+from server.app import Application
+from server.compose.eligibility import HEALTH_SERVICE
+from server.sandbox.faults import FaultPlan
+from server.sandbox.stedi import StediSandboxConfig, create_stedi_app
+from tests.eligibility_service.conftest import STEDI_KEY, MakeApp, StediStandIn
+from tests.eligibility_service.helpers import KIM_SLOW, RIVERA, Client, inquiry, status_name
+from tests.support.tcp_proxy import TcpProxy
+
+pytestmark = pytest.mark.postgres
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+SLOW_PAYER_SECONDS = 3.0  # long enough to cut the database between accepting a check and its answer
+
+
+@pytest_asyncio.fixture
+async def stedi() -> AsyncIterator[StediStandIn]:
+    """The Stedi stand-in, with a slower slow payer (SBX700001) than the suite's."""
+    faults = FaultPlan()
+    config = StediSandboxConfig(api_keys=frozenset({STEDI_KEY}), slow_seconds=SLOW_PAYER_SECONDS,
+                                payer_timeout_seconds=10.0, flaky_failures=1)
+    runner = web.AppRunner(create_stedi_app(config, faults), handler_cancellation=True, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        yield StediStandIn(f"http://{host}:{port}", STEDI_KEY, faults, runner)
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+def backend() -> str:
+    return "postgres"
+
+
+@pytest_asyncio.fixture
+async def proxy(pg_database: str) -> AsyncIterator[TcpProxy]:
+    target = make_url(pg_database)
+    tcp = TcpProxy(target.host or "127.0.0.1", target.port or 5432)
+    await tcp.start()
+    try:
+        yield tcp
+    finally:
+        tcp.restore()
+        await tcp.close()
+
+
+@pytest.fixture
+def database_url(pg_database: str, proxy: TcpProxy) -> str:
+    """The server's database: the test's PostgreSQL database, through the proxy."""
+    return make_url(pg_database).set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+
+
+@pytest_asyncio.fixture
+async def direct(pg_database: str) -> AsyncIterator[AsyncEngine]:
+    """The same database without the proxy, for the test's own reads."""
+    engine = create_async_engine(pg_database)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+def _client(app: Application, channel: grpc.aio.Channel) -> Client:
+    assert app.dev_token is not None
+    return Client(channel, app.dev_token)
+
+
+async def _health(channel: grpc.aio.Channel, service: str) -> int:
+    reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service),
+                                                            timeout=5)
+    return int(reply.status)
+
+
+async def _wait_health(channel: grpc.aio.Channel, want: int, timeout: float) -> float:
+    start = time.monotonic()
+    while await _health(channel, HEALTH_SERVICE) != want:
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"EligibilityService health did not turn {want} within {timeout}s")
+        await asyncio.sleep(0.1)
+    return time.monotonic() - start
+
+
+async def _statuses(direct: AsyncEngine, tenant: str) -> dict[str, str]:
+    async with direct.connect() as conn:
+        rows = await conn.execute(text("SELECT id, status FROM eligibility_requests WHERE tenant_id = :t"),
+                                  {"t": tenant})
+        return {row.id: row.status for row in rows}
+
+
+async def _timed_error(call: asyncio.Future[object] | object) -> tuple[grpc.StatusCode, float]:
+    start = time.monotonic()
+    try:
+        await call  # type: ignore[misc]
+    except grpc.aio.AioRpcError as exc:
+        return exc.code(), time.monotonic() - start
+    raise AssertionError("the call succeeded during the outage")
+
+
+async def test_blackholed_database_fails_fast_and_health_follows_it(make_app: MakeApp, proxy: TcpProxy) -> None:
+    app = await make_app()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+        client = _client(app, channel)
+        done = await client.check(inquiry(*RIVERA))  # pooled connections exist and are healthy
+        assert await _health(channel, HEALTH_SERVICE) == SERVING
+        proxy.blackhole()
+        try:
+            code, took = await _timed_error(client.check(inquiry(*RIVERA), timeout=30))
+            assert code is grpc.StatusCode.UNAVAILABLE and took < 5.0, (code, took)
+            code, took = await _timed_error(client.get(done.id))
+            assert code is grpc.StatusCode.UNAVAILABLE and took < 5.0, (code, took)
+            await _wait_health(channel, NOT_SERVING, timeout=10)
+            assert await _health(channel, "") == SERVING  # the process is up
+        finally:
+            proxy.restore()
+        await _wait_health(channel, SERVING, timeout=10)
+        again = await client.check(inquiry(*RIVERA))  # dead pooled connections are replaced, no pre-ping
+        assert status_name(again.status) == "VERIFIED"
+        assert status_name((await client.get(done.id)).status) == "VERIFIED"
+
+
+async def test_cut_database_fails_fast_and_health_follows_it(make_app: MakeApp, proxy: TcpProxy) -> None:
+    app = await make_app()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+        client = _client(app, channel)
+        await client.check(inquiry(*RIVERA))
+        proxy.cut()
+        try:
+            code, took = await _timed_error(client.check(inquiry(*RIVERA), timeout=30))
+            assert code is grpc.StatusCode.UNAVAILABLE and took < 5.0, (code, took)
+            await _wait_health(channel, NOT_SERVING, timeout=10)
+            assert await _health(channel, "") == SERVING
+        finally:
+            proxy.restore()
+        await _wait_health(channel, SERVING, timeout=10)
+        assert status_name((await client.check(inquiry(*RIVERA))).status) == "VERIFIED"
+
+
+async def test_checks_decided_during_an_outage_are_final_soon_after_the_database_returns(
+    make_app: MakeApp, proxy: TcpProxy, direct: AsyncEngine, tenant: str
+) -> None:
+    app = await make_app(eligibility_retry_budget_seconds=30)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+        client = _client(app, channel)
+        # Accepted (PENDING) before the cut; the payer answers after 3 s, while the database is away.
+        sync_calls = [asyncio.ensure_future(client.check(inquiry(*KIM_SLOW, patient_id=f"sync-{n}"), timeout=20))
+                      for n in range(3)]
+        # This caller gives up during the outage: its hand-over to the worker must land once the database is back.
+        impatient = asyncio.ensure_future(client.check(inquiry(*KIM_SLOW, patient_id="impatient"), timeout=1.5))
+        submitted = [await client.submit(inquiry(*KIM_SLOW, patient_id=f"async-{n}")) for n in range(2)]
+        deadline = time.monotonic() + 5
+        while len(await _statuses(direct, tenant)) < 6:
+            assert time.monotonic() < deadline, "checks were not accepted"
+            await asyncio.sleep(0.05)
+        proxy.cut()
+        try:
+            code, _took = await _timed_error(impatient)
+            assert code is grpc.StatusCode.DEADLINE_EXCEEDED
+            for call in sync_calls:  # the answer is decided but cannot be stored now: UNAVAILABLE, not a hang
+                code, _took = await _timed_error(call)
+                assert code is grpc.StatusCode.UNAVAILABLE
+            await asyncio.sleep(0.5)  # the submitted checks' answers arrive during the outage too
+            assert set((await _statuses(direct, tenant)).values()) == {"PENDING"}
+        finally:
+            proxy.restore()
+        restored = time.monotonic()
+        while set((await _statuses(direct, tenant)).values()) != {"VERIFIED"}:
+            assert time.monotonic() - restored < 30, await _statuses(direct, tenant)
+            await asyncio.sleep(0.1)
+        ids = set(await _statuses(direct, tenant))
+        assert {s.id for s in submitted} <= ids and len(ids) == 6
+        for check_id in ids:
+            final = await client.get(check_id)
+            # The impatient caller's cut-short call is an attempt too (stored with its hand-over), then the worker's.
+            expected = 2 if final.patient_id == "impatient" else 1
+            assert status_name(final.status) == "VERIFIED" and final.attempts == expected
