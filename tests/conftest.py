@@ -22,11 +22,14 @@ from prometheus_client import CollectorRegistry
 
 from server.app import Application
 from server.settings import Settings, load_settings
+from server.store import Keyring
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 PG_URL_ENV = "COSTEST_TEST_POSTGRES_URL"
+#: The keyring of every test server that shares a PostgreSQL database (see `make_settings`).
+SHARED_DATA_KEY = Keyring.new_entry("tests")
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
@@ -54,6 +57,10 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
 
     def factory(**overrides: Any) -> Settings:
         base: dict[str, Any] = {"port": 0, "data_dir": tmp_path / "data", "grace_seconds": 1.0}
+        if overrides.get("database_url") and not ({"data_key", "data_key_file"} & overrides.keys()):
+            # A PostgreSQL database outlives one test's data dir (and its generated development key): every test
+            # server sealing into it must use the same keyring, or the next one's key check refuses the start.
+            base["data_key"] = SHARED_DATA_KEY
         base.update(overrides)
         return load_settings(**base)
 

@@ -19,7 +19,7 @@ from server.store import (
     StoreUnavailable,
     create_engine_for,
 )
-from tests.store.helpers import SECRET, Target, new_tenant
+from tests.store.helpers import SEALER, SECRET, Target, new_tenant
 from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = pytest.mark.postgres
@@ -34,7 +34,7 @@ async def proxied(postgres_schema: Target) -> AsyncIterator[tuple[TcpProxy, Elig
     engine = create_engine_for(url, schema=postgres_schema.schema, pool=PoolOptions(pool_size=3, max_overflow=0),
                                timeout=1.0)
     try:
-        yield proxy, EligibilityRepository(engine, page_token_secret=SECRET, timeout=1.0)
+        yield proxy, EligibilityRepository(engine, page_token_secret=SECRET, sealer=SEALER, timeout=1.0)
     finally:
         proxy.restore()
         await engine.dispose()
