@@ -163,10 +163,10 @@ def test_the_scan_would_see_plain_text() -> None:
 
 # ---------------------------------------------------------------- keys at start
 
+# SQLite only: the session's PostgreSQL database must keep its key (the key check on PostgreSQL is in
+# tests/store/test_sealing.py).
+@pytest.mark.parametrize("backend", ["sqlite"])
 async def test_a_wrong_key_stops_the_start(make_app: MakeApp, backend: str) -> None:
-    if backend != "sqlite":
-        pytest.skip("the shared session database must keep its key; the key check runs on PostgreSQL in "
-                    "tests/store/test_sealing.py")
     first = Keyring.new_entry("main")
     app = await make_app(data_key=first)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
@@ -219,11 +219,11 @@ def test_no_key_beyond_loopback_stops_the_start(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- the data dir
 
+# SQLite only: a development key is per data dir, and the shared PostgreSQL database has the session's key.
+@pytest.mark.parametrize("backend", ["sqlite"])
 async def test_development_key_and_private_data_dir(
     make_app: MakeApp, backend: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    if backend != "sqlite":
-        pytest.skip("a development key is per data dir; the shared PostgreSQL database has the session's key")
     old_umask = os.umask(0o022)
     try:
         with caplog.at_level(logging.INFO):
@@ -251,12 +251,13 @@ async def test_development_key_and_private_data_dir(
         assert row.summary.plan_name == "CHOICE PPO 2500"
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])
 async def test_a_row_that_does_not_open_is_an_error_status_never_garbage(
     el_app: Application, client: Client, backend: str
 ) -> None:
-    """A sealed value moved into another row (or under an unknown key) is refused on read, whatever the RPC."""
-    if backend != "sqlite":
-        pytest.skip("altering rows by hand is done on the test's own SQLite file")
+    """A sealed value moved into another row (or under an unknown key) is refused on read, whatever the RPC.
+
+    SQLite only: rows are altered by hand in the test's own database file."""
     first = await client.check(inquiry(*RIVERA, policy_id="moved"))
     second = await client.check(inquiry(*LEE, policy_id="moved"))
     engine = create_async_engine(el_app.settings.effective_database_url)

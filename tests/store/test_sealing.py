@@ -400,9 +400,9 @@ def _downgrade(connection: Connection, revision: str) -> None:
     command.downgrade(config, revision)
 
 
+# SQLite only: the PostgreSQL schema is shared by the session's tests.
+@pytest.mark.parametrize("backend", ["sqlite"])
 async def test_downgrade_refuses_while_sealed_rows_exist(engine: AsyncEngine, target: Target) -> None:
-    if target.backend != "sqlite":
-        pytest.skip("the PostgreSQL schema is shared by the session's tests")
     repo = EligibilityRepository(engine, page_token_secret=SECRET, sealer=sealer(Keyring.new_entry()))
     tenant = new_tenant()
     check_id = await _complete_one(repo, tenant)
