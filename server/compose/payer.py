@@ -4,8 +4,6 @@ the benefit cache with the use cases built on them (estimates, benefit lookup)."
 from __future__ import annotations
 
 import logging
-import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -16,6 +14,7 @@ from server.cache.stores import MemoryStore, RedisStore, TtlStore
 from server.clients.payer import PayerClients, PayerClientsConfig
 from server.clients.tokens import TokenConfig
 from server.compose.shared import Resources
+from server.datadir import read_or_create_secret
 from server.clients.models import BenefitResponseModel
 from server.sandbox.payer import PayerSandboxConfig, RunningSandbox, start_payer_sandbox
 from server.settings import Settings
@@ -45,15 +44,7 @@ def cache_key_secret(settings: Settings) -> bytes:
     if settings.cache_key_secret is not None:
         return settings.cache_key_secret.get_secret_value().encode()
     path = Path(settings.data_dir) / CACHE_KEY_SECRET_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        secret = path.read_text().strip()
-    else:
-        secret = secrets.token_hex(32)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secret + "\n")
+    secret = read_or_create_secret(path)
     if settings.redis_url:
         log.warning("COSTEST_CACHE_KEY_SECRET is not set: benefit cache keys in Redis are keyed with %s and only "
                     "shared by servers using that file", path)
