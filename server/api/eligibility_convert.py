@@ -3,7 +3,7 @@
 Inbound: `inquiry_from_pb` turns the request into the domain inquiry and validates it (wire rules such as a
 real google.type.Date, then the domain's spec §1.4 rules), raising `RequestInvalid` with every violation under
 its request path (`inquiry.subscriber.date_of_birth`). Descriptions name rules, never values (PHI).
-Outbound: a stored check → `EligibilityCheck`, with the normalized summary; money is exact (google.type.Money
+Outbound: the use case's `CheckView` → `EligibilityCheck`, with the normalized summary; money is exact (google.type.Money
 carries nanos, so a payer amount such as 1294.845 is not rounded), percents are google.type.Decimal.
 """
 
@@ -29,7 +29,8 @@ from server.domain.eligibility.summary import (
     NetworkBuckets,
     OfficeVisitHeadline,
 )
-from server.store import DEFAULT_PAGE_SIZE, CheckRecord, CheckStatus, Stats
+from server.store import DEFAULT_PAGE_SIZE, CheckStatus, Stats
+from server.usecases.eligibility import CheckView
 
 INQUIRY: Final = "inquiry"
 # Domain field names that differ from the request's.
@@ -297,8 +298,8 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def check_pb(record: CheckRecord, *, include_raw: bool = False) -> pb.EligibilityCheck:
-    """A stored check as the API shows it. Summary only when the payer answered with benefits (never on FAILED)."""
+def check_pb(record: CheckView, *, include_raw: bool = False) -> pb.EligibilityCheck:
+    """A check as the API shows it. Summary only when the payer answered with benefits (never on FAILED)."""
     out = pb.EligibilityCheck(
         id=record.id,
         status=_STATUS_TO_PB[record.status],
@@ -312,12 +313,10 @@ def check_pb(record: CheckRecord, *, include_raw: bool = False) -> pb.Eligibilit
     out.requested_at.CopyFrom(timestamp_pb(record.requested_at))
     if record.completed_at is not None:
         out.completed_at.CopyFrom(timestamp_pb(record.completed_at))
-    response = record.response
-    if response is not None and record.status is not CheckStatus.FAILED:
-        if response.summary is not None:
-            out.summary.CopyFrom(summary_pb(EligibilitySummary.from_json(response.summary)))
-    if include_raw and response is not None and response.raw is not None:
-        out.raw_response.CopyFrom(raw_struct(response.raw))
+    if record.summary is not None and record.status is not CheckStatus.FAILED:
+        out.summary.CopyFrom(summary_pb(record.summary))
+    if include_raw and record.raw is not None:
+        out.raw_response.CopyFrom(raw_struct(record.raw))
     return out
 
 

@@ -20,7 +20,6 @@ Only the check id, traceId, HTTP status and AAA codes are ever logged: bodies ca
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import aiohttp
+import orjson
 
 from .breaker import Breaker, Outcome
 from .errors import UpstreamAuthError, UpstreamDeadlineExceeded, UpstreamNotFound, UpstreamUnavailable
@@ -150,7 +150,7 @@ class StediClient:
         """
         payer = self._payer_breaker(request)
         ticket = await payer.admit() if payer is not None else None  # raises CircuitOpen for that payer
-        payload = json.dumps(request, separators=(",", ":")).encode()
+        payload = orjson.dumps(request)  # compact UTF-8 JSON, as json.dumps would write it, ~10× faster
         tries: list[HttpTry] = trail if trail is not None else []
         before = len(tries)
         outcome: Outcome = "neutral"

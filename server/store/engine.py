@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import orjson
+
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -58,9 +60,22 @@ def _json_default(value: object) -> object:
     raise TypeError(f"value of type {type(value).__name__} is not JSON serializable")
 
 
+def json_bytes(value: object) -> bytes:
+    """Compact UTF-8 JSON of `value` (what sealing encrypts; `json_dumps` as bytes).
+
+    orjson does the common case about ten times faster than the standard library; it refuses what it cannot
+    write exactly as `json.dumps` would (integers beyond 64 bits, non-string keys), and those go the slow way.
+    Datetimes go through `_json_default` too (`isoformat`), so the text is the same either way.
+    """
+    try:
+        return orjson.dumps(value, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+    except TypeError:
+        return json.dumps(value, default=_json_default, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def json_dumps(value: object) -> str:
     """JSON serializer used for every JSON column."""
-    return json.dumps(value, default=_json_default, separators=(",", ":"), ensure_ascii=False)
+    return json_bytes(value).decode()
 
 
 def normalize_url(url: str | URL) -> URL:

@@ -25,7 +25,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .engine import json_dumps
+from .engine import json_bytes
 from .errors import DataKeyError, SealedDataError
 
 KEY_BYTES = 32
@@ -152,7 +152,7 @@ class Sealer:
     def seal(self, value: Any, where: RowRef) -> str:
         key_id = self.key_id
         nonce = os.urandom(NONCE_BYTES)
-        plain = json_dumps(value).encode()
+        plain = json_bytes(value)
         sealed = self._ciphers[key_id].encrypt(nonce, plain, where.associated_data(key_id))
         return ENVELOPE_PREFIX + base64.b64encode(nonce + sealed).decode()
 

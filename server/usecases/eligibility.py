@@ -31,9 +31,12 @@ import hashlib
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Final
+
+import orjson
 
 from server.clients.errors import (
     CircuitOpen,
@@ -47,6 +50,7 @@ from server.clients.resilience import Deadline
 from server.clients.stedi import HttpTry, StediAnswer, StediClient
 from server.domain.eligibility import (
     EligibilityInquiry,
+    EligibilitySummary,
     FieldViolation,
     NormalizationContext,
     RetryPolicy,
@@ -149,6 +153,50 @@ class EligibilityCheckDeferred(UpstreamDeadlineExceeded):
         self.check_id = check_id
 
 
+# ---------------------------------------------------------------- what the RPCs answer
+
+
+@dataclass(frozen=True, slots=True)
+class CheckView:
+    """A check as the EligibilityService answers it: the request's bookkeeping and, once the payer answered,
+    the normalized summary as the domain type (so the API never re-reads the storage form) and, when asked
+    for, the clearinghouse body as stored. PHI fields stay out of repr."""
+
+    id: str
+    status: CheckStatus
+    policy_id: str | None
+    patient_id: str | None
+    payer_id: str
+    failure_reason: str | None
+    clearinghouse_id: str | None
+    attempts: int
+    requested_at: datetime
+    completed_at: datetime | None
+    summary: EligibilitySummary | None = field(default=None, repr=False)
+    raw: Mapping[str, Any] | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, record: CheckRecord, summary: EligibilitySummary | None = None) -> CheckView:
+        """The view of a stored check; `summary` when the caller holds it already, else read from the record."""
+        response = record.response
+        if summary is None and response is not None and response.summary is not None:
+            summary = EligibilitySummary.from_json(response.summary)
+        return cls(
+            id=record.id,
+            status=record.status,
+            policy_id=record.policy_id,
+            patient_id=record.patient_id,
+            payer_id=record.payer_id,
+            failure_reason=record.failure_reason,
+            clearinghouse_id=record.clearinghouse_id,
+            attempts=record.attempts,
+            requested_at=record.requested_at,
+            completed_at=record.completed_at,
+            summary=summary,
+            raw=response.raw if response is not None else None,
+        )
+
+
 # ---------------------------------------------------------------- one attempt and its verdict
 
 
@@ -162,7 +210,7 @@ class Finished:
     status: CheckStatus
     failure_reason: str | None
     answer: StediAnswer | None = None
-    summary: Mapping[str, Any] | None = None
+    summary: EligibilitySummary | None = None
     error: UpstreamError | None = None
     tries: Tries = ()
 
@@ -204,6 +252,19 @@ def as_attempts(trail: Sequence[HttpTry]) -> Tries:
 
 def _is_rejection(http_status: int | None, aaa_codes: Sequence[str]) -> bool:
     return http_status == 200 and "79" in aaa_codes
+
+
+def _exact(value: object) -> str:
+    if isinstance(value, Decimal):
+        return format(value, "f")  # as `EligibilitySummary.to_json` writes money: exact, never exponent form
+    raise TypeError(f"{type(value).__name__} is not part of a summary")
+
+
+def summary_json(summary: EligibilitySummary) -> dict[str, Any]:
+    """The summary's storage form, exactly `summary.to_json()` (a test pins that), at a fraction of its cost:
+    orjson walks the frozen dataclasses natively (enums by value, dates ISO); money goes through `_exact`."""
+    stored: dict[str, Any] = orjson.loads(orjson.dumps(summary, default=_exact))
+    return stored
 
 
 def circuit_open(step: Step) -> CircuitOpen | None:
@@ -325,8 +386,7 @@ class CheckRunner:
                 return RetryLater(reason, answer, self.policy.once_retry_wait, tries)
             return Finished(CheckStatus.FAILED, reason, answer, tries=tries)
         status = CheckStatus(outcome.status.value)
-        summary = result.summary.to_json() if result.summary is not None else None
-        return Finished(status, outcome.failure_reason, answer, summary, tries=tries)
+        return Finished(status, outcome.failure_reason, answer, result.summary, tries=tries)
 
     @staticmethod
     def _count(progress: Progress, trail: Sequence[HttpTry]) -> Tries:
@@ -353,13 +413,14 @@ class CheckRunner:
         Raises `StoreUnavailable` when the first try fails (the write goes on in the background).
         """
         answer = step.answer
+        summary = summary_json(step.summary) if step.summary is not None else None
 
         def write() -> Awaitable[CheckRecord | None]:
             return self.repo.finish(
                 record,
                 step.status,
                 raw=answer.body if answer is not None else None,
-                summary=step.summary,
+                summary=summary,
                 http_status=answer.http_status if answer is not None else None,
                 clearinghouse_id=answer.stedi_id if answer is not None else None,
                 trace_id=answer.trace_id if answer is not None else None,
@@ -459,15 +520,15 @@ class EligibilityChecks:
             deadline=None if deadline is None else deadline.at,
         )
 
-    async def submit(self, tenant_id: str, inquiry: EligibilityInquiry) -> CheckRecord:
+    async def submit(self, tenant_id: str, inquiry: EligibilityInquiry) -> CheckView:
         """Store a PENDING check for the background worker and return it at once."""
         record = await self._create(tenant_id, inquiry, CheckMode.ASYNC)
         self._wake()
-        return record
+        return CheckView.of(record)
 
     async def check(
         self, tenant_id: str, inquiry: EligibilityInquiry, *, timeout: float | None, include_raw: bool = False
-    ) -> CheckRecord:
+    ) -> CheckView:
         """Run a check to its final state within the caller's `timeout` (seconds; None = only the budget).
 
         Returns VERIFIED or NOT_FOUND checks; raises `EligibilityCheckFailed` for FAILED ones (after storing them;
@@ -485,17 +546,19 @@ class EligibilityChecks:
         finally:
             if task is not None:
                 self._running.discard(task)
+        summary = step.summary
         if stored is None:  # completed elsewhere meanwhile (e.g. by the sweeper): report what is stored
             stored = await self._repo.get(tenant_id, record.id, include_raw=include_raw)
             if stored is None:  # pragma: no cover - rows are never deleted
                 raise CheckNotFound(record.id)
+            summary = None
         if stored.status is CheckStatus.FAILED:
             reason = stored.failure_reason or reasons.STEDI_UNAVAILABLE
             breaker = circuit_open(step)
             if breaker is not None:
                 raise EligibilityCircuitOpen(stored.id, reason, breaker) from breaker
             raise EligibilityCheckFailed(stored.id, reason) from step.error
-        return stored
+        return CheckView.of(stored, summary)
 
     async def _run(
         self, record: CheckRecord, caller: Deadline, *, include_raw: bool
@@ -574,7 +637,10 @@ class EligibilityChecks:
 
     # ------------------------------------------------------------------ read
 
-    async def get(self, tenant_id: str, check_id: str, *, include_raw: bool = False) -> CheckRecord:
+    async def get(self, tenant_id: str, check_id: str, *, include_raw: bool = False) -> CheckView:
+        return CheckView.of(await self._record(tenant_id, check_id, include_raw=include_raw))
+
+    async def _record(self, tenant_id: str, check_id: str, *, include_raw: bool = False) -> CheckRecord:
         record = await self._repo.get(tenant_id, check_id, include_raw=include_raw)
         if record is None:
             raise CheckNotFound(check_id)
@@ -589,9 +655,9 @@ class EligibilityChecks:
         status: CheckStatus | None,
         page_size: int,
         page_token: str | None,
-    ) -> tuple[list[CheckRecord], str | None]:
+    ) -> tuple[list[CheckView], str | None]:
         """Newest first; `page_token` from a previous page with the same filters (InvalidPageToken otherwise)."""
-        return await self._repo.list(
+        records, token = await self._repo.list(
             tenant_id,
             policy_id=policy_id,
             patient_id=patient_id,
@@ -599,18 +665,19 @@ class EligibilityChecks:
             page_size=page_size,
             page_token=page_token,
         )
+        return [CheckView.of(r) for r in records], token
 
     async def stats(self, tenant_id: str, *, policy_id: str | None) -> Stats:
         return await self._repo.stats(tenant_id, policy_id=policy_id)
 
-    async def watch(self, tenant_id: str, check_id: str) -> AsyncIterator[CheckRecord]:
+    async def watch(self, tenant_id: str, check_id: str) -> AsyncIterator[CheckView]:
         """The current state, then every status change, ending with a final state.
 
         Polls the row's version (one indexed read every `watch_poll_seconds`), so a change made by any process
         sharing the database is seen. Cancellation (caller gone) simply ends the loop.
         """
-        record = await self.get(tenant_id, check_id)
-        yield record
+        record = await self._record(tenant_id, check_id)
+        yield CheckView.of(record)
         version = record.version
         while not record.status.is_final:
             await asyncio.sleep(self._policy.watch_poll_seconds)
@@ -618,6 +685,6 @@ class EligibilityChecks:
             if current is None:
                 raise CheckNotFound(check_id)
             if current != version:
-                record = await self.get(tenant_id, check_id)
+                record = await self._record(tenant_id, check_id)
                 version = record.version
-                yield record
+                yield CheckView.of(record)
