@@ -44,21 +44,45 @@ def write_private(path: Path, text: str) -> None:
         raise
 
 
+def publish_private(path: Path, text: str) -> bool:
+    """Create `path` (0600) holding `text` whole, unless it exists; True when this call created it.
+
+    Published with a hard link from a private temporary file, so a concurrent reader never sees it half-written and
+    concurrent creators (several workers starting at once) all end up with the first one's content.
+    """
+    ensure_private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:  # another process won the race: theirs stands
+            return False
+        return True
+    finally:
+        tmp.unlink()
+
+
+def tighten(path: Path) -> None:
+    """Make an existing file 0600 if group or others may read it (files of older versions were 0644)."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        return
+    if mode & 0o077:
+        path.chmod(PRIVATE_FILE_MODE)
+
+
 def read_or_create_secret(path: Path, nbytes: int = 32) -> str:
     """The secret kept in `path`, created (0600) when missing; every concurrent caller gets the same value."""
     ensure_private_dir(path.parent)
     with contextlib.suppress(FileNotFoundError):
         if existing := path.read_text().strip():
+            tighten(path)
             return existing
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(nbytes) + "\n")
-        with contextlib.suppress(FileExistsError):  # another process won the race: use its secret
-            os.link(tmp, path)
-    finally:
-        tmp.unlink()
+    publish_private(path, secrets.token_hex(nbytes) + "\n")
     if not (secret := path.read_text().strip()):
         raise RuntimeError(f"{path} is empty; delete it to have a new secret created")
     return secret

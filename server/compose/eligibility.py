@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +42,8 @@ from server.store import (
     migrate,
     redacted,
 )
-from server.store.keyfiles import load_keyring, private_dir, tighten
+from server.datadir import ensure_private_dir, read_or_create_secret
+from server.store.keyfiles import load_keyring
 from server.store.keycheck import verify_data_keys
 from server.store.rotation import has_plaintext_rows, reseal
 from server.store.monitor import DatabaseMonitor
@@ -109,15 +109,7 @@ def page_token_secret(settings: Settings) -> bytes:
     if settings.page_token_secret is not None:
         return settings.page_token_secret.get_secret_value().encode()
     path = Path(settings.data_dir) / PAGE_TOKEN_SECRET_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        tighten(path)
-        secret = path.read_text().strip()
-    else:
-        secret = secrets.token_hex(32)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secret + "\n")
+    secret = read_or_create_secret(path)
     if settings.database_url:
         log.warning("COSTEST_PAGE_TOKEN_SECRET is not set: page tokens are signed with %s and only valid on "
                     "servers sharing that file", path)
@@ -172,7 +164,7 @@ async def build_eligibility(resources: Resources) -> Eligibility:
     s = resources.settings
     exit_stack = resources.exit
 
-    private_dir(Path(s.data_dir))
+    ensure_private_dir(Path(s.data_dir))
     sealer = data_sealer(s)
     url = s.effective_database_url
     if s.migrate_on_start:

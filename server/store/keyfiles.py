@@ -7,9 +7,11 @@ caller decides: loopback) — `<data dir>/data-key`, generated on first start. L
 from __future__ import annotations
 
 import logging
-import os
 import stat
 from pathlib import Path
+
+from server.datadir import ensure_private_dir as private_dir
+from server.datadir import publish_private, tighten
 
 from .errors import DataKeyError
 from .sealing import Keyring
@@ -17,41 +19,6 @@ from .sealing import Keyring
 log = logging.getLogger(__name__)
 
 DEV_KEY_FILE = "data-key"
-PRIVATE_DIR_MODE = 0o700
-PRIVATE_FILE_MODE = 0o600
-
-
-def private_dir(path: Path) -> Path:
-    """Create `path` 0700 (or tighten an existing one we own to 0700)."""
-    path = path.expanduser()
-    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
-    if stat.S_IMODE(path.stat().st_mode) != PRIVATE_DIR_MODE:
-        try:
-            path.chmod(PRIVATE_DIR_MODE)
-        except PermissionError:
-            log.warning("data dir %s is not 0700 and cannot be changed by this user", path)
-    return path
-
-
-def create_private_file(path: Path, content: str = "") -> bool:
-    """Create `path` with mode 0600 (never wider, whatever the umask); False if it already existed."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "w") as handle:
-        handle.write(content)
-    return True
-
-
-def tighten(path: Path) -> None:
-    """Make an existing file 0600 if it is readable by group or others (files of older versions were 0644)."""
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        return
-    if mode & 0o077:
-        path.chmod(PRIVATE_FILE_MODE)
 
 
 def load_keyring(
@@ -74,9 +41,8 @@ def load_keyring(
         return Keyring.parse(text, where=f"COSTEST_DATA_KEY_FILE={key_file}"), f"key file {key_file}"
     path = data_dir.expanduser() / DEV_KEY_FILE
     if dev_key == "generate":
-        private_dir(path.parent)
-        if create_private_file(path, "# development data key (first line = current key); see README\n"
-                                     f"{Keyring.new_entry()}\n"):
+        if publish_private(path, "# development data key (first line = current key); see README\n"
+                                 f"{Keyring.new_entry()}\n"):
             log.warning("DEVELOPMENT DATA KEY: generated %s (keep it: the stored checks cannot be read without it; "
                         "set COSTEST_DATA_KEY or COSTEST_DATA_KEY_FILE in production)", path)
         tighten(path)

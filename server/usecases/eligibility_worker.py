@@ -80,6 +80,7 @@ class EligibilityWorker:
         self._attempt_seconds = attempt_timeout_seconds
         self._lease_seconds = attempt_timeout_seconds + LEASE_SLACK_SECONDS
         self._wakeup = asyncio.Event()
+        self._stop_sweeping = asyncio.Event()
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -99,7 +100,14 @@ class EligibilityWorker:
         log.info("eligibility worker %s started (concurrency %d)", self.worker_id, self._concurrency)
 
     async def stop(self, grace: float = 2.0) -> None:
+        # Ask the loops to leave between database calls first: a task cancelled inside a write transaction can
+        # leave its SQLite connection checked out with the write lock held, which the engine's dispose never
+        # closes (a restart in the same process then finds the database locked). Cancel only what does not leave.
         self._stopping = True
+        self._wakeup.set()
+        self._stop_sweeping.set()
+        if self._loops:
+            await asyncio.wait(self._loops, timeout=grace)
         for task in self._loops:
             task.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
@@ -140,7 +148,13 @@ class EligibilityWorker:
 
     async def _sweep_loop(self) -> None:
         while not self._stopping:
-            await asyncio.sleep(self._sweep_every)
+            try:
+                async with asyncio.timeout(self._sweep_every):
+                    await self._stop_sweeping.wait()
+            except TimeoutError:
+                pass
+            if self._stopping:
+                return
             try:
                 await self.sweep()
             except StoreUnavailable:
