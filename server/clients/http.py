@@ -109,6 +109,8 @@ class UpstreamSession:
             timeout=aiohttp.ClientTimeout(total=cfg.timeout, sock_connect=cfg.connect_timeout),
             trust_env=False,
             raise_for_status=False,
+            # Upstream APIs are bearer-token JSON: no cookie is kept or sent (and none is parsed per answer).
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def close(self) -> None:

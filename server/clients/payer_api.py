@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import aiohttp
+from yarl import URL
 from pydantic import ValidationError
 
 from .errors import (
@@ -52,6 +53,7 @@ class PayerApiClient:
         self._http = session
         self._tokens = tokens
         self._resilience = resilience
+        self._urls: dict[str, URL] = {}  # parsed once per path: aiohttp would re-parse a str URL on every call
         resilience.register(session.config)
 
     @property
@@ -69,7 +71,9 @@ class PayerApiClient:
         body: bytes | None = None,
     ) -> T:
         deadline = Deadline.after(timeout)
-        url = self._http.config.url(path)
+        url = self._urls.get(path)
+        if url is None:
+            url = self._urls[path] = URL(self._http.config.url(path))
         for round_ in (1, 2):
             token = await self._tokens.get(deadline)
 
@@ -88,7 +92,7 @@ class PayerApiClient:
     async def _once(
         self,
         method: str,
-        url: str,
+        url: URL,
         path: str,
         token: AccessToken,
         parse: Callable[[Any], T],

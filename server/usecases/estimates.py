@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -42,6 +42,10 @@ from server.domain.errors import InvalidInput
 from server.usecases.benefit_cache import BenefitAnswer, BenefitCache
 from server.usecases.benefit_selection import Candidate, ProviderTraits, candidates
 from server.usecases.wire_to_domain import accumulators_from_wire, coverage_from_wire
+
+ANSWER_MEMOS = 256  # answers whose per-answer work (candidates, coverages) is kept across requests
+
+MEMO_TRAITS = 64  # distinct provider traits remembered per answer
 
 NETWORK_CODE = {"InNetwork": "I", "OutofNetwork": "O"}
 
@@ -128,18 +132,35 @@ class EstimateRunner:
         self._benefits = benefits
         self._accumulators = accumulators
         self._fanout = fanout
+        self._memos: OrderedDict[int, tuple[BenefitResponseModel, _AnswerMemo]] = OrderedDict()
 
     def _benefit_request(self, q: EstimateQuery, key: BenefitKey) -> BenefitRequestModel:
+        """Built without re-validation (`model_construct`): every part is an already validated request string."""
         provider_type, specialty = key
-        info = RequestServiceCodeInfoModel(
+        info = RequestServiceCodeInfoModel.model_construct(
             code=q.service_code, type=q.code_type,
-            providerType=[CodeModel(code=provider_type)] if provider_type else [],
-            placeOfService=[CodeModel(code=q.place_of_service)] if q.place_of_service else [],
-            providerSpecialty=[CodeModel(code=specialty)] if specialty else [],
+            providerType=[CodeModel.model_construct(code=provider_type)] if provider_type else [],
+            placeOfService=[CodeModel.model_construct(code=q.place_of_service)] if q.place_of_service else [],
+            providerSpecialty=[CodeModel.model_construct(code=specialty)] if specialty else [],
         )
-        return BenefitRequestModel(benefitProductType=q.product_type, membershipID=q.membership_id,
-                                   planIdentifier=q.plan_identifier, serviceInfo=[RequestServiceInfoModel(
-                                       serviceCodeInfo=info)])
+        return BenefitRequestModel.model_construct(
+            benefitProductType=q.product_type, membershipID=q.membership_id, planIdentifier=q.plan_identifier,
+            serviceInfo=[RequestServiceInfoModel.model_construct(serviceCodeInfo=info)])
+
+    def _memo(self, answer: BenefitResponseModel) -> _AnswerMemo:
+        """The shared work of this answer object, kept across requests: the benefit cache and the parse memo hand
+        out the same (frozen) answer object again and again. Keyed by id(); the entry holds the answer itself, so
+        the id cannot be reused by another object while the entry lives."""
+        memos = self._memos
+        found = memos.get(id(answer))
+        if found is not None and found[0] is answer:
+            memos.move_to_end(id(answer))
+            return found[1]
+        memo = _AnswerMemo(answer)
+        memos[id(answer)] = (answer, memo)
+        if len(memos) > ANSWER_MEMOS:
+            memos.popitem(last=False)
+        return memo
 
     async def stream(
         self, q: EstimateQuery, *, deadline_at: float | None, calls: UpstreamCalls | None = None,
@@ -199,7 +220,7 @@ class EstimateRunner:
                             yield ProviderOutcome(provider.provider_id, error=error)
                         continue
                     got = task.result()
-                    memo = _AnswerMemo(got.answer)
+                    memo = self._memo(got.answer)
                     for provider in groups[key]:
                         yield self._compute(provider, got, member, q.include_trace, memo)
         finally:
@@ -232,7 +253,7 @@ class EstimateRunner:
 
 
 class _AnswerMemo:
-    """Work shared by the providers of one benefit answer: which benefits fit given traits (providers of one group
+    """Work shared by the providers of one benefit answer (and by later requests given the same answer object): which benefits fit given traits (providers of one group
     mostly share them), each coverage converted to the domain once, each chosen benefit described once."""
 
     __slots__ = ("_answer", "_candidates", "_coverages", "_chosen")
@@ -246,7 +267,9 @@ class _AnswerMemo:
     def candidates(self, traits: ProviderTraits) -> list[Candidate]:
         found = self._candidates.get(traits)
         if found is None:
-            found = self._candidates[traits] = candidates(self._answer, traits)
+            found = candidates(self._answer, traits)
+            if len(self._candidates) < MEMO_TRAITS:  # the memo outlives a request: bounded whatever callers send
+                self._candidates[traits] = found
         return found
 
     # Keyed by id(): the answer holds every coverage alive for as long as this memo lives.
@@ -266,6 +289,8 @@ class _AnswerMemo:
 async def _member_accumulators(task: asyncio.Future[MemberAccumulators]) -> MemberAccumulators | Exception:
     """The accumulators, or the per-provider error; upstream failures end the request (raised)."""
     try:
+        if task.done():  # the common case after the first answer: no shield future per benefit answer
+            return task.result()
         return await asyncio.shield(task)
     except MemberAccumulatorsMissing as exc:
         return exc
