@@ -10,6 +10,7 @@ database never see each other's rows. The Stedi stand-in runs with small knobs (
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -92,11 +93,12 @@ class StediStandIn:
     runner: web.AppRunner
 
 
-@pytest_asyncio.fixture
-async def stedi() -> AsyncIterator[StediStandIn]:
+@contextlib.asynccontextmanager
+async def stedi_stand_in(*, slow_seconds: float, payer_timeout_seconds: float) -> AsyncIterator[StediStandIn]:
+    """The Stedi stand-in on loopback with the tests' key and its own fault plan."""
     faults = FaultPlan()
-    config = StediSandboxConfig(api_keys=frozenset({STEDI_KEY}), slow_seconds=SLOW_SECONDS,
-                                payer_timeout_seconds=1.0, flaky_failures=1)
+    config = StediSandboxConfig(api_keys=frozenset({STEDI_KEY}), slow_seconds=slow_seconds,
+                                payer_timeout_seconds=payer_timeout_seconds, flaky_failures=1)
     runner = web.AppRunner(create_stedi_app(config, faults), handler_cancellation=True, access_log=None)
     await runner.setup()
     try:
@@ -106,6 +108,12 @@ async def stedi() -> AsyncIterator[StediStandIn]:
         yield StediStandIn(f"http://{host}:{port}", STEDI_KEY, faults, runner)
     finally:
         await runner.cleanup()
+
+
+@pytest_asyncio.fixture
+async def stedi() -> AsyncIterator[StediStandIn]:
+    async with stedi_stand_in(slow_seconds=SLOW_SECONDS, payer_timeout_seconds=1.0) as stand_in:
+        yield stand_in
 
 
 MakeApp = Callable[..., Awaitable[Application]]

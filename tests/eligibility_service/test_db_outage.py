@@ -18,13 +18,10 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from aiohttp import web
 
 from server.app import Application
 from server.compose.eligibility import HEALTH_SERVICE
-from server.sandbox.faults import FaultPlan
-from server.sandbox.stedi import StediSandboxConfig, create_stedi_app
-from tests.eligibility_service.conftest import STEDI_KEY, MakeApp, StediStandIn
+from tests.eligibility_service.conftest import MakeApp, StediStandIn, stedi_stand_in
 from tests.eligibility_service.helpers import KIM_SLOW, RIVERA, Client, inquiry, status_name
 from tests.support.tcp_proxy import TcpProxy
 
@@ -38,18 +35,8 @@ SLOW_PAYER_SECONDS = 3.0  # long enough to cut the database between accepting a 
 @pytest_asyncio.fixture
 async def stedi() -> AsyncIterator[StediStandIn]:
     """The Stedi stand-in, with a slower slow payer (SBX700001) than the suite's."""
-    faults = FaultPlan()
-    config = StediSandboxConfig(api_keys=frozenset({STEDI_KEY}), slow_seconds=SLOW_PAYER_SECONDS,
-                                payer_timeout_seconds=10.0, flaky_failures=1)
-    runner = web.AppRunner(create_stedi_app(config, faults), handler_cancellation=True, access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        yield StediStandIn(f"http://{host}:{port}", STEDI_KEY, faults, runner)
-    finally:
-        await runner.cleanup()
+    async with stedi_stand_in(slow_seconds=SLOW_PAYER_SECONDS, payer_timeout_seconds=10.0) as stand_in:
+        yield stand_in
 
 
 @pytest.fixture
