@@ -1,7 +1,7 @@
 """Pydantic models of the payer wire JSON (Benefits API request/response, Accumulators API answer).
 
 Unknown fields are ignored (the payer adds fields over time); wrong types are refused. Money is a
-`Decimal` made from the JSON text: bodies are parsed with `json.loads(body, parse_float=Decimal)`
+`Decimal` made from the JSON text: bodies are parsed with a msgspec decoder whose `float_hook` is `Decimal`
 (see `parse_json`) and the `Money` type refuses binary floats, so 0.1 stays exactly 0.1.
 Money and indicator fields are optional and may be blank (""), which becomes None.
 """
@@ -12,7 +12,10 @@ import json
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
+import msgspec
+from pydantic import (
+    BaseModel, ConfigDict, Field, GetCoreSchemaHandler, PlainValidator, StrictInt, StrictStr, StringConstraints)
+from pydantic_core import core_schema
 
 __all__ = [
     "AccumulatorModel",
@@ -39,13 +42,14 @@ __all__ = [
 ]
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"non-finite number {name} in JSON")
+_DECODER = msgspec.json.Decoder(float_hook=Decimal)
+"""msgspec hands the number's own text to `Decimal` (never a float) and, being strict JSON, refuses NaN/Infinity;
+it parses about twice as fast as `json.loads(parse_float=Decimal)`. Its DecodeError is a ValueError."""
 
 
 def parse_json(body: bytes | str) -> Any:
-    """Parse JSON with every non-integer number as an exact Decimal (never a float)."""
-    return json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
+    """Parse JSON with every non-integer number as an exact Decimal (never a float); malformed → ValueError."""
+    return _DECODER.decode(body)
 
 
 def _to_money(value: Any) -> Decimal | None:
@@ -100,12 +104,51 @@ def _to_optional_str(value: Any) -> Any:
     return value
 
 
-Money = Annotated[Decimal | None, BeforeValidator(_to_money)]
+def _to_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise ValueError("text must be a string")
+    return None if not value.strip() else value
+
+
+# Each wire type is a left-to-right union whose first branch is checked natively by pydantic-core and covers what
+# the payer usually sends (a finite Decimal from `parse_json`, a JSON integer, a non-blank string, null); only the
+# rest (numeric strings, blanks, junk) reaches the Python validator, which alone decides what else is accepted.
+# A Python validator per field was about half of each answer's validation time.
+_StrictCount = Annotated[int, Field(strict=True)]
+# Non-blank as `str.strip` sees it: Unicode whitespace plus the separators \x1c-\x1f that Python also strips.
+_NonBlank = Annotated[str, StringConstraints(strict=True, pattern=r"[^\s\x1c-\x1f]")]
+
+
+
+class _MoneySchema:
+    """Python input (from `parse_json`): a finite Decimal is taken natively, anything else goes to `_to_money`.
+    JSON input (`model_validate_json`, e.g. a cached answer): always `_to_money`, because pydantic's JSON parser
+    has already turned a number into a float (which `_to_money` refuses) where msgspec would have kept its text."""
+
+    @staticmethod
+    def __get_pydantic_core_schema__(source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        slow = core_schema.no_info_plain_validator_function(_to_money)
+        # A plain decimal string ("1500.00", as the Accumulators API sends money) is made a Decimal natively.
+        plain = core_schema.chain_schema([
+            core_schema.str_schema(strict=True, pattern=r"^-?[0-9]+(\.[0-9]+)?$"), core_schema.decimal_schema()])
+        return core_schema.json_or_python_schema(
+            json_schema=slow,
+            python_schema=core_schema.union_schema(
+                [core_schema.decimal_schema(strict=True, allow_inf_nan=False), core_schema.none_schema(), plain, slow],
+                mode="left_to_right"),
+            serialization=core_schema.to_string_ser_schema(when_used="json-unless-none"),
+        )
+
+
+Money = Annotated[Decimal | None, _MoneySchema]
 """Exact money/quantity: Decimal from a JSON number or string; blank → None; floats refused."""
-Indicator = Annotated[StrictStr | None, BeforeValidator(_to_optional_str)]
+Text = Annotated[_NonBlank | None | Annotated[Any, PlainValidator(_to_text)], Field(union_mode="left_to_right")]
+Indicator = Text
 """A Y/N-style flag as the payer spells it (Y, N, Yes, true…); blank → None. Interpreted by the domain."""
-Text = Annotated[StrictStr | None, BeforeValidator(_to_optional_str)]
-Count = Annotated[int | None, BeforeValidator(_to_count)]
+Count = Annotated[
+    _StrictCount | None | Annotated[Any, PlainValidator(_to_count)], Field(union_mode="left_to_right")]
 """A whole number sent as a JSON integer or a numeric string."""
 
 

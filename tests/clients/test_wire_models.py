@@ -64,3 +64,59 @@ def test_safe_upstream_message() -> None:
     assert safe_upstream_message(b"not json", 409) == "request rejected (HTTP 409)"
     err = UpstreamRejected("benefits", msg, 400)
     assert err.upstream == "benefits" and err.status == 400
+
+
+LONG = ("0.1000000000000000055511151231257827", "12345678901234567890.12")
+
+
+@pytest.mark.parametrize("quote", ["", '"'])
+def test_long_decimals_stay_exact_in_both_answers(quote: str) -> None:
+    """A float would make these 0.1000000000000000055511151231257827 → 0.1 and …890.12 → …8900000 (issue 13)."""
+    from server.clients.models import AccumulatorsResponseModel, BenefitResponseModel
+
+    small, big = (f"{quote}{v}{quote}" for v in LONG)
+    benefits = BenefitResponseModel.model_validate(parse_json(
+        '{"serviceInfo": [{"benefit": [{"coverages": [{"costShareCopay": %s, "costShareCoinsurance": %s}]}]}]}'
+        % (small, big)))
+    cov = benefits.serviceInfo[0].benefit[0].coverages[0]
+    assert (str(cov.costShareCopay), str(cov.costShareCoinsurance)) == LONG
+    accums = AccumulatorsResponseModel.model_validate(parse_json(
+        '{"readAccumulatorsResponse": {"memberships": {"subscriber": {"membershipIdentifier": {"idValue": "m"},'
+        ' "accumulators": [{"limitValue": %s, "currentValue": %s, "calculatedValue": %s}]}}}}' % (big, small, big)))
+    entry = accums.member("m")
+    assert entry is not None
+    acc = entry.accumulators[0]
+    assert (str(acc.limitValue), str(acc.currentValue), str(acc.calculatedValue)) == (LONG[1], LONG[0], LONG[1])
+    # The benefit cache's JSON round trip keeps them exact too.
+    again = BenefitResponseModel.model_validate_json(benefits.model_dump_json(exclude_none=True))
+    assert str(again.serviceInfo[0].benefit[0].coverages[0].costShareCopay) == LONG[0]
+
+
+def test_json_mode_still_refuses_numbers_that_became_floats() -> None:
+    # pydantic's own JSON parser reads 0.1… as a float: refused rather than silently rounded.
+    with pytest.raises(ValidationError):
+        CoverageModel.model_validate_json('{"costShareCopay": 0.1000000000000000055511151231257827}')
+    assert CoverageModel.model_validate_json('{"costShareCopay": "0.10"}').costShareCopay == Decimal("0.10")
+
+
+@pytest.mark.parametrize("value", [Decimal("NaN"), Decimal("-Infinity"), "Infinity", "1.5.5", {}])
+def test_money_refuses_non_finite_and_junk(value: object) -> None:
+    with pytest.raises(ValidationError):
+        CoverageModel.model_validate({"costShareCopay": value})
+
+
+@pytest.mark.parametrize(("value", "expected"), [("Y", "Y"), ("", None), ("  \t", None), ("\x1c", None), (None, None)])
+def test_text_blank_becomes_none(value: object, expected: str | None) -> None:
+    assert CoverageModel.model_validate({"isServiceCovered": value}).isServiceCovered == expected
+
+
+@pytest.mark.parametrize("value", [1, True, 1.0, ["Y"]])
+def test_text_refuses_non_strings(value: object) -> None:
+    with pytest.raises(ValidationError):
+        CoverageModel.model_validate({"isServiceCovered": value})
+
+
+@pytest.mark.parametrize("value", [True, 1.0, Decimal("1.5"), "x"])
+def test_count_refuses_non_integers(value: object) -> None:
+    with pytest.raises(ValidationError):
+        AccumulatorModel.model_validate({"numOfIndividualsMet": value})
