@@ -380,23 +380,22 @@ def _headline(cell_of: Callable[[str, str], CostShareCell], network: str) -> Off
 
 
 def _cost_share_lines(entries: Iterable[Entry]) -> tuple[CostShareLine, ...]:
-    return tuple(
-        CostShareLine(
-            kind=CostShareKind.COPAY if e.code == "B" else CostShareKind.COINSURANCE,
-            service_type_codes=e.service_type_codes,
-            network_code=e.network,
-            coverage_level_code=e.level,
-            time_qualifier_code=e.time_qualifier,
-            amount=e.amount if e.code == "B" else None,
-            percent=percent_from_fraction(e.fraction) if e.code == "A" and e.fraction is not None else None,
-            notes=e.notes,
-            place_of_service=e.place_of_service,
-            auth_or_cert_indicator=e.auth_or_cert,
-            source_ref=e.position,
-        )
-        for e in entries
-        if e.code in ("A", "B")
-    )
+    lines: list[CostShareLine] = []
+    for e in entries:
+        code = e.code
+        if code == "B":
+            kind, amount, percent = CostShareKind.COPAY, e.amount, None
+        elif code == "A":
+            fraction = e.fraction
+            kind, amount = CostShareKind.COINSURANCE, None
+            percent = percent_from_fraction(fraction) if fraction is not None else None
+        else:
+            continue
+        # positional (kind, service_type_codes, network_code, coverage_level_code, time_qualifier_code, amount,
+        # percent, notes, place_of_service, auth_or_cert_indicator, source_ref): keywords cost a third of the call
+        lines.append(CostShareLine(kind, e.service_type_codes, e.network, e.level, e.time_qualifier, amount, percent,
+                                   e.notes, e.place_of_service, e.auth_or_cert, e.position))
+    return tuple(lines)
 
 
 def _entity_text(entity: Mapping[str, Any]) -> str:
