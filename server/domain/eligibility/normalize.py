@@ -159,7 +159,7 @@ def _status_entries(
 ) -> list[_Status]:
     """Status lines for STC 30; else (our extension, e.g. a dental-only check) for a requested STC; else STC-less."""
     if has_benefits:
-        found = [_Status(e.code, e.name, e.service_type_codes, e.index) for e in entries if e.code in STATUS_CODES]
+        found = [_Status(e.code, e.name, e.service_type_codes, e.position) for e in entries if e.code in STATUS_CODES]
     else:  # deprecated planStatus: fallback only when benefitsInformation is absent
         found = []
         for item in mappings(body.get("planStatus")):
@@ -247,7 +247,8 @@ def _bucket(entries: Sequence[Entry]) -> Bucket | None:
     total = _max_flagged(by_qualifier.get(period, []) if period else [], "AMBIGUOUS_TOTAL", flags)
     remaining = _max_flagged(by_qualifier.get(REMAINING_QUALIFIER, []), "AMBIGUOUS_REMAINING", flags)
     met_reported = _max_flagged(by_qualifier.get(MET_QUALIFIER, []), "AMBIGUOUS_MET_REPORTED", flags)
-    used = [e.index for e in valued if e.time_qualifier in {period, REMAINING_QUALIFIER, MET_QUALIFIER}]
+    deciding = {period, REMAINING_QUALIFIER, MET_QUALIFIER}
+    used = [e.position for e in valued if e.time_qualifier in deciding]
     if total is None and remaining is None and met_reported is None:
         return None
 
@@ -320,25 +321,31 @@ def _pick(
     shortest = min(len(e.service_type_codes) for e in pool)
     pool = [e for e in pool if len(e.service_type_codes) == shortest]
     values: list[Decimal] = [value_of(e) for e in pool]
-    refs = [e.index for e in pool]
+    refs = [e.position for e in pool]
     if len(set(values)) == 1:
         return values[0], (), refs
     flags.append(flag)
-    listed = tuple(Candidate(v, e.notes, e.place_of_service, e.index) for v, e in zip(values, pool, strict=True))
+    listed = tuple(Candidate(v, e.notes, e.place_of_service, e.position) for v, e in zip(values, pool, strict=True))
     return max(values), listed, refs
 
 
-def _cell(entries: Sequence[Entry], stc: str, network: str) -> CostShareCell:
-    def matching(code: str) -> list[Entry]:
-        return [
-            e
-            for e in entries
-            if e.code == code and stc in e.service_type_codes and network in e.networks and e.level not in FAMILY_LEVELS
-        ]
+_NOT_RETURNED: Final = CostShareCell(flags=(STC_NOT_RETURNED,))  # frozen, so one instance serves every such cell
 
+
+def _cell(shares: Sequence[Entry], stc: str, network: str) -> CostShareCell:
+    """`shares`: the A/B entries not at family level (what `build_summary` picks out once)."""
+    copays: list[Entry] = []
+    coinsurances: list[Entry] = []
+    for e in shares:
+        if stc in e.service_type_codes and network in e.networks:
+            if e.code == "B":
+                if e.amount is not None:
+                    copays.append(e)
+            elif e.fraction is not None:
+                coinsurances.append(e)
+    if not copays and not coinsurances:
+        return _NOT_RETURNED
     flags: list[str] = []
-    copays = [e for e in matching("B") if e.amount is not None]
-    coinsurances = [e for e in matching("A") if e.fraction is not None]
     copay, copay_list, copay_refs = _pick(copays, _amount, AMBIGUOUS_COPAY, flags)
     fraction, coins_list, coins_refs = _pick(coinsurances, _fraction, AMBIGUOUS_COINSURANCE, flags)
     if copay is None and fraction is None:
@@ -364,32 +371,31 @@ def _reported_codes(requested: Sequence[str], entries: Sequence[Entry]) -> list[
     return codes
 
 
-def _headline(entries: Sequence[Entry], network: str) -> OfficeVisitHeadline | None:
+def _headline(cell_of: Callable[[str, str], CostShareCell], network: str) -> OfficeVisitHeadline | None:
     for stc in OFFICE_VISIT_HEADLINE:
-        cell = _cell(entries, stc, network)
+        cell = cell_of(stc, network)
         if cell.copay is not None or cell.coinsurance_percent is not None:
             return OfficeVisitHeadline(stc, cell.copay, cell.coinsurance_percent)
     return None
 
 
 def _cost_share_lines(entries: Iterable[Entry]) -> tuple[CostShareLine, ...]:
-    return tuple(
-        CostShareLine(
-            kind=CostShareKind.COPAY if e.code == "B" else CostShareKind.COINSURANCE,
-            service_type_codes=e.service_type_codes,
-            network_code=e.network,
-            coverage_level_code=e.level,
-            time_qualifier_code=e.time_qualifier,
-            amount=e.amount if e.code == "B" else None,
-            percent=percent_from_fraction(e.fraction) if e.code == "A" and e.fraction is not None else None,
-            notes=e.notes,
-            place_of_service=e.place_of_service,
-            auth_or_cert_indicator=e.auth_or_cert,
-            source_ref=e.index,
-        )
-        for e in entries
-        if e.code in ("A", "B")
-    )
+    lines: list[CostShareLine] = []
+    for e in entries:
+        code = e.code
+        if code == "B":
+            kind, amount, percent = CostShareKind.COPAY, e.amount, None
+        elif code == "A":
+            fraction = e.fraction
+            kind, amount = CostShareKind.COINSURANCE, None
+            percent = percent_from_fraction(fraction) if fraction is not None else None
+        else:
+            continue
+        # positional (kind, service_type_codes, network_code, coverage_level_code, time_qualifier_code, amount,
+        # percent, notes, place_of_service, auth_or_cert_indicator, source_ref): keywords cost a third of the call
+        lines.append(CostShareLine(kind, e.service_type_codes, e.network, e.level, e.time_qualifier, amount, percent,
+                                   e.notes, e.place_of_service, e.auth_or_cert, e.position))
+    return tuple(lines)
 
 
 def _entity_text(entity: Mapping[str, Any]) -> str:
@@ -408,13 +414,13 @@ def _notes(entries: Iterable[Entry]) -> tuple[Note, ...]:
         stcs = e.service_type_codes
         if e.auth_or_cert == "Y":
             text_ = "; ".join(e.notes) or "Prior authorization or certification required"
-            notes.append(Note(NoteKind.AUTH_REQUIRED, stcs, text_, e.index))
+            notes.append(Note(NoteKind.AUTH_REQUIRED, stcs, text_, e.position))
         elif e.notes and e.code not in ("A", "B"):
-            notes.extend(Note(NoteKind.INFO, stcs, n, e.index) for n in e.notes)
+            notes.extend(Note(NoteKind.INFO, stcs, n, e.position) for n in e.notes)
         if e.code == "L":
-            notes.extend(Note(NoteKind.PCP, stcs, _entity_text(r), e.index) for r in e.related_entities)
+            notes.extend(Note(NoteKind.PCP, stcs, _entity_text(r), e.position) for r in e.related_entities)
         elif e.code in ("N", "U"):
-            notes.extend(Note(NoteKind.RELATED_ENTITY, stcs, _entity_text(r), e.index) for r in e.related_entities)
+            notes.extend(Note(NoteKind.RELATED_ENTITY, stcs, _entity_text(r), e.position) for r in e.related_entities)
     return tuple(notes)
 
 
@@ -464,8 +470,18 @@ def build_summary(
     deductible = _accumulator(entries, "C", flags)
     out_of_pocket = _accumulator(entries, "G", flags)
 
+    # Cells depend only on (STC, network): the headline reuses those of the reported services. Only
+    # individual-level A/B lines can enter a cell, so they are picked out once.
+    shares = [e for e in entries if e.code in ("A", "B") and e.level not in FAMILY_LEVELS]
+    cells: dict[tuple[str, str], CostShareCell] = {}
+
+    def cell_of(stc: str, network: str) -> CostShareCell:
+        if (found := cells.get((stc, network))) is None:
+            found = cells[stc, network] = _cell(shares, stc, network)
+        return found
+
     services = tuple(
-        ServiceCostShare(code, name_for(SERVICE_TYPES, code), _cell(entries, code, IN), _cell(entries, code, OUT))
+        ServiceCostShare(code, name_for(SERVICE_TYPES, code), cell_of(code, IN), cell_of(code, OUT))
         for code in _reported_codes(context.service_type_codes, entries)
     )
     return EligibilitySummary(
@@ -485,8 +501,8 @@ def build_summary(
         deductible=deductible,
         out_of_pocket=out_of_pocket,
         service_cost_shares=services,
-        office_visit_in_network=_headline(entries, IN),
-        office_visit_out_of_network=_headline(entries, OUT),
+        office_visit_in_network=_headline(cell_of, IN),
+        office_visit_out_of_network=_headline(cell_of, OUT),
         cost_shares=_cost_share_lines(all_entries),
         notes=_notes(all_entries),
         flags=tuple(flags),

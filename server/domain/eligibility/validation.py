@@ -44,6 +44,8 @@ class FieldViolation:
 
 def fold_to_ascii(text: str) -> str:
     """Fold diacritics (é -> e, ß -> ss). Characters with no ASCII form are kept, so a rule can reject them."""
+    if text.isascii():  # the common case, and a fixed point: every fold above maps a non-ASCII character
+        return text
     decomposed = unicodedata.normalize("NFKD", text.translate(_EXTRA_FOLDS))
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
