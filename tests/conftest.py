@@ -105,3 +105,21 @@ async def app(make_settings: Callable[..., Settings]) -> AsyncIterator[Applicati
 async def channel(app: Application) -> AsyncIterator[grpc.aio.Channel]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as ch:
         yield ch
+
+
+@pytest_asyncio.fixture
+async def redis_url() -> str:
+    """A reachable Redis (database 15 unless COSTEST_REDIS_URL says otherwise), or skip (fail when
+    COSTEST_REQUIRE_REDIS=1)."""
+    from redis import asyncio as aioredis
+    from redis.exceptions import RedisError
+
+    url = os.environ.get("COSTEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    client = aioredis.from_url(url, socket_connect_timeout=0.5)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        unavailable("redis", f"Redis not reachable at {url} ({type(exc).__name__})")
+    finally:
+        await client.aclose()
+    return url

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -24,7 +23,7 @@ from google.type import money_pb2
 
 from server.app import Application
 from server.cache.stores import MemoryStore
-from tests.conftest import auth, payer_sandbox, unavailable
+from tests.conftest import auth, payer_sandbox
 
 SECRET = "s3cret-for-cache-tests-0123456789abcdef"
 ISS, AUD = "https://auth.example.test", "costestimator"
@@ -165,22 +164,6 @@ async def test_redis_down_falls_back_to_the_upstream_and_warns_once(
 
 
 # ---- Redis: shared by every process ---------------------------------------------------------------------------
-
-@pytest_asyncio.fixture
-async def redis_url() -> AsyncIterator[str]:
-    from redis import asyncio as aioredis
-    from redis.exceptions import RedisError
-
-    url = os.environ.get("COSTEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    client = aioredis.from_url(url, socket_connect_timeout=0.5)
-    try:
-        await client.ping()
-    except (RedisError, OSError) as exc:
-        unavailable("redis", f"Redis not reachable at {url} ({type(exc).__name__})")
-    finally:
-        await client.aclose()
-    yield url
-
 
 async def _redis_keys(url: str, pattern: str) -> list[str]:
     from redis import asyncio as aioredis

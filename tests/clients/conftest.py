@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,7 +11,6 @@ from prometheus_client import CollectorRegistry
 
 from server.clients import PayerClients, PayerClientsConfig
 from server.sandbox.payer import PayerSandboxConfig, RunningSandbox, start_payer_sandbox
-from tests.conftest import unavailable
 from tests.clients.payer_client_helpers import MakeClients, payer_config
 
 
@@ -53,18 +51,3 @@ async def clients(make_clients: MakeClients) -> PayerClients:
     return await make_clients()
 
 
-@pytest_asyncio.fixture
-async def redis_url() -> str:
-    """A reachable Redis, or skip (fail when COSTEST_REQUIRE_REDIS=1)."""
-    from redis import asyncio as aioredis
-    from redis.exceptions import RedisError
-
-    url = os.environ.get("COSTEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    client = aioredis.from_url(url, socket_connect_timeout=0.5)
-    try:
-        await client.ping()
-    except (RedisError, OSError) as exc:
-        unavailable("redis", f"Redis not reachable at {url} ({type(exc).__name__})")
-    finally:
-        await client.aclose()
-    return url
