@@ -8,8 +8,8 @@ grpcio-reflection (1.85) falls short of what grpcurl and other reflection client
   costestimator.v1.EstimateService.StreamEstimates` answered "Symbol not found".
 
 The library's servicer is reused (request dispatch, listing, extensions); its two file lookups are overridden to
-resolve methods and to serve our files from the descriptor set that `scripts/gen_protos.py` writes with source
-info. v1 and v1alpha share one wire format (v1 is v1alpha with the package renamed), so one servicer answers both.
+resolve methods and to add to our files the comments (source info) of the descriptor set that
+`scripts/gen_protos.py` writes beside the stubs. v1 and v1alpha share one wire format (v1 is v1alpha with the package renamed), so one servicer answers both.
 """
 
 from __future__ import annotations
@@ -31,17 +31,17 @@ DESCRIPTOR_SET = ("costestimator.v1", "descriptors.binpb")  # package, resource:
 _V1_FILE = "grpc/reflection/v1/reflection.proto"
 
 
-def documented_files(package: str = DESCRIPTOR_SET[0], resource: str = DESCRIPTOR_SET[1]) -> dict[str, bytes]:
-    """Serialized FileDescriptorProtos, with comments, of our proto files by file name ({} if the set is missing:
-    reflection then still works, only without comments)."""
+def source_info(package: str = DESCRIPTOR_SET[0], resource: str = DESCRIPTOR_SET[1]
+                ) -> dict[str, descriptor_pb2.SourceCodeInfo]:
+    """The comments (SourceCodeInfo) of our proto files by file name; {} if the descriptor set is missing:
+    reflection then still works, only without comments."""
     try:
         data = resources.files(package).joinpath(resource).read_bytes()
     except (FileNotFoundError, ModuleNotFoundError):
         LOG.warning("descriptor set %s/%s not found: reflection serves the API without its comments",
                     package, resource)
         return {}
-    files = descriptor_pb2.FileDescriptorSet.FromString(data).file
-    return {f.name: f.SerializeToString() for f in files}
+    return {f.name: f.source_code_info for f in descriptor_pb2.FileDescriptorSet.FromString(data).file}
 
 
 def _rename_types(message: descriptor_pb2.DescriptorProto, old: str, new: str) -> None:
@@ -90,19 +90,23 @@ def _with_dependencies(root: descriptor.FileDescriptor) -> list[descriptor.FileD
 class DocumentedReflectionServicer(ReflectionServicer):
     """The library's aio servicer, answering file requests with documented descriptors and method symbols."""
 
-    def __init__(self, service_names: Iterable[str], documented: Mapping[str, bytes],
+    def __init__(self, service_names: Iterable[str], comments: Mapping[str, descriptor_pb2.SourceCodeInfo],
                  pool: descriptor_pool.DescriptorPool | None = None) -> None:
         self._reflection_pool = pool or descriptor_pool.Default()
         super().__init__(service_names, pool=self._reflection_pool)
-        self._documented = dict(documented)
+        self._comments = dict(comments)
+        self._serialized_files: dict[str, bytes] = {}
 
     def _serialized(self, file: descriptor.FileDescriptor) -> bytes:
-        documented = self._documented.get(file.name)
-        if documented is not None:
-            return documented
-        proto = descriptor_pb2.FileDescriptorProto()
-        file.CopyToProto(proto)
-        return proto.SerializeToString()
+        """The file as the running code knows it (the pool), with its comments when we have them."""
+        found = self._serialized_files.get(file.name)
+        if found is None:
+            proto = descriptor_pb2.FileDescriptorProto()
+            file.CopyToProto(proto)
+            if file.name in self._comments:
+                proto.source_code_info.CopyFrom(self._comments[file.name])
+            found = self._serialized_files[file.name] = proto.SerializeToString()
+        return found
 
     def _answer(self, request: reflection_pb2.ServerReflectionRequest,
                 file: descriptor.FileDescriptor) -> reflection_pb2.ServerReflectionResponse:
@@ -151,7 +155,7 @@ def enable_reflection(server: grpc.aio.Server, service_names: Iterable[str]) -> 
     pool = descriptor_pool.Default()
     register_v1_descriptor(pool)
     servicer = DocumentedReflectionServicer(
-        (*service_names, V1_SERVICE_NAME, V1ALPHA_SERVICE_NAME), documented_files(), pool)
+        (*service_names, V1_SERVICE_NAME, V1ALPHA_SERVICE_NAME), source_info(), pool)
     method = grpc.stream_stream_rpc_method_handler(
         servicer.ServerReflectionInfo,
         request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
