@@ -9,7 +9,8 @@ grpcio-reflection (1.85) falls short of what grpcurl and other reflection client
 
 The library's servicer is reused (request dispatch, listing, extensions); its two file lookups are overridden to
 resolve methods and to add to our files the comments (source info) of the descriptor set that
-`scripts/gen_protos.py` writes beside the stubs. v1 and v1alpha share one wire format (v1 is v1alpha with the package renamed), so one servicer answers both.
+`scripts/gen_protos.py` writes beside the stubs. v1 and v1alpha share one wire format (v1 is v1alpha with the
+package renamed), so one servicer answers both.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def register_v1_descriptor(pool: descriptor_pool.DescriptorPool) -> None:
     """Add `grpc.reflection.v1` to `pool` (so that it can be described like any listed service): the v1alpha file
     with the package renamed, which is exactly how v1 was made."""
     try:
-        pool.FindFileByName(_V1_FILE)
+        pool.FindServiceByName(V1_SERVICE_NAME)
         return  # already there (a later grpcio-reflection may bring its own)
     except KeyError:
         pass
