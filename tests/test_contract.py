@@ -273,6 +273,19 @@ def test_field_behavior_module_comes_from_googleapis_common_protos_only() -> Non
     assert descriptor_pool.Default().FindFileByName("google/api/field_behavior.proto") is not None
 
 
+def test_vendored_googleapis_protos_are_the_ones_the_runtime_loads() -> None:
+    """protoc and buf compile against third_party/googleapis; the server runs googleapis-common-protos' modules:
+    the two must be the same files (unchanged copies, license headers included)."""
+    vendored = ROOT / "third_party" / "googleapis"
+    installed = Path(field_behavior_pb2.__file__).parents[2]  # site-packages/google/api/x.py -> site-packages
+    files = sorted(vendored.rglob("*.proto"))
+    assert vendored / "google" / "api" / "field_behavior.proto" in files
+    for file in files:
+        copy = file.read_text()
+        assert copy.startswith("// Copyright"), file
+        assert copy == (installed / file.relative_to(vendored)).read_text(), file
+
+
 def test_every_proto_file_names_its_go_and_java_packages() -> None:
     for file in OUR_FILES:
         options = file.GetOptions()
