@@ -352,3 +352,52 @@ CASES: Final[tuple[Case, ...]] = (
     Case("unknown-payer", Member("SBX100001", "Alex", "Rivera", "1985-04-12", payer_id="NOPE1"), OFFICE, _REFUSED,
          Refusal("FAILED_PRECONDITION", "CHECK_FAILED", "400 AAA 79 unknown payer: any other FAILED check")),
 )
+
+
+# ---------------------------------------------------------------- the table of docs/sandbox-members.md
+
+
+def _service_text(service: Service) -> str:
+    parts = [f"`{service.procedure}`" + (" HCPCS" if service.code_type == "HCPCS" else "")] if service.procedure else []
+    if service.service_type_codes:
+        parts.append("STC " + "/".join(f"`{s}`" for s in service.service_type_codes))
+    if service.place_of_service_code:
+        parts.append(f"POS `{service.place_of_service_code}`")
+    return ", ".join(parts)
+
+
+def _provider_text(provider: Provider) -> str:
+    role = {"PRIMARY_CARE": ", PCP", "SPECIALIST": ", specialist"}[provider.role] if provider.role else ""
+    return f"{provider.network.lower()} {provider.allowed_amount}{role}"
+
+
+def _answer_text(expected: Expected) -> str:
+    if expected.status == "NOT_FOUND":
+        return "status `NOT_FOUND`"
+    codes = ", ".join(f"`{c}`" for c in sorted(expected.assumptions)) or "none"
+    return (f"**{expected.member_pays}** ({expected.low}–{expected.high}) {expected.completeness}, "
+            f"STC `{expected.service_type_code}`; {codes}")
+
+
+def markdown_table() -> str:
+    """The requests-and-answers table of docs/sandbox-members.md (a test keeps the two identical)."""
+    rows = ["| case | member | service | provider | member pays (low–high), completeness, service type; assumptions |",
+            "|---|---|---|---|---|"]
+    for case in CASES:
+        member = f"`{case.member.member_id}`" + (f" payer `{case.member.payer_id}`" if case.member.payer_id != "SBX01"
+                                                  else "")
+        if isinstance(case.outcome, Refusal):
+            provider = ", ".join(_provider_text(p) for p in case.providers)
+            answer = f"refused: `{case.outcome.code}` `{case.outcome.reason}`"
+            rows.append(f"| {case.name} | {member} | {_service_text(case.service)} | {provider} | {answer} |")
+            continue
+        for i, expected in enumerate(case.outcome):
+            first = i == 0
+            rows.append(f"| {case.name if first else '〃'} | {member if first else ''} | "
+                        f"{_service_text(case.service) if first else ''} | {_provider_text(expected.provider)} | "
+                        f"{_answer_text(expected)} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")

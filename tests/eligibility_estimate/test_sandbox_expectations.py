@@ -7,6 +7,7 @@ invariants, §4 D9 completeness rule, coverage of every assumption code) before 
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from tests.eligibility_estimate.sandbox_expectations import (
     Case,
     Expected,
     Refusal,
+    markdown_table,
 )
 
 PRICED = [(c, e) for c in CASES if not isinstance(c.outcome, Refusal) for e in c.outcome if e.status == "OK"]
@@ -70,3 +72,9 @@ def test_the_table_reaches_every_assumption_code_completeness_and_status() -> No
 def test_every_estimate_member_of_the_catalogue_has_cases() -> None:
     members = {m.member_id for m in catalogue.SBX_MEMBERS if m.member_id.startswith("SBX6")}
     assert members == {c.member.member_id for c in CASES if c.member.member_id.startswith("SBX6")}
+
+
+def test_the_docs_show_this_table() -> None:
+    """docs/sandbox-members.md pastes `python -m tests.eligibility_estimate.sandbox_expectations`."""
+    docs = (Path(__file__).parents[2] / "docs" / "sandbox-members.md").read_text(encoding="utf-8")
+    assert markdown_table() in docs
