@@ -291,7 +291,7 @@ def cost_share_choice() -> list[Json]:
 def deductible_signals() -> list[Json]:
     """SBX600002: D6, each kind of signal (service-level deductible lines, waived / applies texts, hedges)."""
     return [
-        *_status("SELECT PPO 1500", "PR", ("1", "5", "33", "62", "86", "98")),
+        *_status("SELECT PPO 1500", "PR", ("1", "5", "33", "62", "86", "98", "UC")),
         *_limit_lines("C", Limits(("1500", "900", "600"), ("3000", "2200", "800"), ("3000", "3000"),
                                   ("6000", "6000")), None),
         *_limit_lines("G", Limits(("5000", "4000", "1000"), ("10000", "8500", "1500"), ("10000", "10000"),
@@ -303,7 +303,8 @@ def deductible_signals() -> list[Json]:
         eb("A", ("86",), level="IND", tq="27", percent="0.1", net="W"),
         eb("C", ("86",), level="IND", tq="27", amount="500", net="W"),
         eb("B", ("33",), level="IND", tq="27", amount="30", net="Y", msgs=("VERIFY IF SUBJECT TO DEDUCTIBLE",)),
-        eb("A", ("33",), level="IND", tq="27", percent="0", net="Y"),
+        eb("A", ("33",), level="IND", tq="27", percent="0", net="Y", msgs=("MAY BE SUBJECT TO DEDUCTIBLE",)),
+        eb("B", ("UC",), level="IND", tq="27", amount="60", net="Y", pos="20", msgs=("DEDUCTIBLE APPLIES",)),
         eb("A", ("5",), level="IND", tq="27", percent="0", net="Y"),
         eb("C", ("5",), level="IND", tq="23", amount="75", net="Y"),
     ]

@@ -157,6 +157,7 @@ _MRI = _in("imaging", "1200.00")
 _ER = _in("er", "2000.00")
 _CHIRO = _in("chiro", "85.00")
 _LAB = _in("lab", "150.00")
+_BROOKS_UC = _in("urgent-care", "200.00")
 
 # CHEN: in: D individual total 1500 only, O individual 4500 (INCONSISTENT: 6000 - 4500 != met 1000);
 # out: D individual 2500 left, O individual total 12000 only.
@@ -228,8 +229,14 @@ CASES: Final[tuple[Case, ...]] = (
     )),
     Case("brooks-chiropractic-hedged-text", BROOKS, Service("98940", place_of_service_code="11"), (_CHIRO,), (
         ok(_CHIRO, "33", "30.00", "30.00", "85.00", "AMBIGUOUS", {"DEDUCTIBLE_APPLICABILITY_UNKNOWN"},
-           "33: copay 30, coinsurance 0; 'VERIFY IF SUBJECT TO DEDUCTIBLE' has VERIFY/IF -> ignored, no signal; point "
-           "waived (0 %) -> 30; applies: D 900 takes all 85"),
+           "33: copay 30, coinsurance 0; 'VERIFY IF SUBJECT TO DEDUCTIBLE' (VERIFY, IF) and 'MAY BE SUBJECT TO "
+           "DEDUCTIBLE' (MAY) are ignored -> no signal; point waived (0 %) -> 30; applies: D 900 takes all 85"),
+    )),
+    Case("brooks-urgent-care-deductible-applies-text", BROOKS, Service("99214", place_of_service_code="20"),
+         (_BROOKS_UC,), (
+        ok(_BROOKS_UC, "UC", "200.00", "200.00", "200.00", "COMPLETE", {"COINSURANCE_NOT_SENT"},
+           "UC: copay 60, no coinsurance (0 -> shape default would waive); 'DEDUCTIBLE APPLIES' (group 3) -> "
+           "applies only: D 900 takes all 200"),
     )),
     Case("brooks-lab-service-deductible", BROOKS, Service("80053", place_of_service_code="81"), (_LAB,), (
         ok(_LAB, "5", "150.00", "150.00", "150.00", "COMPLETE", {"COPAY_NOT_SENT"},

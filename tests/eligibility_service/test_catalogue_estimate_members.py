@@ -94,12 +94,13 @@ async def test_600002_deductible_signals(client: Client) -> None:
     assert lines(s, "86") == [("COPAY", "W", D(150), "23", ("NOT SUBJECT TO DEDUCTIBLE",)),
                               ("COINSURANCE", "W", D(10), "", ())]
     assert lines(s, "33") == [("COPAY", "Y", D(30), "", ("VERIFY IF SUBJECT TO DEDUCTIBLE",)),
-                              ("COINSURANCE", "Y", D(0), "", ())]
+                              ("COINSURANCE", "Y", D(0), "", ("MAY BE SUBJECT TO DEDUCTIBLE",))]
+    assert lines(s, "UC") == [("COPAY", "Y", D(60), "20", ("DEDUCTIBLE APPLIES",))]
     assert lines(s, "5") == [("COINSURANCE", "Y", D(0), "", ())]
     service_deductibles = [(e["benefitAmount"], e["timeQualifierCode"], e["inPlanNetworkIndicatorCode"])
                            for stc in ("86", "5") for e in raw(check, "C", stc)]
     assert service_deductibles == [("500", "27", "W"), ("75", "23", "Y")]
-    assert raw(check, "C", "62") == raw(check, "C", "33") == []
+    assert raw(check, "C", "62") == raw(check, "C", "33") == raw(check, "C", "UC") == []
 
 
 async def test_600003_totals_without_remaining(client: Client) -> None:
