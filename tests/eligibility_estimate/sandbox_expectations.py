@@ -146,7 +146,8 @@ def _out(pid: str, amount: str) -> Provider:
 
 # ORTIZ: D in = min(I 600, F 1500) = 600, O in = min(3000, 7000); D out = min(2000, 4000), O out 8000 / 16000.
 _TELE = _in("telehealth", "120.00")
-_PCP, _SPEC, _ANY = _in("pcp", "120.00", "PRIMARY_CARE"), _in("specialist", "120.00", "SPECIALIST"), _in("any", "120.00")
+_PCP, _SPEC = _in("pcp", "120.00", "PRIMARY_CARE"), _in("specialist", "120.00", "SPECIALIST")
+_ANY = _in("any", "120.00")
 _ORTIZ_OON = _out("out-of-network", "120.00")
 _UC = _in("urgent-care", "200.00")
 _THERAPIST = _in("therapist", "150.00")
@@ -165,6 +166,7 @@ _CHEN_IN, _CHEN_UC, _CHEN_OUT = _in("office", "200.00"), _in("urgent-care", "150
 
 # SANTOS: in: no deductible line at all, O individual 3000; out: D individual 4000, no OOP line at all.
 _HOSP_IN, _HOSP_OUT = _in("hospital", "1000.00"), _out("hospital-oon", "1000.00")
+_OUTPATIENT = Service(service_type_codes=("50",), place_of_service_code="22")
 _SANTOS_OFFICE = _in("office", "120.00")
 
 # NGUYEN: in only: D = min(I 0, F 400) = 0 (met: both D6 treatments agree, no applicability flag), O = 2200.
@@ -187,7 +189,7 @@ CASES: Final[tuple[Case, ...]] = (
     )),
     Case("ortiz-office-role-filter", ORTIZ, OFFICE, (_PCP, _SPEC, _ANY), (
         ok(_PCP, "98", "25.00", "25.00", "25.00", "COMPLETE", set(),
-           "POS 11 keeps 25/50; role PRIMARY_CARE matches ' PCP ' of 'PCP OFFICE VISIT' -> 25; C 98 amount 0 -> waived"),
+           "POS 11 keeps 25/50; role PRIMARY_CARE matches ' PCP ' of 'PCP OFFICE VISIT' -> 25; C 98 amount 0: waived"),
         ok(_SPEC, "98", "50.00", "50.00", "50.00", "COMPLETE", set(),
            "POS 11 keeps 25/50; role SPECIALIST keeps 50; waived -> copay 50"),
         ok(_ANY, "98", "50.00", "25.00", "50.00", "AMBIGUOUS", {"AMBIGUOUS_COPAY"},
@@ -262,15 +264,13 @@ CASES: Final[tuple[Case, ...]] = (
            "alternative 0 = met -> H4, member pays 0"),
     )),
     # ---------------------------------------------------------------- SBX600004: D7 nothing sent
-    Case("santos-outpatient-deductible-not-sent", SANTOS, Service(service_type_codes=("50",), place_of_service_code="22"),
-         (_HOSP_IN,), (
+    Case("santos-outpatient-deductible-not-sent", SANTOS, _OUTPATIENT, (_HOSP_IN,), (
         ok(_HOSP_IN, "50", "200.00", "200.00", "1000.00", "INCOMPLETE",
            {"COPAY_NOT_SENT", "DEDUCTIBLE_APPLICABILITY_UNKNOWN", "DEDUCTIBLE_NOT_SENT"},
            "explicit STC 50: coinsurance 20 (47/48/50 line); no signal, no level known 0; no deductible in -> point "
            "none: 20 % x 1000 = 200; applies with a deductible = allowed: 1000"),
     )),
-    Case("santos-outpatient-oop-not-sent", SANTOS, Service(service_type_codes=("50",), place_of_service_code="22"),
-         (_HOSP_OUT,), (
+    Case("santos-outpatient-oop-not-sent", SANTOS, _OUTPATIENT, (_HOSP_OUT,), (
         ok(_HOSP_OUT, "50", "1000.00", "400.00", "1000.00", "INCOMPLETE",
            {"COPAY_NOT_SENT", "DEDUCTIBLE_APPLICABILITY_UNKNOWN", "OUT_OF_POCKET_NOT_SENT", OON},
            "50 out: coinsurance 40; point applies, D out 4000 takes all 1000, no OOP line out -> no cap; waived: "
