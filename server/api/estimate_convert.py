@@ -324,7 +324,7 @@ def outcome_pb(o: ProviderOutcome, out: epb.CostEstimate | None = None) -> epb.C
     if o.error is None:
         out.status.SetInParent()  # OK: code 0, no message
     else:
-        out.status.CopyFrom(status_for(o.error))
+        out.status.CopyFrom(status_for(o.error, provider_id=o.provider_id))
     out.benefit_from_cache = o.benefit_from_cache
     if o.result is not None:
         result_pb(o.result, out)
