@@ -209,6 +209,7 @@ class AccumulatorBucket(_message.Message):
     REMAINING_FIELD_NUMBER: _builtins.int
     PERIOD_FIELD_NUMBER: _builtins.int
     FLAGS_FIELD_NUMBER: _builtins.int
+    SOURCE_INDICES_FIELD_NUMBER: _builtins.int
     period: _builtins.str
     """X12 time qualifier of the total, e.g. "23" calendar year."""
     @_builtins.property
@@ -221,6 +222,10 @@ class AccumulatorBucket(_message.Message):
     def remaining(self) -> _money_pb2.Money: ...
     @_builtins.property
     def flags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def source_indices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Indices of the benefitsInformation entries (of the raw 271) these amounts were read from."""
+
     def __init__(
         self,
         *,
@@ -230,10 +235,11 @@ class AccumulatorBucket(_message.Message):
         remaining: _money_pb2.Money | None = ...,
         period: _builtins.str = ...,
         flags: _abc.Iterable[_builtins.str] | None = ...,
+        source_indices: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["met", b"met", "met_reported", b"met_reported", "remaining", b"remaining", "total", b"total"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["flags", b"flags", "met", b"met", "met_reported", b"met_reported", "period", b"period", "remaining", b"remaining", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["flags", b"flags", "met", b"met", "met_reported", b"met_reported", "period", b"period", "remaining", b"remaining", "source_indices", b"source_indices", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -297,6 +303,7 @@ class CostShareCandidate(_message.Message):
     PERCENT_FIELD_NUMBER: _builtins.int
     NOTES_FIELD_NUMBER: _builtins.int
     PLACE_OF_SERVICE_FIELD_NUMBER: _builtins.int
+    SOURCE_INDICES_FIELD_NUMBER: _builtins.int
     place_of_service: _builtins.str
     @_builtins.property
     def amount(self) -> _money_pb2.Money: ...
@@ -304,6 +311,10 @@ class CostShareCandidate(_message.Message):
     def percent(self) -> _decimal_pb2.Decimal: ...
     @_builtins.property
     def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def source_indices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Index of the benefitsInformation entry (of the raw 271) this value was read from; empty when unknown."""
+
     def __init__(
         self,
         *,
@@ -311,10 +322,11 @@ class CostShareCandidate(_message.Message):
         percent: _decimal_pb2.Decimal | None = ...,
         notes: _abc.Iterable[_builtins.str] | None = ...,
         place_of_service: _builtins.str = ...,
+        source_indices: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "percent", b"percent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "notes", b"notes", "percent", b"percent", "place_of_service", b"place_of_service"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "notes", b"notes", "percent", b"percent", "place_of_service", b"place_of_service", "source_indices", b"source_indices"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -329,6 +341,7 @@ class NetworkCostShare(_message.Message):
     FLAGS_FIELD_NUMBER: _builtins.int
     COPAY_CANDIDATES_FIELD_NUMBER: _builtins.int
     COINSURANCE_CANDIDATES_FIELD_NUMBER: _builtins.int
+    SOURCE_INDICES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def copay(self) -> _money_pb2.Money: ...
     @_builtins.property
@@ -341,6 +354,10 @@ class NetworkCostShare(_message.Message):
     def copay_candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostShareCandidate]: ...
     @_builtins.property
     def coinsurance_candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostShareCandidate]: ...
+    @_builtins.property
+    def source_indices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Indices of the benefitsInformation entries (of the raw 271) the copay and coinsurance were read from."""
+
     def __init__(
         self,
         *,
@@ -349,10 +366,11 @@ class NetworkCostShare(_message.Message):
         flags: _abc.Iterable[_builtins.str] | None = ...,
         copay_candidates: _abc.Iterable[Global___CostShareCandidate] | None = ...,
         coinsurance_candidates: _abc.Iterable[Global___CostShareCandidate] | None = ...,
+        source_indices: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["coinsurance_percent", b"coinsurance_percent", "copay", b"copay"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["coinsurance_candidates", b"coinsurance_candidates", "coinsurance_percent", b"coinsurance_percent", "copay", b"copay", "copay_candidates", b"copay_candidates", "flags", b"flags"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coinsurance_candidates", b"coinsurance_candidates", "coinsurance_percent", b"coinsurance_percent", "copay", b"copay", "copay_candidates", b"copay_candidates", "flags", b"flags", "source_indices", b"source_indices"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -397,21 +415,27 @@ class OfficeVisitHeadline(_message.Message):
     SERVICE_TYPE_CODE_FIELD_NUMBER: _builtins.int
     COPAY_FIELD_NUMBER: _builtins.int
     COINSURANCE_PERCENT_FIELD_NUMBER: _builtins.int
+    SOURCE_INDICES_FIELD_NUMBER: _builtins.int
     service_type_code: _builtins.str
     @_builtins.property
     def copay(self) -> _money_pb2.Money: ...
     @_builtins.property
     def coinsurance_percent(self) -> _decimal_pb2.Decimal: ...
+    @_builtins.property
+    def source_indices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Indices of the benefitsInformation entries (of the raw 271) the copay and coinsurance were read from."""
+
     def __init__(
         self,
         *,
         service_type_code: _builtins.str = ...,
         copay: _money_pb2.Money | None = ...,
         coinsurance_percent: _decimal_pb2.Decimal | None = ...,
+        source_indices: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["coinsurance_percent", b"coinsurance_percent", "copay", b"copay"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["coinsurance_percent", b"coinsurance_percent", "copay", b"copay", "service_type_code", b"service_type_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coinsurance_percent", b"coinsurance_percent", "copay", b"copay", "service_type_code", b"service_type_code", "source_indices", b"source_indices"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -533,6 +557,8 @@ class EligibilitySummary(_message.Message):
     OFFICE_VISIT_IN_NETWORK_FIELD_NUMBER: _builtins.int
     OFFICE_VISIT_OUT_OF_NETWORK_FIELD_NUMBER: _builtins.int
     COST_SHARES_FIELD_NUMBER: _builtins.int
+    COVERAGE_STATUS_FIELD_NUMBER: _builtins.int
+    SOURCE_INDICES_FIELD_NUMBER: _builtins.int
     activity: Global___CoverageActivity.ValueType
     plan_name: _builtins.str
     plan_number: _builtins.str
@@ -563,7 +589,19 @@ class EligibilitySummary(_message.Message):
     @_builtins.property
     def office_visit_out_of_network(self) -> Global___OfficeVisitHeadline: ...
     @_builtins.property
-    def cost_shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostShareLine]: ...
+    def cost_shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostShareLine]:
+        """Numbers 21-29 are kept for other summary fields (service lines, plan coverages, date of service)."""
+
+    @_builtins.property
+    def coverage_status(self) -> Global___CoverageStatus:
+        """The X12 EB01 code of the coverage line that decided `activity`, and its name (eligibility.md §2.5), e.g. "1"
+        "Active Coverage", "6" "Inactive"; unset when the payer sent no coverage line.
+        """
+
+    @_builtins.property
+    def source_indices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Indices of the benefitsInformation entries (of the raw 271) that decided `activity` and `coverage_status`."""
+
     def __init__(
         self,
         *,
@@ -587,14 +625,42 @@ class EligibilitySummary(_message.Message):
         office_visit_in_network: Global___OfficeVisitHeadline | None = ...,
         office_visit_out_of_network: Global___OfficeVisitHeadline | None = ...,
         cost_shares: _abc.Iterable[Global___CostShareLine] | None = ...,
+        coverage_status: Global___CoverageStatus | None = ...,
+        source_indices: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["deductible", b"deductible", "effective_date", b"effective_date", "eligibility_begin_date", b"eligibility_begin_date", "office_visit_in_network", b"office_visit_in_network", "office_visit_out_of_network", b"office_visit_out_of_network", "out_of_pocket", b"out_of_pocket", "termination_date", b"termination_date"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["coverage_status", b"coverage_status", "deductible", b"deductible", "effective_date", b"effective_date", "eligibility_begin_date", b"eligibility_begin_date", "office_visit_in_network", b"office_visit_in_network", "office_visit_out_of_network", b"office_visit_out_of_network", "out_of_pocket", b"out_of_pocket", "termination_date", b"termination_date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "cost_shares", b"cost_shares", "deductible", b"deductible", "effective_date", b"effective_date", "eligibility_begin_date", b"eligibility_begin_date", "flags", b"flags", "group_name", b"group_name", "group_number", b"group_number", "insurance_type_code", b"insurance_type_code", "notes", b"notes", "office_visit_in_network", b"office_visit_in_network", "office_visit_out_of_network", b"office_visit_out_of_network", "out_of_pocket", b"out_of_pocket", "payer_name", b"payer_name", "payer_reported_id", b"payer_reported_id", "plan_name", b"plan_name", "plan_number", b"plan_number", "recipe_version", b"recipe_version", "service_cost_shares", b"service_cost_shares", "termination_date", b"termination_date"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "cost_shares", b"cost_shares", "coverage_status", b"coverage_status", "deductible", b"deductible", "effective_date", b"effective_date", "eligibility_begin_date", b"eligibility_begin_date", "flags", b"flags", "group_name", b"group_name", "group_number", b"group_number", "insurance_type_code", b"insurance_type_code", "notes", b"notes", "office_visit_in_network", b"office_visit_in_network", "office_visit_out_of_network", b"office_visit_out_of_network", "out_of_pocket", b"out_of_pocket", "payer_name", b"payer_name", "payer_reported_id", b"payer_reported_id", "plan_name", b"plan_name", "plan_number", b"plan_number", "recipe_version", b"recipe_version", "service_cost_shares", b"service_cost_shares", "source_indices", b"source_indices", "termination_date", b"termination_date"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EligibilitySummary: _TypeAlias = EligibilitySummary  # noqa: Y015
+
+@_typing.final
+class CoverageStatus(_message.Message):
+    """An X12 EB01 eligibility-or-benefit code of a coverage line, with its X12 name."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """The EB01 code, e.g. "1" (active coverage) or "6" (inactive)."""
+    name: _builtins.str
+    """The code's X12 name, e.g. "Active Coverage"."""
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CoverageStatus: _TypeAlias = CoverageStatus  # noqa: Y015
 
 @_typing.final
 class EligibilityCheck(_message.Message):
