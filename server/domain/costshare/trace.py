@@ -35,7 +35,7 @@ class TraceLine:
         head = "warning" if self.handler is None else self.handler.value
         parts = [f"{'  ' * self.depth}[{head}] {self.condition}"]
         if self.looked_at:
-            parts.append(" ".join(f"{name}={_show(value)}" for name, value in self.looked_at))
+            parts.append(" ".join(f"{name}={show_trace_value(value)}" for name, value in self.looked_at))
         if self.charged:
             parts.append("charged " + " ".join(f"{name}={value}" for name, value in self.charged))
         if self.member_pays is not None:
@@ -43,7 +43,9 @@ class TraceLine:
         return " | ".join(parts)
 
 
-def _show(value: TraceValue) -> str:
+def show_trace_value(value: TraceValue) -> str:
+    """A looked-at value as the rule book names it (§1.4): None is "absent" (an unknown remainder is "unknown" or
+    treated as absent with a warning before it gets here), indicators Y/N."""
     if value is None:
         return "absent"
     if value is True:
