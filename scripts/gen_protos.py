@@ -4,7 +4,7 @@
 (`costestimator/v1/...`), so the proto tree *is* the Python package tree and nothing is rewritten.
 
     python scripts/gen_protos.py           # regenerate in place
-    python scripts/gen_protos.py --check   # exit 1 if generated/ is stale (CI)
+    python scripts/gen_protos.py --check   # exit 1 if generated/ is stale (CI); silent when it is fresh
 """
 
 from __future__ import annotations
@@ -40,10 +40,13 @@ def generate(out: Path) -> None:
         sys.executable, "-m", "grpc_tools.protoc",
         f"-I{PROTOS}", f"-I{GOOGLEAPIS}", f"-I{_well_known_protos()}",
         f"--python_out={out}", f"--grpc_python_out={out}",
-        f"--mypy_out={out}", f"--mypy_grpc_out={out}",
+        f"--mypy_out=quiet:{out}", f"--mypy_grpc_out=quiet:{out}",
         *sources,
     ]
-    subprocess.run(cmd, check=True, cwd=PROTOS, env=env)
+    done = subprocess.run(cmd, cwd=PROTOS, env=env, capture_output=True, text=True)
+    if done.returncode != 0:  # protoc's own words only when it failed
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"protoc failed (exit {done.returncode})")
     for directory in [p for p in out.rglob("*") if p.is_dir()]:
         (directory / "__init__.py").touch()
         (directory / "py.typed").touch()
@@ -76,8 +79,7 @@ def main() -> int:
         if stale:
             print("generated/ is stale; run `python scripts/gen_protos.py`. Differs:", *stale, sep="\n  ")
             return 1
-        print("generated/ is up to date")
-        return 0
+        return 0  # nothing to say: up to date
     if GENERATED.exists():
         shutil.rmtree(GENERATED)
     generate(GENERATED)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Final
 
 from server.domain.costshare.routing import Edge, HandlerId
 
@@ -53,6 +53,23 @@ def show_trace_value(value: TraceValue) -> str:
     if value is False:
         return "N"
     return str(value)
+
+
+# Comparison signs in words or as ≤ ≥: JSON printers (grpcurl, Go's encoding/json) escape < and > as \u003c / \u003e,
+# which makes a trace unreadable in a terminal. The rule book's row labels (routing.py) stay as written there.
+_SIGNS: Final = ((">=", "≥"), ("<=", "≤"), (">", "above"), ("<", "below"))
+_READABLE: dict[str, str] = {}
+
+
+def readable_condition(condition: str) -> str:
+    """A routing row's condition as the trace shows it, e.g. "D > 0, otherwise" → "D above 0, otherwise"."""
+    found = _READABLE.get(condition)
+    if found is None:
+        found = condition
+        for sign, words in _SIGNS:
+            found = found.replace(sign, words)
+        _READABLE[condition] = found
+    return found
 
 
 def _lines(ctx: Context) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal]:
@@ -110,6 +127,6 @@ class Tracer:
         edge = step(ctx)
         after = _lines(ctx)
         charged = tuple((name, a - b) for name, b, a in zip(_LINE_NAMES, before, after) if a != b)
-        self.lines.append(TraceLine(handler, edge.condition, depth, looked_at, charged, ctx.member_pays,
-                                    ctx.amount_left))
+        self.lines.append(TraceLine(handler, readable_condition(edge.condition), depth, looked_at, charged,
+                                    ctx.member_pays, ctx.amount_left))
         return edge
