@@ -74,7 +74,7 @@ REASONS: Final[dict[str, Reason]] = {
                              "the payer or clearinghouse refused the inquiry itself (provider, request or validation "
                              "AAA codes); the check is stored FAILED; do not retry unchanged"),
     "ACCUMULATORS_MISSING": Reason(_C.FAILED_PRECONDITION, "the accumulators answer has no entry for the member"),
-    "UPSTREAM_REFUSED": Reason(_C.FAILED_PRECONDITION, "the upstream refused the request's state (HTTP 4xx but 400)"),
+    "UPSTREAM_REFUSED": Reason(_C.FAILED_PRECONDITION, "the upstream refused the request's state (HTTP 4xx other than 400)"),
     "LOCAL_POOL_EXHAUSTED": Reason(_C.RESOURCE_EXHAUSTED, "no free local connection to the upstream in time"),
     "UPSTREAM_UNAVAILABLE": Reason(_C.UNAVAILABLE,
                                    "the upstream failed (5xx, 429, timeouts, connection) after its retries; "
