@@ -213,7 +213,8 @@ async def build_eligibility(resources: Resources) -> Eligibility:
     exit_stack.push_async_callback(session.close)
     client = StediClient(session, resources.resilience, api_key, concurrency=s.stedi_concurrency)
 
-    policy = EligibilityPolicy(retry_budget_seconds=s.eligibility_retry_budget_seconds)
+    policy = EligibilityPolicy(retry_budget_seconds=s.eligibility_retry_budget_seconds,
+                               default_deadline_seconds=s.upstream_default_deadline_seconds)
     runner = CheckRunner(repo, client, policy, writes=writes)
     checks = EligibilityChecks(runner, external_id_key=secret)
     exit_stack.push_async_callback(checks.close)
