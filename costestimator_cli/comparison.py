@@ -21,6 +21,13 @@ from costestimator_cli.errors import CODES_BY_NUMBER
 from costestimator_cli.formatting import enum_text, money_text, money_value
 
 
+NETWORKS = {common_pb2.NETWORK_CATEGORY_IN_NETWORK: "in", common_pb2.NETWORK_CATEGORY_OUT_OF_NETWORK: "out",
+            common_pb2.NETWORK_CATEGORY_UNSPECIFIED: "-"}
+
+
+NAMES_MIN_WIDTH = 112  # below this the names column would wrap every row
+
+
 @dataclass
 class Row:
     provider: estimate_service_pb2.Provider
@@ -67,44 +74,46 @@ class Comparison:
     def failed(self) -> int:
         return sum(1 for row in self.rows if row.estimate is not None and row.code is not grpc.StatusCode.OK)
 
-    def table(self, title: str = "") -> Table:
-        table = Table(title=title or None, title_justify="left", expand=False)
-        table.add_column("#", justify="right")
-        named = any(row.provider.display_name for row in self.rows)
-        table.add_column("provider")
-        if named:
-            table.add_column("name")
-        table.add_column("network")
-        table.add_column("price", justify="right")
-        table.add_column("member pays", justify="right", style="bold")
-        table.add_column("plan pays", justify="right")
-        table.add_column("status")
+    def table(self, title: str = "", width: int = 200) -> Table:
+        """Amounts and provider ids are never cut: a narrow terminal (`width`) loses the names first."""
+        named = width >= NAMES_MIN_WIDTH and any(row.provider.display_name for row in self.rows)
+        cells: list[tuple[str, str, str, str, str, str, str, Text]] = []
         rank = 0
         for row in self.sorted_rows():
             provider, estimate = row.provider, row.estimate
-            network = enum_text(common_pb2.NetworkCategory.Name(provider.network_category), "NETWORK_CATEGORY_")
+            network = NETWORKS.get(provider.network_category, "?")
             if provider.benefit_tier_name:
-                network += f" t{provider.benefit_tier_name}"
-            name = (provider.provider_id, provider.display_name) if named else (provider.provider_id,)
+                network += f", tier {provider.benefit_tier_name}"
             price = money_text(provider.negotiated_amount) if provider.HasField("negotiated_amount") else ""
+            start = (provider.provider_id, provider.display_name, network)
             if estimate is None:
-                table.add_row("", *name, network, price, "", "", Text("waiting…", style="dim"))
-                continue
-            if row.code is grpc.StatusCode.OK:
+                cells.append(("", *start, price, "", "", Text("waiting…", style="dim")))
+            elif row.code is grpc.StatusCode.OK:
                 rank += 1
-                table.add_row(str(rank), *name, network, money_text(estimate.service_amount) or price,
+                cells.append((str(rank), *start, money_text(estimate.service_amount) or price,
                               money_text(estimate.member_pays), money_text(estimate.plan_pays),
-                              Text(_ok_status(estimate), style="green"))
-            else:
-                code = row.code.name if row.code else "UNKNOWN"  # the reason is printed under the table
-                table.add_row("", *name, network, price, "", "", Text(code, style="red"))
+                              Text(_ok_status(estimate), style="green")))
+            else:  # the reason is printed under the table
+                cells.append(("", *start, price, "", "", Text(row.code.name if row.code else "UNKNOWN", style="red")))
+
+        # Rich narrows wrappable columns first: only the names (and the network) may wrap, never an id or an amount.
+        table = Table(title=title or None, title_justify="left", expand=False)
+        table.add_column("#", justify="right", no_wrap=True)
+        table.add_column("provider", no_wrap=True)  # the id --explain takes
+        if named:
+            table.add_column("name", max_width=26)
+        table.add_column("network")
+        for header in ("price", "member pays", "plan pays"):
+            table.add_column(header, justify="right", no_wrap=True, style="bold" if header == "member pays" else "")
+        table.add_column("status", no_wrap=True)
+        for cell in cells:
+            table.add_row(*(cell if named else cell[:2] + cell[3:]))
         return table
 
 
 def _ok_status(estimate: estimate_service_pb2.CostEstimate) -> str:
     flags = estimate.flags
     notes = [text for present, text in ((not flags.service_covered, "not covered"),
-                                        (flags.deductible_met, "deductible met"),
                                         (flags.out_of_pocket_met, "OOP max met"),
                                         (flags.limit_reached, "limit reached")) if present]
     return "OK" + (f" ({', '.join(notes)})" if notes else "")
@@ -115,8 +124,8 @@ def new_progress() -> Progress:
                     TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn())
 
 
-def live_view(progress: Progress, comparison: Comparison, title: str) -> RenderableType:
-    return Group(progress, comparison.table(title))
+def live_view(progress: Progress, comparison: Comparison, title: str, width: int) -> RenderableType:
+    return Group(progress, comparison.table(title, width))
 
 
 def trace_view(estimate: estimate_service_pb2.CostEstimate) -> RenderableType:

@@ -73,8 +73,8 @@ def check_view(check: pb.EligibilityCheck) -> RenderableType:
     card.add_row("check", check.id)
     card.add_row("status", status_text(check.status))
     for label, value in (("policy", check.policy_id), ("patient", check.patient_id), ("payer", check.payer_id),
-                         ("requested", timestamp_text(check.requested_at)),
-                         ("completed", timestamp_text(check.completed_at)),
+                         ("requested (UTC)", timestamp_text(check.requested_at)),
+                         ("completed (UTC)", timestamp_text(check.completed_at)),
                          ("attempts", str(check.attempts) if check.attempts else ""),
                          ("failure", check.failure_reason)):
         if value:
@@ -261,8 +261,10 @@ def list_checks(
     if json_output:
         console.print_json(to_json(checks, "checks", next_page_token=request.page_token))
         return
-    table = Table("check", "status", "policy", "patient", "payer", "requested", "completed",
-                  title=f"{len(checks)} checks", title_justify="left")
+    table = Table(title=f"{len(checks)} checks", title_justify="left")
+    table.add_column("check", no_wrap=True)
+    for header in ("status", "policy", "patient", "payer", "requested (UTC)", "completed (UTC)"):
+        table.add_column(header)
     for check in checks:
         table.add_row(check.id, status_text(check.status), check.policy_id, check.patient_id, check.payer_id,
                       timestamp_text(check.requested_at), timestamp_text(check.completed_at))
@@ -287,6 +289,6 @@ def stats(ctx: typer.Context, policy_id: Annotated[str, typer.Option(help="only 
                   title_justify="left")
     for label in ("total", "pending", "verified", "failed", "not_found", "expired"):
         table.add_row(label.replace("_", " "), str(getattr(answer, label)))
-    table.add_row("last checked", timestamp_text(answer.last_checked_at))
-    table.add_row("last completed", timestamp_text(answer.last_completed_at))
+    table.add_row("last checked (UTC)", timestamp_text(answer.last_checked_at))
+    table.add_row("last completed (UTC)", timestamp_text(answer.last_completed_at))
     console.print(table)

@@ -134,18 +134,18 @@ def stream(ctx: typer.Context, request: estimate_service_pb2.StreamEstimatesRequ
                 return comparison
             # Transient: redrawn in place while the stream runs, then printed once for good (so a failure before
             # any result leaves no empty table behind, and a pipe or a test gets the final table only).
-            with Live(live_view(progress, comparison, title), console=console, refresh_per_second=8,
+            with Live(live_view(progress, comparison, title, console.width), console=console, refresh_per_second=8,
                       transient=True) as live:
                 for reply in replies:
                     comparison.record(reply.estimate)
                     progress.update(task, completed=comparison.arrived, failed=comparison.failed)
-                    live.update(live_view(progress, comparison, title))
+                    live.update(live_view(progress, comparison, title, console.width))
         except grpc.RpcError as error:
             if comparison.arrived:
-                console.print(live_view(progress, comparison, title))
+                console.print(live_view(progress, comparison, title, console.width))
             fail_rpc(error, connection)
         except KeyboardInterrupt:
             replies.cancel()  # the server cancels its outstanding upstream calls
             raise typer.Exit(130) from None
-    console.print(live_view(progress, comparison, title))
+    console.print(live_view(progress, comparison, title, console.width))
     return comparison

@@ -53,7 +53,7 @@ def date_text(value: date_pb2.Date) -> str:
 def timestamp_text(value: Timestamp) -> str:
     if not value.seconds and not value.nanos:
         return ""
-    return value.ToDatetime().strftime("%Y-%m-%d %H:%M:%S UTC")
+    return value.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")  # UTC, said in the column or row label
 
 
 def enum_text(name: str, prefix: str) -> str:

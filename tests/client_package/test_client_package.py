@@ -140,3 +140,21 @@ def test_the_typed_example_calls_a_running_server_with_the_installed_package(
     assert len(streamed) == 3
     assert "error: INVALID_ARGUMENT" in printed and any(line.startswith("  field member.") for line in printed)
     assert "error: NOT_FOUND" in printed
+
+
+def test_the_cli_runs_on_the_client_package_alone(client_venv: Path, live_server: LiveServer) -> None:
+    """costestimator_cli imports `costestimator.v1` the same way whether the stubs come from the wheel or
+    from the repo's generated/: here only the wheel (and the CLI's own typer + rich) is installed."""
+    added = _run(client_venv, "-m", "pip", "install", "--timeout", "30", "typer", "rich", cwd=client_venv.parent,
+                 env=_clean_env())
+    if added.returncode != 0 and any(sign in added.stdout + added.stderr for sign in OFFLINE_SIGNS):
+        unavailable("pypi", f"the package index is not reachable:\n{added.stderr[-1500:]}")
+    assert added.returncode == 0, added.stderr[-3000:]
+    env = {**_clean_env(), "PYTHONPATH": str(ROOT), "COSTESTIMATOR_TOKEN": live_server.token}
+    ran = _run(client_venv, "-c", "import costestimator.v1, costestimator_cli.app as a; "
+               "print(costestimator.v1.__file__); a.main()",
+               "--target", live_server.target, "estimate", "--example", "--json", cwd=client_venv.parent, env=env)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    location, _, body = ran.stdout.partition("\n")
+    assert "site-packages" in location
+    assert len(json.loads(body)["estimates"]) == 20
