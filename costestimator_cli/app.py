@@ -32,8 +32,8 @@ def main_options(
         help="the bearer token (JWT); default for a loopback target: the local server's development token "
         "(<data dir>/dev-token)")] = None,
     data_dir: Annotated[Path | None, typer.Option(
-        help="the local server's data dir, where it wrote its development token [default: $COSTEST_DATA_DIR "
-        "or .data]", file_okay=False)] = None,
+        help="the local server's data dir, where it wrote its development token (default: $COSTEST_DATA_DIR, "
+        "else .data)", file_okay=False)] = None,
     deadline: Annotated[float, typer.Option(min=0.1, help="seconds each call (or a whole stream) may take")] = 30.0,
     ca_file: Annotated[Path | None, typer.Option(
         help="call with TLS, verifying the server with this CA certificate (PEM)", dir_okay=False)] = None,

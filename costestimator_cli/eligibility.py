@@ -82,9 +82,7 @@ def check_view(check: pb.EligibilityCheck) -> RenderableType:
     parts: list[RenderableType] = [card]
     if check.HasField("summary"):
         summary = check.summary
-        plan = Table.grid(padding=(0, 2))
-        plan.add_column(style="bold")
-        plan.add_column()
+        plan = card  # one card: the check, then what the payer said
         for label, value in (
                 ("coverage", enum_text(pb.CoverageActivity.Name(summary.activity), "COVERAGE_ACTIVITY_")),
                 ("plan", " ".join(filter(None, (summary.plan_name, summary.plan_number and f"({summary.plan_number})")))),
@@ -102,10 +100,12 @@ def check_view(check: pb.EligibilityCheck) -> RenderableType:
                                         if headline.HasField("coinsurance_percent") else "") if text]
             if shares:
                 plan.add_row(label, " + ".join(shares))
-        parts.append(plan)
-        buckets = Table("", "level", "network", "total", "met", "remaining", "flags", title_justify="left")
+        buckets = Table("", "level", "network")
+        for header in ("total", "met", "remaining"):
+            buckets.add_column(header, justify="right", no_wrap=True)
+        buckets.add_column("flags")
         _bucket_rows(buckets, "deductible", summary.deductible)
-        _bucket_rows(buckets, "out-of-pocket max", summary.out_of_pocket)
+        _bucket_rows(buckets, "OOP max", summary.out_of_pocket)
         if buckets.row_count:
             parts.append(buckets)
     return Group(*parts)

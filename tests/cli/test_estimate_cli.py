@@ -143,6 +143,11 @@ def test_bad_input_prints_each_field_violation_and_exits_2(live_server: LiveServ
     assert unreadable.returncode == 2 and "unknown key 'colour'" in unreadable.stderr
 
 
+def test_help_needs_no_server_and_no_token(tmp_path: Path) -> None:
+    ran = run_cli("--data-dir", str(tmp_path), "estimate", "--help")
+    assert ran.returncode == 0 and "--explain" in ran.stdout and "--providers-csv" in ran.stdout
+
+
 def test_an_unreachable_server_says_try_again_and_exits_3(tmp_path: Path) -> None:
     (tmp_path / "dev-token").write_text("not-checked-before-the-connection")
     ran = run_cli("--target", f"127.0.0.1:{free_port()}", "--data-dir", str(tmp_path), "--deadline", "3",
