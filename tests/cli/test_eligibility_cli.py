@@ -77,3 +77,16 @@ def test_an_unknown_check_is_not_found_and_a_bad_date_is_refused(live_server: Li
                       "--policy-id", "x", "--patient-id", "y")
     assert invalid.returncode == 2 and "(INVALID_ARGUMENT)" in invalid.stderr
     assert "inquiry.subscriber.date_of_birth" in invalid.stderr
+
+
+def test_watch_by_id_prints_each_state_until_final(live_server: LiveServer) -> None:
+    submitted = run_cli(*against(live_server), "eligibility", "submit", *PAT_TWICE_UNABLE, "--policy-id", "cli-w2",
+                        "--patient-id", "p4", "--json")
+    assert submitted.returncode == 0, submitted.stderr
+    check = json.loads(submitted.stdout)
+    assert check["status"] == "ELIGIBILITY_STATUS_PENDING"
+    watched = run_cli(*against(live_server), "eligibility", "watch", check["id"], "--json")
+    assert watched.returncode == 0, watched.stderr
+    states = [json.loads(line)["status"] for line in watched.stdout.splitlines() if line.strip()]
+    assert states[-1] == "ELIGIBILITY_STATUS_VERIFIED"
+    assert pb.EligibilityStatus.Value(states[-1]) == stub_get(live_server, check["id"]).status
