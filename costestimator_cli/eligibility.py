@@ -85,7 +85,8 @@ def check_view(check: pb.EligibilityCheck) -> RenderableType:
         plan = card  # one card: the check, then what the payer said
         for label, value in (
                 ("coverage", enum_text(pb.CoverageActivity.Name(summary.activity), "COVERAGE_ACTIVITY_")),
-                ("plan", " ".join(filter(None, (summary.plan_name, summary.plan_number and f"({summary.plan_number})")))),
+                ("plan", " ".join(filter(None, (summary.plan_name,
+                                                summary.plan_number and f"({summary.plan_number})")))),
                 ("group", " ".join(filter(None, (summary.group_name, summary.group_number)))),
                 ("payer name", summary.payer_name),
                 ("effective", date_text(summary.effective_date)),

@@ -35,7 +35,9 @@ def money(value: money_pb2.Money) -> Decimal:
 
 def status_details(error: grpc.RpcError) -> status_pb2.Status | None:
     """The rich status a server attaches to a failure, or None when it has none."""
-    trailers: Sequence[tuple[str, str | bytes]] = (error.trailing_metadata() or ()) if isinstance(error, grpc.Call) else ()
+    if not isinstance(error, grpc.Call):  # every error of a call made through a stub is also a grpc.Call
+        return None
+    trailers: Sequence[tuple[str, str | bytes]] = error.trailing_metadata() or ()
     for key, value in trailers:
         if key == "grpc-status-details-bin" and isinstance(value, bytes):
             return status_pb2.Status.FromString(value)
