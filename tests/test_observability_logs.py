@@ -24,7 +24,7 @@ from server.telemetry import request_ids
 from tests.conftest import auth
 from tests.eligibility_service.helpers import RIVERA, inquiry
 from tests.server_process import ServerProcess, free_port, server_env
-from tests.test_observability_tracing import ACTIVE, code_of, estimate, get_benefit
+from tests.test_observability_tracing import ACTIVE, code_of, get_benefit, stream_estimates
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
 
@@ -53,7 +53,7 @@ async def test_request_id_is_kept_when_safe_else_generated_and_returned(start_ap
         # refused before authentication: still an id
         assert await returned_id(stub.Calculate(epb.CalculateRequest(), timeout=5,
                                                 metadata=(("x-request-id", "unauth-1"),))) == "unauth-1"
-        stream = stub.StreamEstimates(estimate(providers=2), metadata=(*auth(app), ("x-request-id", "stream-1")),
+        stream = stub.StreamEstimates(stream_estimates(providers=2), metadata=(*auth(app), ("x-request-id", "stream-1")),
                                       timeout=15)
         assert dict(await stream.initial_metadata())["x-request-id"] == "stream-1"
         assert len([m async for m in stream]) == 2
@@ -69,7 +69,7 @@ async def test_every_log_line_of_an_rpc_carries_its_request_id(
         estimates = estimate_service_pb2_grpc.EstimateServiceStub(ch)
         eligibility = eligibility_service_pb2_grpc.EligibilityServiceStub(ch)
         await benefits.GetBenefit(get_benefit(ACTIVE), metadata=(*md, ("x-request-id", "unary-1")), timeout=15)
-        async for _ in estimates.StreamEstimates(estimate(providers=3),
+        async for _ in estimates.StreamEstimates(stream_estimates(providers=3),
                                                  metadata=(*md, ("x-request-id", "stream-1")), timeout=15):
             pass
         await eligibility.CheckEligibility(elpb.CheckEligibilityRequest(inquiry=inquiry(*RIVERA)),

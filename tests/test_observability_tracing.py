@@ -54,11 +54,11 @@ def sandbox_phi() -> set[str]:
 
 def span_texts(span: ReadableSpan) -> list[str]:
     texts = [span.name, span.status.description or ""]
-    texts += [f"{k}={v}" for k, v in (span.attributes or {}).items()]
+    texts += [f"{k}={v!s}" for k, v in (span.attributes or {}).items()]
     for event in span.events:
         texts.append(event.name)
-        texts += [f"{k}={v}" for k, v in (event.attributes or {}).items()]
-    texts += [f"{k}={v}" for k, v in span.resource.attributes.items()]
+        texts += [f"{k}={v!s}" for k, v in (event.attributes or {}).items()]
+    texts += [f"{k}={v!s}" for k, v in span.resource.attributes.items()]
     return texts
 
 
@@ -78,13 +78,21 @@ def get_benefit(member: str) -> bpb.GetBenefitRequest:
                                  member=cpb.Member(membership_id=member, plan_identifier="3~"))
 
 
-def estimate(member: str = ACTIVE, providers: int = 1) -> epb.EstimateRequest:
-    return epb.EstimateRequest(
+def _estimate_fields(member: str, providers: int) -> dict[str, Any]:
+    return dict(
         member=cpb.Member(membership_id=member, plan_identifier="3~"), product_type=cpb.BENEFIT_PRODUCT_TYPE_MEDICAL,
         service=epb.RequestedService(code="70551", code_type=cpb.CODE_TYPE_CPT4, place_of_service_code="11"),
         providers=[epb.Provider(provider_id=f"p{i}", network_category=cpb.NETWORK_CATEGORY_IN_NETWORK,
                                 benefit_tier_name="1", negotiated_amount=money_pb2.Money(currency_code="USD", units=850))
                    for i in range(providers)])
+
+
+def estimate(member: str = ACTIVE, providers: int = 1) -> epb.EstimateRequest:
+    return epb.EstimateRequest(**_estimate_fields(member, providers))
+
+
+def stream_estimates(member: str = ACTIVE, providers: int = 1) -> epb.StreamEstimatesRequest:
+    return epb.StreamEstimatesRequest(**_estimate_fields(member, providers))
 
 
 async def code_of(call: Any) -> grpc.StatusCode:
