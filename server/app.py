@@ -138,7 +138,7 @@ class Application:
         s = self.settings
         self.tracing = tracing = self._tracing()
         if tracing is not None:  # first in, last out: spans of everything closed after it are still exported
-            self._exit.callback(tracing.shutdown)
+            self._exit.push_async_callback(tracing.close)
         resilience = Resilience(redis_url=s.redis_url, registry=self.registry, sync_seconds=s.breaker_sync_seconds)
         await resilience.start()
         self._exit.push_async_callback(resilience.close)

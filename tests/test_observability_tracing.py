@@ -17,6 +17,7 @@ from costestimator.v1 import eligibility_service_pb2_grpc
 from costestimator.v1 import estimate_service_pb2 as epb
 from costestimator.v1 import estimate_service_pb2_grpc
 from google.type import money_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
@@ -196,3 +197,36 @@ async def test_tracing_is_off_by_default_and_then_hooks_nothing(start_app: Calla
     assert app.settings.tracing is False and app.tracing is None
     assert app.payer is not None
     assert all(app.payer.clients.pool[name].config.trace_configs == () for name in app.payer.clients.pool.names())
+
+
+async def test_costest_tracing_exports_with_otlp_to_the_configured_collector(
+        start_app: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """COSTEST_TRACING=true and the standard OTEL_* variables: spans reach an OTLP/gRPC collector (a stand-in)."""
+    received: list[trace_service_pb2.ExportTraceServiceRequest] = []
+
+    class Collector(trace_service_pb2_grpc.TraceServiceServicer):
+        async def Export(self, request: Any, context: Any) -> Any:  # noqa: N802 - the gRPC method's name
+            received.append(request)
+            return trace_service_pb2.ExportTraceServiceResponse()
+
+    collector = grpc.aio.server()
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Collector(), collector)
+    port = collector.add_insecure_port("127.0.0.1:0")
+    await collector.start()
+    try:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("OTEL_SERVICE_NAME", "costest-under-test")
+        app = await start_app(tracing=True)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as ch:
+            stub = estimate_service_pb2_grpc.EstimateServiceStub(ch)
+            assert await code_of(stub.Calculate(epb.CalculateRequest(), metadata=auth(app), timeout=5)) \
+                is grpc.StatusCode.INVALID_ARGUMENT
+        await app.stop(grace=0)  # flushes the batch
+    finally:
+        await collector.stop(None)
+    spans = [(rs.resource, span) for r in received for rs in r.resource_spans for ss in rs.scope_spans
+             for span in ss.spans]
+    [(resource, span)] = spans
+    assert span.name == "costestimator.v1.EstimateService/Calculate"
+    assert {a.key: a.value.string_value for a in resource.attributes}["service.name"] == "costest-under-test"
+    assert {a.key: a.value.int_value for a in span.attributes}["rpc.grpc.status_code"] == 3

@@ -13,6 +13,7 @@ Only the W3C `traceparent` is read from callers and sent upstream; baggage (arbi
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -64,7 +65,7 @@ class RpcSpan:
 
 
 class Tracing:
-    """The tracer provider of one application; `shutdown()` flushes and stops it.
+    """The tracer provider of one application; `close()` flushes and stops it.
 
     The provider is not made the process-global one: several applications (tests) each keep their own.
     """
@@ -83,8 +84,9 @@ class Tracing:
 
         return cls(OTLPSpanExporter())
 
-    def shutdown(self) -> None:
-        self.provider.shutdown()
+    async def close(self) -> None:
+        """Flush and stop, in a thread: a final export to an unreachable collector must not block the loop."""
+        await asyncio.to_thread(self.provider.shutdown)
 
     # ---- RPC spans -------------------------------------------------------------------------------
 
