@@ -7,8 +7,8 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
 from server.api.auth import AuthInterceptor, DevelopmentAuth, JwtVerifier
@@ -26,6 +26,9 @@ from server.ports import ensure_port_free
 from server.settings import Settings
 from server.telemetry.request_ids import install_log_record_factory
 from server.telemetry.tracing import Tracing
+
+if TYPE_CHECKING:  # the tracing SDK is imported only when tracing is on
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 log = logging.getLogger(__name__)
 

@@ -18,18 +18,18 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 import aiohttp
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from yarl import URL
+
+if TYPE_CHECKING:  # the SDK is imported only when tracing is on
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 __all__ = ["PLACEHOLDER", "Tracing", "UrlRedactor"]
 
@@ -71,6 +71,10 @@ class Tracing:
     """
 
     def __init__(self, exporter: SpanExporter, *, batch: bool = True, service_name: str | None = None) -> None:
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
         name = service_name or os.environ.get("OTEL_SERVICE_NAME") or DEFAULT_SERVICE_NAME
         self.provider = TracerProvider(resource=Resource.create({"service.name": name}), shutdown_on_exit=False)
         processor = BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter)
