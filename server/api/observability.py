@@ -145,7 +145,7 @@ class _Call:
         metrics.handled_child(method, code).inc()
         metrics.latency_child(method).observe(elapsed)
         if self.span is not None:
-            Tracing.end_rpc(self.span, code, _CODE_VALUES.get(code, 2), self.error)
+            Tracing.end_rpc(self.span, code, _CODE_VALUES.get(code, 2))
         duration_ms = round(elapsed * 1000, 1)
         log.info("%s %s %.1fms", method, code, duration_ms,
                  extra={"method": method, "code": code, "duration_ms": duration_ms, "tenant": _tenant()})

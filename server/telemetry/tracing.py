@@ -110,14 +110,14 @@ class Tracing:
         return RpcSpan(span, token)
 
     @staticmethod
-    def end_rpc(rpc: RpcSpan, code: str, code_value: int, error: BaseException | None) -> None:
-        """The final status the caller got: `rpc.grpc.status_code`, and ERROR with the code's name unless OK."""
+    def end_rpc(rpc: RpcSpan, code: str, code_value: int) -> None:
+        """The final status the caller got: `rpc.grpc.status_code`, and unless OK `error.type` and status ERROR
+        with the code's name (never an exception's message: it may quote request data)."""
         span = rpc.span
         span.set_attribute("rpc.grpc.status_code", code_value)
         if code != "OK":
+            span.set_attribute("error.type", code)
             span.set_status(Status(StatusCode.ERROR, code))
-            if error is not None and code in ("INTERNAL", "UNKNOWN"):
-                span.set_attribute("error.type", type(error).__name__)
         span.end()
         try:
             otel_context.detach(rpc.token)  # type: ignore[arg-type]
