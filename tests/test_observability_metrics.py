@@ -4,6 +4,7 @@ scraped over HTTP before and after real RPCs, and never a member's data in a lab
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -39,7 +40,8 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 async def test_metrics_move_with_rpcs_and_carry_no_member_data(start_app: Callable[..., Any]) -> None:
     port = free_port()
-    app = await start_app(metrics_port=port, upstream_backoff_seconds=0.01, upstream_backoff_max_seconds=0.02)
+    app = await start_app(metrics_port=port, upstream_backoff_seconds=0.01, upstream_backoff_max_seconds=0.02,
+                          worker_concurrency=1)
     _, before = await scrape(port)
     get_benefit_method = "/costestimator.v1.BenefitService/GetBenefit"
     stream_method = "/costestimator.v1.EstimateService/StreamEstimates"
@@ -58,10 +60,13 @@ async def test_metrics_move_with_rpcs_and_carry_no_member_data(start_app: Callab
             elpb.CheckEligibilityRequest(inquiry=inquiry("SBX503001", "Pat", "Quinn", "1980-01-01")),
             metadata=md, timeout=15))
         assert code is grpc.StatusCode.UNAVAILABLE
-        # A slow payer (8 s): the submitted check stays PENDING while the worker waits for it.
-        await eligibility.SubmitEligibilityCheck(elpb.SubmitEligibilityCheckRequest(inquiry=inquiry(*KIM_SLOW)),
-                                                 metadata=md, timeout=15)
+        # A slow payer (8 s) and one worker slot: the first submitted check is worked (PENDING), the second waits.
         assert app.eligibility is not None and app.eligibility.backlog is not None
+        assert (await app.eligibility.backlog.sample()).pending == 0
+        for _ in range(2):
+            await eligibility.SubmitEligibilityCheck(elpb.SubmitEligibilityCheckRequest(inquiry=inquiry(*KIM_SLOW)),
+                                                     metadata=md, timeout=15)
+        await asyncio.sleep(0.5)
         backlog = await app.eligibility.backlog.sample()
         text, after = await scrape(port)
 
@@ -78,9 +83,9 @@ async def test_metrics_move_with_rpcs_and_carry_no_member_data(start_app: Callab
     assert moved("costestimator_eligibility_checks_completed_total", status="FAILED") == 1
     assert moved("costestimator_upstream_attempts_total", upstream="stedi", outcome="success") >= 1
     assert moved("costestimator_upstream_attempts_total", upstream="stedi", outcome="retryable_status") >= 2
-    assert backlog.pending == 1
-    assert value(after, "costestimator_eligibility_pending") == 1
-    assert 0 < value(after, "costestimator_eligibility_worker_lag_seconds") < 60
+    assert backlog.pending == 2 and backlog.oldest_due_at is not None
+    assert value(after, "costestimator_eligibility_pending") == 2
+    assert 0.3 < value(after, "costestimator_eligibility_worker_lag_seconds") < 60
     assert after[("costestimator_upstream_circuit_state", (("upstream", "stedi"),))] == 0  # closed, and there
     leaked = [p for p in sandbox_phi() if p in text]
     assert leaked == []

@@ -90,7 +90,8 @@ class ServiceMetrics(PerRegistry):
         self.pending = Gauge("costestimator_eligibility_pending",
                              "Eligibility checks PENDING in the database (sampled)", registry=registry)
         self.worker_lag = Gauge("costestimator_eligibility_worker_lag_seconds",
-                                "Age of the oldest PENDING eligibility check, 0 when none (sampled)",
+                                "How long the longest-waiting due eligibility check has waited for a worker, "
+                                "0 when none waits (sampled)",
                                 registry=registry)
         self.cache_lookups = Counter("costestimator_benefit_cache_lookups",
                                      "Benefit cache lookups, by result (hit, miss)", ["result"], registry=registry)

@@ -1,4 +1,5 @@
-"""Samples the eligibility backlog (PENDING checks, age of the oldest = how far the workers lag) into gauges.
+"""Samples the eligibility backlog into gauges: PENDING checks, and the worker lag (how long the longest-waiting
+due check has been waiting for a worker; 0 when every due check is being worked).
 
 A sample every few seconds rather than bookkeeping per check: the database is shared by every process, so only
 it knows the true backlog, and the hot path pays nothing. A failed sample keeps the last values (the database
@@ -38,8 +39,8 @@ class BacklogSampler:
         async with asyncio.timeout(self._timeout):
             backlog = await self._read()
         self._pending.set(backlog.pending)
-        oldest = backlog.oldest_requested_at
-        self._lag.set(max(0.0, (datetime.now(UTC) - oldest).total_seconds()) if oldest is not None else 0.0)
+        due_at = backlog.oldest_due_at
+        self._lag.set(max(0.0, (datetime.now(UTC) - due_at).total_seconds()) if due_at is not None else 0.0)
         return backlog
 
     @staticmethod
