@@ -38,7 +38,8 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """The plain format, with ` [req <id>]` after the logger name while an RPC is served."""
+    """The plain format, with ` [req <id>]` at the end of the message while an RPC is served (at the end, so the
+    start of a line reads as before)."""
 
     def format(self, record: logging.LogRecord) -> str:
         request_id = getattr(record, "request_id", None)
@@ -54,7 +55,7 @@ def configure_logging(level: str, fmt: str, *, show_pid: bool = False) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         pid = "[pid %(process)d] " if show_pid else ""
-        handler.setFormatter(TextFormatter(f"%(asctime)s %(levelname)-7s {pid}%(name)s%(request_tag)s: %(message)s"))
+        handler.setFormatter(TextFormatter(f"%(asctime)s %(levelname)-7s {pid}%(name)s: %(message)s%(request_tag)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -86,7 +86,7 @@ async def test_every_log_line_of_an_rpc_carries_its_request_id(
 
 def test_text_lines_show_the_request_id() -> None:
     request_ids.install_log_record_factory()
-    formatter = TextFormatter("%(name)s%(request_tag)s: %(message)s")
+    formatter = TextFormatter("%(name)s: %(message)s%(request_tag)s")
 
     def record() -> logging.LogRecord:
         return logging.getLogger("server.x").makeRecord("server.x", logging.INFO, "f", 1, "hello", (), None)
@@ -95,7 +95,7 @@ def test_text_lines_show_the_request_id() -> None:
         request_ids.bind("abc-1")
         return formatter.format(record())
 
-    assert contextvars.copy_context().run(inside) == "server.x [req abc-1]: hello"
+    assert contextvars.copy_context().run(inside) == "server.x: hello [req abc-1]"
     assert formatter.format(record()) == "server.x: hello"
     assert "request_id" not in json.loads(JsonFormatter().format(record()))
 
