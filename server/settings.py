@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus /metrics port; 0 = off")
+    # helper "obs": OpenTelemetry spans per RPC and per upstream attempt, exported with OTLP/gRPC as configured by
+    # the standard OTEL_* variables (endpoint, headers, sampler, service name); off costs nothing
+    tracing: bool = Field(False, description="export OpenTelemetry traces (OTLP, OTEL_* variables)")
     # helper "process": inbound TLS, mTLS when a client CA is set (grpc Python can only require-and-verify a
     # client certificate or not ask for one: an "optional" certificate would go unverified), and several
     # server processes on one port

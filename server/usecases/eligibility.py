@@ -71,6 +71,7 @@ from server.store import (
     StoreUnavailable,
 )
 
+from .counting import no_outcome
 from .durable_writes import DurableWrites
 
 log = logging.getLogger(__name__)
@@ -379,8 +380,11 @@ class CheckRunner:
         *,
         rng: random.Random | None = None,
         writes: DurableWrites | None = None,
+        on_final: Callable[[str, int], None] = no_outcome,
     ) -> None:
+        """`on_final(status, n)`: n checks reached that final status here (metrics)."""
         self.repo = repo
+        self.on_final = on_final
         self.client = client
         self.policy = policy
         self._rng = rng or random.Random()
@@ -472,6 +476,7 @@ class CheckRunner:
 
         done = await self.writes.run(f"eligibility check {record.id}: final write", write)
         if done is not None:
+            self.on_final(step.status.value, 1)
             log.info("eligibility check %s: %s%s", record.id, step.status.value,
                      f" ({step.failure_reason})" if step.failure_reason else "")
         else:
