@@ -73,9 +73,20 @@ class MalformedRequestError(Exception):
     pass
 
 
+ERROR_DOMAIN: Final = "costestimator.v1"
+
+
+def _estimate_refused(e: Any) -> Mapped:
+    """EstimateFromEligibility refusals (estimate-from-eligibility.md §3): the status the exception names, with
+    google.rpc.ErrorInfo (reason, domain, metadata.check_id when a check exists)."""
+    info = error_details_pb2.ErrorInfo(reason=e.reason, domain=ERROR_DOMAIN, metadata=e.metadata)
+    return Mapped(grpc.StatusCode[e.status], e.message, (info,))
+
+
 def _mappers() -> list[tuple[type[BaseException], Callable[[Any], Mapped]]]:
     """Most specific first. Imports are local so that every layer's error types live with their layer."""
     from server.clients import errors as ce
+    from server.usecases.eligibility_estimates import EstimateRefused
     from server.domain.errors import DomainError
     from server.usecases.eligibility import CheckNotFound, InvalidInquiry
     from server.usecases.estimates import MemberAccumulatorsMissing, NoMatchingBenefit
@@ -83,6 +94,7 @@ def _mappers() -> list[tuple[type[BaseException], Callable[[Any], Mapped]]]:
     from server.store.pagination import InvalidPageToken
 
     return [
+        (EstimateRefused, _estimate_refused),
         (MalformedRequestError, lambda e: Mapped(
             grpc.StatusCode.INVALID_ARGUMENT, "malformed request: the body is not a valid protobuf message",
             (_bad_request([("request", "cannot be parsed as the RPC's request message")]),))),

@@ -23,12 +23,14 @@ _sym_db = _symbol_database.Default()
 
 
 from costestimator.v1 import common_pb2 as costestimator_dot_v1_dot_common__pb2
+from costestimator.v1 import eligibility_estimate_pb2 as costestimator_dot_v1_dot_eligibility__estimate__pb2
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
+from google.type import date_pb2 as google_dot_type_dot_date__pb2
 from google.type import decimal_pb2 as google_dot_type_dot_decimal__pb2
 from google.type import money_pb2 as google_dot_type_dot_money__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'costestimator/v1/estimate_service.proto\x12\x10\x63ostestimator.v1\x1a\x1d\x63ostestimator/v1/common.proto\x1a\x17google/rpc/status.proto\x1a\x19google/type/decimal.proto\x1a\x17google/type/money.proto\"n\n\x10RequestedService\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12-\n\tcode_type\x18\x02 \x01(\x0e\x32\x1a.costestimator.v1.CodeType\x12\x1d\n\x15place_of_service_code\x18\x03 \x01(\t\"\x97\x02\n\x08Provider\x12\x13\n\x0bprovider_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12;\n\x10network_category\x18\x03 \x01(\x0e\x32!.costestimator.v1.NetworkCategory\x12\x19\n\x11\x62\x65nefit_tier_name\x18\x04 \x01(\t\x12\x1a\n\x12provider_type_code\x18\x05 \x01(\t\x12\x1f\n\x17provider_specialty_code\x18\x06 \x01(\t\x12\x1c\n\x14provider_designation\x18\x07 \x01(\t\x12-\n\x11negotiated_amount\x18\x08 \x01(\x0b\x32\x12.google.type.Money\"\xd6\x01\n\x13\x41\x63\x63umulatorOverride\x12/\n\x04kind\x18\x01 \x01(\x0e\x32!.costestimator.v1.AccumulatorKind\x12\x31\n\x05level\x18\x02 \x01(\x0e\x32\".costestimator.v1.AccumulatorLevel\x12\x32\n\x07network\x18\x03 \x01(\x0e\x32!.costestimator.v1.NetworkCategory\x12\'\n\tremaining\x18\x04 \x01(\x0b\x32\x14.google.type.Decimal\"\xb8\x02\n\x0f\x45stimateRequest\x12(\n\x06member\x18\x01 \x01(\x0b\x32\x18.costestimator.v1.Member\x12:\n\x0cproduct_type\x18\x02 \x01(\x0e\x32$.costestimator.v1.BenefitProductType\x12\x33\n\x07service\x18\x03 \x01(\x0b\x32\".costestimator.v1.RequestedService\x12-\n\tproviders\x18\x04 \x03(\x0b\x32\x1a.costestimator.v1.Provider\x12\x15\n\rinclude_trace\x18\x05 \x01(\x08\x12\x44\n\x15\x61\x63\x63umulator_overrides\x18\x06 \x03(\x0b\x32%.costestimator.v1.AccumulatorOverride\"E\n\x10\x45stimateResponse\x12\x31\n\testimates\x18\x01 \x03(\x0b\x32\x1e.costestimator.v1.CostEstimate\"\xbf\x02\n\x16StreamEstimatesRequest\x12(\n\x06member\x18\x01 \x01(\x0b\x32\x18.costestimator.v1.Member\x12:\n\x0cproduct_type\x18\x02 \x01(\x0e\x32$.costestimator.v1.BenefitProductType\x12\x33\n\x07service\x18\x03 \x01(\x0b\x32\".costestimator.v1.RequestedService\x12-\n\tproviders\x18\x04 \x03(\x0b\x32\x1a.costestimator.v1.Provider\x12\x15\n\rinclude_trace\x18\x05 \x01(\x08\x12\x44\n\x15\x61\x63\x63umulator_overrides\x18\x06 \x03(\x0b\x32%.costestimator.v1.AccumulatorOverride\"K\n\x17StreamEstimatesResponse\x12\x30\n\x08\x65stimate\x18\x01 \x01(\x0b\x32\x1e.costestimator.v1.CostEstimate\"\xec\x01\n\x10\x43\x61lculateRequest\x12,\n\x08\x63overage\x18\x01 \x01(\x0b\x32\x1a.costestimator.v1.Coverage\x12\x32\n\x07network\x18\x02 \x01(\x0e\x32!.costestimator.v1.NetworkCategory\x12\x33\n\x0c\x61\x63\x63umulators\x18\x03 \x03(\x0b\x32\x1d.costestimator.v1.Accumulator\x12*\n\x0eservice_amount\x18\x04 \x01(\x0b\x32\x12.google.type.Money\x12\x15\n\rinclude_trace\x18\x05 \x01(\x08\"E\n\x11\x43\x61lculateResponse\x12\x30\n\x08\x65stimate\x18\x01 \x01(\x0b\x32\x1e.costestimator.v1.CostEstimate\"\xd4\x01\n\rCostBreakdown\x12&\n\ndeductible\x18\x01 \x01(\x0b\x32\x12.google.type.Money\x12!\n\x05\x63opay\x18\x02 \x01(\x0b\x32\x12.google.type.Money\x12\'\n\x0b\x63oinsurance\x18\x03 \x01(\x0b\x32\x12.google.type.Money\x12\'\n\x0bnot_covered\x18\x04 \x01(\x0b\x32\x12.google.type.Money\x12&\n\nover_limit\x18\x05 \x01(\x0b\x32\x12.google.type.Money\"\xfc\x02\n\x10\x41\x63\x63umulatorState\x12/\n\x04kind\x18\x01 \x01(\x0e\x32!.costestimator.v1.AccumulatorKind\x12\x31\n\x05level\x18\x02 \x01(\x0e\x32\".costestimator.v1.AccumulatorLevel\x12\x32\n\x07network\x18\x03 \x01(\x0e\x32!.costestimator.v1.NetworkCategory\x12/\n\nlimit_type\x18\x04 \x01(\x0e\x32\x1b.costestimator.v1.LimitType\x12.\n\x10remaining_before\x18\x05 \x01(\x0b\x32\x14.google.type.Decimal\x12-\n\x0fremaining_after\x18\x06 \x01(\x0b\x32\x14.google.type.Decimal\x12)\n\x0blimit_value\x18\x07 \x01(\x0b\x32\x14.google.type.Decimal\x12\x15\n\raccum_ex_code\x18\x08 \x01(\t\"r\n\rEstimateFlags\x12\x17\n\x0fservice_covered\x18\x01 \x01(\x08\x12\x15\n\rlimit_reached\x18\x02 \x01(\x08\x12\x19\n\x11out_of_pocket_met\x18\x03 \x01(\x08\x12\x16\n\x0e\x64\x65\x64uctible_met\x18\x04 \x01(\x08\"\xd5\x01\n\x0eMatchedBenefit\x12\x14\n\x0c\x62\x65nefit_name\x18\x01 \x01(\t\x12\x14\n\x0c\x62\x65nefit_code\x18\x02 \x01(\x03\x12\x19\n\x11\x62\x65nefit_tier_name\x18\x03 \x01(\t\x12;\n\x10network_category\x18\x04 \x01(\x0e\x32!.costestimator.v1.NetworkCategory\x12 \n\x18\x63overage_sequence_number\x18\x05 \x01(\x05\x12\x1d\n\x15provider_designations\x18\x06 \x03(\t\"\x96\x01\n\tTraceLine\x12\x0f\n\x07handler\x18\x01 \x01(\t\x12\x10\n\x08\x64\x65\x63ision\x18\x02 \x01(\t\x12\x37\n\x06values\x18\x03 \x03(\x0b\x32\'.costestimator.v1.TraceLine.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf2\x03\n\x0c\x43ostEstimate\x12\x13\n\x0bprovider_id\x18\x01 \x01(\t\x12\"\n\x06status\x18\x02 \x01(\x0b\x32\x12.google.rpc.Status\x12*\n\x0eservice_amount\x18\x03 \x01(\x0b\x32\x12.google.type.Money\x12\'\n\x0bmember_pays\x18\x04 \x01(\x0b\x32\x12.google.type.Money\x12%\n\tplan_pays\x18\x05 \x01(\x0b\x32\x12.google.type.Money\x12\x32\n\tbreakdown\x18\x06 \x01(\x0b\x32\x1f.costestimator.v1.CostBreakdown\x12\x38\n\x0c\x61\x63\x63umulators\x18\x07 \x03(\x0b\x32\".costestimator.v1.AccumulatorState\x12\x39\n\x0fmatched_benefit\x18\x08 \x01(\x0b\x32 .costestimator.v1.MatchedBenefit\x12.\n\x05\x66lags\x18\t \x01(\x0b\x32\x1f.costestimator.v1.EstimateFlags\x12\x0c\n\x04path\x18\n \x03(\t\x12*\n\x05trace\x18\x0b \x03(\x0b\x32\x1b.costestimator.v1.TraceLine\x12\x1a\n\x12\x62\x65nefit_from_cache\x18\x0c \x01(\x08\x32\xa4\x02\n\x0f\x45stimateService\x12Q\n\x08\x45stimate\x12!.costestimator.v1.EstimateRequest\x1a\".costestimator.v1.EstimateResponse\x12h\n\x0fStreamEstimates\x12(.costestimator.v1.StreamEstimatesRequest\x1a).costestimator.v1.StreamEstimatesResponse0\x01\x12T\n\tCalculate\x12\".costestimator.v1.CalculateRequest\x1a#.costestimator.v1.CalculateResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\'costestimator/v1/estimate_service.proto\x12\x10\x63ostestimator.v1\x1a\x1d\x63ostestimator/v1/common.proto\x1a+costestimator/v1/eligibility_estimate.proto\x1a\x17google/rpc/status.proto\x1a\x16google/type/date.proto\x1a\x19google/type/decimal.proto\x1a\x17google/type/money.proto\"n\n\x10RequestedService\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12-\n\tcode_type\x18\x02 \x01(\x0e\x32\x1a.costestimator.v1.CodeType\x12\x1d\n\x15place_of_service_code\x18\x03 \x01(\t\"\x97\x02\n\x08Provider\x12\x13\n\x0bprovider_id\x18\x01 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x02 \x01(\t\x12;\n\x10network_category\x18\x03 \x01(\x0e\x32!.costestimator.v1.NetworkCategory\x12\x19\n\x11\x62\x65nefit_tier_name\x18\x04 \x01(\t\x12\x1a\n\x12provider_type_code\x18\x05 \x01(\t\x12\x1f\n\x17provider_specialty_code\x18\x06 \x01(\t\x12\x1c\n\x14provider_designation\x18\x07 \x01(\t\x12-\n\x11negotiated_amount\x18\x08 \x01(\x0b\x32\x12.google.type.Money\"\xd6\x01\n\x13\x41\x63\x63umulatorOverride\x12/\n\x04kind\x18\x01 \x01(\x0e\x32!.costestimator.v1.AccumulatorKind\x12\x31\n\x05level\x18\x02 \x01(\x0e\x32\".costestimator.v1.AccumulatorLevel\x12\x32\n\x07network\x18\x03 \x01(\x0e\x32!.costestimator.v1.NetworkCategory\x12\'\n\tremaining\x18\x04 \x01(\x0b\x32\x14.google.type.Decimal\"\xb8\x02\n\x0f\x45stimateRequest\x12(\n\x06member\x18\x01 \x01(\x0b\x32\x18.costestimator.v1.Member\x12:\n\x0cproduct_type\x18\x02 \x01(\x0e\x32$.costestimator.v1.BenefitProductType\x12\x33\n\x07service\x18\x03 \x01(\x0b\x32\".costestimator.v1.RequestedService\x12-\n\tproviders\x18\x04 \x03(\x0b\x32\x1a.costestimator.v1.Provider\x12\x15\n\rinclude_trace\x18\x05 \x01(\x08\x12\x44\n\x15\x61\x63\x63umulator_overrides\x18\x06 \x03(\x0b\x32%.costestimator.v1.AccumulatorOverride\"E\n\x10\x45stimateResponse\x12\x31\n\testimates\x18\x01 \x03(\x0b\x32\x1e.costestimator.v1.CostEstimate\"\xbf\x02\n\x16StreamEstimatesRequest\x12(\n\x06member\x18\x01 \x01(\x0b\x32\x18.costestimator.v1.Member\x12:\n\x0cproduct_type\x18\x02 \x01(\x0e\x32$.costestimator.v1.BenefitProductType\x12\x33\n\x07service\x18\x03 \x01(\x0b\x32\".costestimator.v1.RequestedService\x12-\n\tproviders\x18\x04 \x03(\x0b\x32\x1a.costestimator.v1.Provider\x12\x15\n\rinclude_trace\x18\x05 \x01(\x08\x12\x44\n\x15\x61\x63\x63umulator_overrides\x18\x06 \x03(\x0b\x32%.costestimator.v1.AccumulatorOverride\"K\n\x17StreamEstimatesResponse\x12\x30\n\x08\x65stimate\x18\x01 \x01(\x0b\x32\x1e.costestimator.v1.CostEstimate\"\xec\x01\n\x10\x43\x61lculateRequest\x12,\n\x08\x63overage\x18\x01 \x01(\x0b\x32\x1a.costestimator.v1.Coverage\x12\x32\n\x07network\x18\x02 \x01(\x0e\x32!.costestimator.v1.NetworkCategory\x12\x33\n\x0c\x61\x63\x63umulators\x18\x03 \x03(\x0b\x32\x1d.costestimator.v1.Accumulator\x12*\n\x0eservice_amount\x18\x04 \x01(\x0b\x32\x12.google.type.Money\x12\x15\n\rinclude_trace\x18\x05 \x01(\x08\"E\n\x11\x43\x61lculateResponse\x12\x30\n\x08\x65stimate\x18\x01 \x01(\x0b\x32\x1e.costestimator.v1.CostEstimate\"\xd4\x01\n\rCostBreakdown\x12&\n\ndeductible\x18\x01 \x01(\x0b\x32\x12.google.type.Money\x12!\n\x05\x63opay\x18\x02 \x01(\x0b\x32\x12.google.type.Money\x12\'\n\x0b\x63oinsurance\x18\x03 \x01(\x0b\x32\x12.google.type.Money\x12\'\n\x0bnot_covered\x18\x04 \x01(\x0b\x32\x12.google.type.Money\x12&\n\nover_limit\x18\x05 \x01(\x0b\x32\x12.google.type.Money\"\xfc\x02\n\x10\x41\x63\x63umulatorState\x12/\n\x04kind\x18\x01 \x01(\x0e\x32!.costestimator.v1.AccumulatorKind\x12\x31\n\x05level\x18\x02 \x01(\x0e\x32\".costestimator.v1.AccumulatorLevel\x12\x32\n\x07network\x18\x03 \x01(\x0e\x32!.costestimator.v1.NetworkCategory\x12/\n\nlimit_type\x18\x04 \x01(\x0e\x32\x1b.costestimator.v1.LimitType\x12.\n\x10remaining_before\x18\x05 \x01(\x0b\x32\x14.google.type.Decimal\x12-\n\x0fremaining_after\x18\x06 \x01(\x0b\x32\x14.google.type.Decimal\x12)\n\x0blimit_value\x18\x07 \x01(\x0b\x32\x14.google.type.Decimal\x12\x15\n\raccum_ex_code\x18\x08 \x01(\t\"r\n\rEstimateFlags\x12\x17\n\x0fservice_covered\x18\x01 \x01(\x08\x12\x15\n\rlimit_reached\x18\x02 \x01(\x08\x12\x19\n\x11out_of_pocket_met\x18\x03 \x01(\x08\x12\x16\n\x0e\x64\x65\x64uctible_met\x18\x04 \x01(\x08\"\xd5\x01\n\x0eMatchedBenefit\x12\x14\n\x0c\x62\x65nefit_name\x18\x01 \x01(\t\x12\x14\n\x0c\x62\x65nefit_code\x18\x02 \x01(\x03\x12\x19\n\x11\x62\x65nefit_tier_name\x18\x03 \x01(\t\x12;\n\x10network_category\x18\x04 \x01(\x0e\x32!.costestimator.v1.NetworkCategory\x12 \n\x18\x63overage_sequence_number\x18\x05 \x01(\x05\x12\x1d\n\x15provider_designations\x18\x06 \x03(\t\"\x96\x01\n\tTraceLine\x12\x0f\n\x07handler\x18\x01 \x01(\t\x12\x10\n\x08\x64\x65\x63ision\x18\x02 \x01(\t\x12\x37\n\x06values\x18\x03 \x03(\x0b\x32\'.costestimator.v1.TraceLine.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xf2\x03\n\x0c\x43ostEstimate\x12\x13\n\x0bprovider_id\x18\x01 \x01(\t\x12\"\n\x06status\x18\x02 \x01(\x0b\x32\x12.google.rpc.Status\x12*\n\x0eservice_amount\x18\x03 \x01(\x0b\x32\x12.google.type.Money\x12\'\n\x0bmember_pays\x18\x04 \x01(\x0b\x32\x12.google.type.Money\x12%\n\tplan_pays\x18\x05 \x01(\x0b\x32\x12.google.type.Money\x12\x32\n\tbreakdown\x18\x06 \x01(\x0b\x32\x1f.costestimator.v1.CostBreakdown\x12\x38\n\x0c\x61\x63\x63umulators\x18\x07 \x03(\x0b\x32\".costestimator.v1.AccumulatorState\x12\x39\n\x0fmatched_benefit\x18\x08 \x01(\x0b\x32 .costestimator.v1.MatchedBenefit\x12.\n\x05\x66lags\x18\t \x01(\x0b\x32\x1f.costestimator.v1.EstimateFlags\x12\x0c\n\x04path\x18\n \x03(\t\x12*\n\x05trace\x18\x0b \x03(\x0b\x32\x1b.costestimator.v1.TraceLine\x12\x1a\n\x12\x62\x65nefit_from_cache\x18\x0c \x01(\x08\"\x8a\x03\n\x13\x45ligibilityEstimate\x12\x30\n\x08\x65stimate\x18\x01 \x01(\x0b\x32\x1e.costestimator.v1.CostEstimate\x12+\n\x0fmember_pays_low\x18\x02 \x01(\x0b\x32\x12.google.type.Money\x12,\n\x10member_pays_high\x18\x03 \x01(\x0b\x32\x12.google.type.Money\x12<\n\x0c\x63ompleteness\x18\x04 \x01(\x0e\x32&.costestimator.v1.EstimateCompleteness\x12\x39\n\x0b\x61ssumptions\x18\x05 \x03(\x0b\x32$.costestimator.v1.EstimateAssumption\x12\x19\n\x11service_type_code\x18\x06 \x01(\t\x12:\n\x0e\x64\x65rived_inputs\x18\x07 \x01(\x0b\x32\".costestimator.v1.CalculateRequest\x12\x16\n\x0esource_indices\x18\x08 \x03(\x05\"\x99\x01\n\x1f\x45stimateFromEligibilityResponse\x12\x10\n\x08\x63heck_id\x18\x01 \x01(\t\x12*\n\x0f\x64\x61te_of_service\x18\x02 \x01(\x0b\x32\x11.google.type.Date\x12\x38\n\testimates\x18\x03 \x03(\x0b\x32%.costestimator.v1.EligibilityEstimate2\xa4\x03\n\x0f\x45stimateService\x12Q\n\x08\x45stimate\x12!.costestimator.v1.EstimateRequest\x1a\".costestimator.v1.EstimateResponse\x12h\n\x0fStreamEstimates\x12(.costestimator.v1.StreamEstimatesRequest\x1a).costestimator.v1.StreamEstimatesResponse0\x01\x12T\n\tCalculate\x12\".costestimator.v1.CalculateRequest\x1a#.costestimator.v1.CalculateResponse\x12~\n\x17\x45stimateFromEligibility\x12\x30.costestimator.v1.EstimateFromEligibilityRequest\x1a\x31.costestimator.v1.EstimateFromEligibilityResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,38 +39,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_TRACELINE_VALUESENTRY']._loaded_options = None
   _globals['_TRACELINE_VALUESENTRY']._serialized_options = b'8\001'
-  _globals['_REQUESTEDSERVICE']._serialized_start=169
-  _globals['_REQUESTEDSERVICE']._serialized_end=279
-  _globals['_PROVIDER']._serialized_start=282
-  _globals['_PROVIDER']._serialized_end=561
-  _globals['_ACCUMULATOROVERRIDE']._serialized_start=564
-  _globals['_ACCUMULATOROVERRIDE']._serialized_end=778
-  _globals['_ESTIMATEREQUEST']._serialized_start=781
-  _globals['_ESTIMATEREQUEST']._serialized_end=1093
-  _globals['_ESTIMATERESPONSE']._serialized_start=1095
-  _globals['_ESTIMATERESPONSE']._serialized_end=1164
-  _globals['_STREAMESTIMATESREQUEST']._serialized_start=1167
-  _globals['_STREAMESTIMATESREQUEST']._serialized_end=1486
-  _globals['_STREAMESTIMATESRESPONSE']._serialized_start=1488
-  _globals['_STREAMESTIMATESRESPONSE']._serialized_end=1563
-  _globals['_CALCULATEREQUEST']._serialized_start=1566
-  _globals['_CALCULATEREQUEST']._serialized_end=1802
-  _globals['_CALCULATERESPONSE']._serialized_start=1804
-  _globals['_CALCULATERESPONSE']._serialized_end=1873
-  _globals['_COSTBREAKDOWN']._serialized_start=1876
-  _globals['_COSTBREAKDOWN']._serialized_end=2088
-  _globals['_ACCUMULATORSTATE']._serialized_start=2091
-  _globals['_ACCUMULATORSTATE']._serialized_end=2471
-  _globals['_ESTIMATEFLAGS']._serialized_start=2473
-  _globals['_ESTIMATEFLAGS']._serialized_end=2587
-  _globals['_MATCHEDBENEFIT']._serialized_start=2590
-  _globals['_MATCHEDBENEFIT']._serialized_end=2803
-  _globals['_TRACELINE']._serialized_start=2806
-  _globals['_TRACELINE']._serialized_end=2956
-  _globals['_TRACELINE_VALUESENTRY']._serialized_start=2911
-  _globals['_TRACELINE_VALUESENTRY']._serialized_end=2956
-  _globals['_COSTESTIMATE']._serialized_start=2959
-  _globals['_COSTESTIMATE']._serialized_end=3457
-  _globals['_ESTIMATESERVICE']._serialized_start=3460
-  _globals['_ESTIMATESERVICE']._serialized_end=3752
+  _globals['_REQUESTEDSERVICE']._serialized_start=238
+  _globals['_REQUESTEDSERVICE']._serialized_end=348
+  _globals['_PROVIDER']._serialized_start=351
+  _globals['_PROVIDER']._serialized_end=630
+  _globals['_ACCUMULATOROVERRIDE']._serialized_start=633
+  _globals['_ACCUMULATOROVERRIDE']._serialized_end=847
+  _globals['_ESTIMATEREQUEST']._serialized_start=850
+  _globals['_ESTIMATEREQUEST']._serialized_end=1162
+  _globals['_ESTIMATERESPONSE']._serialized_start=1164
+  _globals['_ESTIMATERESPONSE']._serialized_end=1233
+  _globals['_STREAMESTIMATESREQUEST']._serialized_start=1236
+  _globals['_STREAMESTIMATESREQUEST']._serialized_end=1555
+  _globals['_STREAMESTIMATESRESPONSE']._serialized_start=1557
+  _globals['_STREAMESTIMATESRESPONSE']._serialized_end=1632
+  _globals['_CALCULATEREQUEST']._serialized_start=1635
+  _globals['_CALCULATEREQUEST']._serialized_end=1871
+  _globals['_CALCULATERESPONSE']._serialized_start=1873
+  _globals['_CALCULATERESPONSE']._serialized_end=1942
+  _globals['_COSTBREAKDOWN']._serialized_start=1945
+  _globals['_COSTBREAKDOWN']._serialized_end=2157
+  _globals['_ACCUMULATORSTATE']._serialized_start=2160
+  _globals['_ACCUMULATORSTATE']._serialized_end=2540
+  _globals['_ESTIMATEFLAGS']._serialized_start=2542
+  _globals['_ESTIMATEFLAGS']._serialized_end=2656
+  _globals['_MATCHEDBENEFIT']._serialized_start=2659
+  _globals['_MATCHEDBENEFIT']._serialized_end=2872
+  _globals['_TRACELINE']._serialized_start=2875
+  _globals['_TRACELINE']._serialized_end=3025
+  _globals['_TRACELINE_VALUESENTRY']._serialized_start=2980
+  _globals['_TRACELINE_VALUESENTRY']._serialized_end=3025
+  _globals['_COSTESTIMATE']._serialized_start=3028
+  _globals['_COSTESTIMATE']._serialized_end=3526
+  _globals['_ELIGIBILITYESTIMATE']._serialized_start=3529
+  _globals['_ELIGIBILITYESTIMATE']._serialized_end=3923
+  _globals['_ESTIMATEFROMELIGIBILITYRESPONSE']._serialized_start=3926
+  _globals['_ESTIMATEFROMELIGIBILITYRESPONSE']._serialized_end=4079
+  _globals['_ESTIMATESERVICE']._serialized_start=4082
+  _globals['_ESTIMATESERVICE']._serialized_end=4502
 # @@protoc_insertion_point(module_scope)

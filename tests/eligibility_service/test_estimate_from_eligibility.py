@@ -1,0 +1,148 @@
+"""EstimateFromEligibility over a real socket: every worked example of estimate-from-eligibility.md §8
+(EX-01..22), from a stored check id and from an inquiry run now; Calculate(derived_inputs) reproduces each point."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+import pytest_asyncio
+from costestimator.v1 import common_pb2 as cpb
+from costestimator.v1 import eligibility_estimate_pb2 as xpb
+from costestimator.v1 import estimate_service_pb2 as epb
+from google.rpc import code_pb2
+
+from server.app import Application
+from tests.eligibility_estimate.examples import EXAMPLES, REFUSED, Example, Provider
+from tests.eligibility_service.estimate_helpers import (
+    IDENTITIES,
+    EstimateClient,
+    dollars,
+    error_info,
+    field_violations,
+    request_for,
+)
+from tests.eligibility_service.helpers import Client
+
+from decimal import Decimal
+
+_COMPLETENESS = {"COMPLETE": xpb.ESTIMATE_COMPLETENESS_COMPLETE, "AMBIGUOUS": xpb.ESTIMATE_COMPLETENESS_AMBIGUOUS}
+_KIND = {cpb.ACCUMULATOR_KIND_DEDUCTIBLE: "deductible", cpb.ACCUMULATOR_KIND_OUT_OF_POCKET_MAX: "oop"}
+_LEVEL = {cpb.ACCUMULATOR_LEVEL_INDIVIDUAL: "individual", cpb.ACCUMULATOR_LEVEL_FAMILY: "family"}
+
+
+@pytest_asyncio.fixture
+async def estimates(el_app: Application) -> AsyncIterator[EstimateClient]:
+    assert el_app.dev_token is not None
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{el_app.port}") as channel:
+        yield EstimateClient(channel, Client(channel, el_app.dev_token))
+
+
+def _sources(example: Example) -> tuple[str, ...]:
+    return ("check_id",) if example.source.startswith("fixture:") else ("check_id", "inquiry")
+
+
+async def _run(client: EstimateClient, example: Example, source: str) -> epb.EstimateFromEligibilityResponse:
+    if source == "check_id":
+        check_id = await client.stored_check(example.source)
+        reply = await client.estimate(request_for(example, check_id=check_id))
+        assert reply.check_id == check_id
+    else:
+        reply = await client.estimate(request_for(example, inquiry_now=IDENTITIES[example.source]))
+        assert reply.check_id
+    assert reply.date_of_service.year >= 2024
+    return reply
+
+
+async def _same_as_calculate(client: EstimateClient, item: epb.EligibilityEstimate) -> None:
+    again = (await client.calculate(item.derived_inputs)).estimate
+    point = item.estimate
+    for field in ("member_pays", "plan_pays", "breakdown", "path", "accumulators", "flags"):
+        assert getattr(again, field) == getattr(point, field), field
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.name)
+async def test_worked_example_over_the_socket(estimates: EstimateClient, example: Example) -> None:
+    for source in _sources(example):
+        reply = await _run(estimates, example, source)
+        assert [e.estimate.provider_id for e in reply.estimates] == [p.provider_id for p in example.providers]
+        for item, expect in zip(reply.estimates, example.expect, strict=True):
+            if expect.member is None:
+                assert item.estimate.status.code == code_pb2.NOT_FOUND
+                assert not item.estimate.HasField("member_pays") and not item.HasField("derived_inputs")
+                continue
+            assert item.estimate.status.code == code_pb2.OK
+            assert dollars(item.estimate.member_pays) == expect.member
+            assert dollars(item.estimate.plan_pays) == expect.plan
+            assert (dollars(item.member_pays_low), dollars(item.member_pays_high)) == (expect.low, expect.high)
+            assert item.completeness == _COMPLETENESS[expect.completeness]
+            assert {a.code for a in item.assumptions} == expect.codes, (source, item.assumptions)
+            if expect.service_type:
+                assert item.service_type_code == expect.service_type
+            after = {(_KIND[s.kind], _LEVEL[s.level]): Decimal(s.remaining_after.value)
+                     for s in item.estimate.accumulators if s.kind in _KIND}
+            for key, value in expect.after.items():
+                assert after[key] == value, (source, key)
+            await _same_as_calculate(estimates, item)
+
+
+@pytest.mark.parametrize(("name", "source", "reason"), REFUSED, ids=[r[0] for r in REFUSED])
+async def test_inactive_coverage_is_refused(estimates: EstimateClient, name: str, source: str, reason: str) -> None:
+    example = EXAMPLES[0]
+    sources = ("check_id",) if source.startswith("fixture:") else ("check_id", "inquiry")
+    for how in sources:
+        if how == "check_id":
+            check_id = await estimates.stored_check(source)
+            exc = await estimates.error(request_for(example, check_id=check_id))
+        else:
+            exc = await estimates.error(request_for(example, inquiry_now=IDENTITIES[source]))
+        assert exc.code() is grpc.StatusCode.FAILED_PRECONDITION
+        info = error_info(exc)
+        assert (info.reason, info.domain) == (reason, "costestimator.v1") and info.metadata["check_id"]
+
+
+async def test_ex19_invalid_request_names_each_field(estimates: EstimateClient) -> None:
+    example = Example("EX-19", "SBX100001", "99999", None, (),
+                      (Provider("a", "in", Decimal("100")), Provider("a", "in", Decimal("100"))), ())
+    exc = await estimates.error(request_for(example, check_id="whatever"))
+    assert exc.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(exc) == ["service.service_type_codes", "providers[1].provider_id"]
+
+
+async def test_ex20_unknown_member_inquiry_is_member_not_found(estimates: EstimateClient) -> None:
+    exc = await estimates.error(request_for(EXAMPLES[0], inquiry_now=IDENTITIES["SBX999999"]))
+    assert exc.code() is grpc.StatusCode.FAILED_PRECONDITION
+    info = error_info(exc)
+    assert info.reason == "MEMBER_NOT_FOUND" and info.metadata["check_id"]
+    stored = await estimates.eligibility.get(info.metadata["check_id"])  # the inquiry was stored
+    assert stored.id == info.metadata["check_id"]
+
+
+async def test_ex21_payer_unable_to_respond_is_unavailable(estimates: EstimateClient) -> None:
+    exc = await estimates.error(request_for(EXAMPLES[0], inquiry_now=IDENTITIES["SBX420001"]))
+    assert exc.code() is grpc.StatusCode.UNAVAILABLE
+    info = error_info(exc)
+    assert info.reason == "PAYER_UNAVAILABLE" and info.metadata["check_id"]
+
+
+async def test_ex22_pending_check_is_refused(estimates: EstimateClient, el_app: Application, tenant: str) -> None:
+    pending = await el_app.eligibility.checks.runner.repo.create_pending(
+        tenant, payer_id="SBX01", request_payload={"tradingPartnerServiceId": "SBX01"})
+    exc = await estimates.error(request_for(EXAMPLES[0], check_id=pending.id))
+    assert exc.code() is grpc.StatusCode.FAILED_PRECONDITION
+    info = error_info(exc)
+    assert (info.reason, info.metadata["check_id"]) == ("CHECK_PENDING", pending.id)
+
+
+async def test_unknown_check_id_is_not_found(estimates: EstimateClient) -> None:
+    exc = await estimates.error(request_for(EXAMPLES[0], check_id="no-such-check"))
+    assert exc.code() is grpc.StatusCode.NOT_FOUND
+    assert error_info(exc).reason == "CHECK_NOT_FOUND"
+
+
+async def test_the_trace_prefixes_the_decisions(estimates: EstimateClient) -> None:
+    check_id = await estimates.stored_check("SBX100001")
+    reply = await estimates.estimate(request_for(EXAMPLES[4], check_id=check_id, trace=True))  # EX-05
+    handlers = [line.handler for line in reply.estimates[0].estimate.trace]
+    assert handlers[:2] == ["D2", "D3"] and "D9" in handlers and handlers[-1].startswith("H")
