@@ -193,12 +193,26 @@ def derived_inputs_pb(inputs: ChainInputs, include_trace: bool, out: epb.Calcula
     out.include_trace = include_trace
 
 
-def estimate_pb(e: ProviderEstimate, include_trace: bool, out: epb.EligibilityEstimate) -> None:
-    est = out.estimate
-    est.provider_id = e.provider_id
+def _shared_pb(e: ProviderEstimate, include_trace: bool, out: epb.EligibilityEstimate) -> None:
+    """The part of an answer that depends on the provider's network and role only (not on the amount)."""
     out.service_type_code = e.service_type_code or ""
     for a in e.assumptions:
         out.assumptions.add(code=a.code, kind=_KIND_PB[a.kind], text=a.text, source_indices=a.source_indices)
+    if e.found and e.point is not None:
+        out.source_indices.extend(e.source_indices)
+        if e.inputs is not None:
+            derived_inputs_pb(e.inputs, include_trace, out.derived_inputs)
+
+
+def estimate_pb(e: ProviderEstimate, include_trace: bool, out: epb.EligibilityEstimate,
+                shared: epb.EligibilityEstimate | None = None) -> None:
+    """One provider's answer; `shared` (from `_shared_pb` of a provider with the same plan) is copied in."""
+    if shared is None:
+        _shared_pb(e, include_trace, out)
+    else:
+        out.CopyFrom(shared)
+    est = out.estimate
+    est.provider_id = e.provider_id
     if include_trace:
         for d in e.decisions:
             est.trace.add(handler=d.step, decision=d.text)
@@ -212,18 +226,26 @@ def estimate_pb(e: ProviderEstimate, include_trace: bool, out: epb.EligibilityEs
     _set_money(out.member_pays_low, e.member_pays_low)
     _set_money(out.member_pays_high, e.member_pays_high)
     out.completeness = _COMPLETENESS_PB[e.completeness]
-    out.source_indices.extend(e.source_indices)
     if e.inputs is not None:
-        derived_inputs_pb(e.inputs, include_trace, out.derived_inputs)
+        _set_money(out.derived_inputs.service_amount, e.inputs.service_amount)
 
 
 def response_pb(
     check_id: str, date_of_service: dt.date | None, estimates: tuple[ProviderEstimate, ...], include_trace: bool
 ) -> epb.EstimateFromEligibilityResponse:
+    """The answer. Providers planned alike (same network and role: the same assumption and input objects) share
+    the amount-independent part, built once and copied (the objects stay alive here, so their ids are keys)."""
     out = epb.EstimateFromEligibilityResponse(check_id=check_id)
     if date_of_service is not None:
         out.date_of_service.year, out.date_of_service.month = date_of_service.year, date_of_service.month
         out.date_of_service.day = date_of_service.day
+    shared: dict[tuple[int, int, int], epb.EligibilityEstimate] = {}
     for e in estimates:
-        estimate_pb(e, include_trace, out.estimates.add())
+        inputs = e.inputs
+        key = (id(e.assumptions), id(inputs.coverage) if inputs else 0, id(inputs.accumulators) if inputs else 0)
+        template = shared.get(key)
+        if template is None:
+            template = shared[key] = epb.EligibilityEstimate()
+            _shared_pb(e, include_trace, template)
+        estimate_pb(e, include_trace, out.estimates.add(), template)
     return out

@@ -23,6 +23,10 @@ from .assumptions import Assumptions
 from .network import IN
 
 
+#: A deductible "equal to the allowed amount" (none sent): a marker the readings replace by each provider's amount.
+ALLOWED: Final = Decimal("-1")
+
+
 @dataclass(frozen=True, slots=True)
 class LevelValues:
     """One accumulator level: remaining values, point first (None = the level is absent in that reading)."""
@@ -76,6 +80,7 @@ def deductible_known_met(found: tuple[LevelValues, ...]) -> bool:
     return any(len(lv.values) == 1 and lv.values[0] == 0 for lv in found)
 
 
-def missing_deductible(allowed: Decimal) -> tuple[LevelValues, ...]:
-    """No deductible sent: none at the point; the high end an individual deductible equal to the allowed amount."""
-    return (LevelValues(Level.INDIVIDUAL, (None, allowed), None, ()),) if allowed > 0 else ()
+def missing_deductible() -> tuple[LevelValues, ...]:
+    """No deductible sent: none at the point; the high end an individual deductible equal to the allowed amount
+    (`ALLOWED`, replaced per provider)."""
+    return (LevelValues(Level.INDIVIDUAL, (None, ALLOWED), None, ()),)

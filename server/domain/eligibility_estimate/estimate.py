@@ -7,7 +7,7 @@ derived once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Final
@@ -23,7 +23,7 @@ from .deductible import collect, service_deductible_lines, treatments
 from .limits import limits
 from .network import IN, OUT
 from .not_covered import first_not_covered, not_covered_lines
-from .readings import ChainInputs, Completeness, Dimensions, completeness, run
+from .readings import ChainInputs, Completeness, Dimensions, Readings, completeness, readings, run
 from .service_types import candidate_service_types
 
 COVERAGE_INACTIVE: Final = "COVERAGE_INACTIVE"
@@ -105,20 +105,28 @@ def estimate_from_eligibility(
     *,
     trace: bool = False,
 ) -> tuple[ProviderEstimate, ...]:
-    """Every provider's estimate, in order. Raises `CoverageRefused` (D1) or `UnmappedService` (D2)."""
+    """Every provider's estimate, in order. Raises `CoverageRefused` (D1) or `UnmappedService` (D2).
+
+    D3–D8 depend on the provider's network and role only: they are planned once per (network, role); D9 runs
+    the chain per amount."""
     reason = refusal(summary)
     if reason is not None:
         raise CoverageRefused(reason)
     service_types = service.service_types()
     if not service_types:
         raise UnmappedService("no service type code for this procedure; name service_type_codes")
+    plans: dict[tuple[str, ProviderRole | None], Plan] = {}
     done: dict[tuple[str, ProviderRole | None, Decimal], ProviderEstimate] = {}
     out = []
     for provider in providers:
         key = (provider.network, provider.role, provider.allowed_amount)
         found = done.get(key)
         if found is None:
-            found = done[key] = estimate_provider(summary, service, service_types, provider, trace=trace)
+            plan = plans.get((provider.network, provider.role))
+            if plan is None:
+                plan = plans[provider.network, provider.role] = plan_provider(summary, service, service_types, provider.network,
+                                                      provider.role)
+            found = done[key] = apply(plan, provider, trace=trace)
         out.append(found if found.provider_id == provider.provider_id else replace(found, provider_id=provider.provider_id))
     return tuple(out)
 
@@ -132,9 +140,56 @@ def estimate_provider(
     trace: bool = False,
 ) -> ProviderEstimate:
     """D3–D9 for one provider (D1/D2 already done by the caller)."""
-    n = provider.network
-    amount = provider.allowed_amount
+    return apply(plan_provider(summary, service, service_types, provider.network, provider.role), provider,
+                 trace=trace)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What D3–D8 decide for a network and role: the readings to run, the assumptions, the entries used."""
+
+    found: bool
+    service_type_code: str | None
+    readings: Readings | None
+    assumptions: tuple[Assumption, ...]
+    has_gap: bool
+    source_indices: tuple[int, ...]
+    decisions: tuple[Decision, ...]
+
+
+def apply(plan: Plan, provider: EstimateProvider, *, trace: bool = False) -> ProviderEstimate:
+    """D9 at the provider's allowed amount."""
+    if not plan.found or plan.readings is None:
+        return ProviderEstimate(provider.provider_id, False, assumptions=plan.assumptions,
+                                service_type_code=plan.service_type_code, decisions=plan.decisions)
+    result = run(plan.readings, provider.allowed_amount, trace=trace)
+    state = completeness(plan.has_gap, result.low, result.high)
+    decisions = plan.decisions
+    if trace:
+        decisions += (Decision("D9", f"{result.readings} readings: member pays {result.low}–{result.high}, "
+                                     f"point {result.point.member_pays}; {state.value}"),)
+    return ProviderEstimate(
+        provider.provider_id, True, result.point, result.low, result.high, state, plan.assumptions,
+        plan.service_type_code, plan.source_indices, result.point_inputs, decisions, result.readings,
+    )
+
+
+def _plan(found: bool, flags: Assumptions, decisions: list[Decision], stc: str | None = None,
+          readings: Readings | None = None, refs: Iterable[int] = ()) -> Plan:
+    return Plan(found, stc, readings, flags.listed(), flags.has_gap(), tuple(sorted({r for r in refs if r >= 0})),
+                tuple(decisions))
+
+
+def plan_provider(
+    summary: EligibilitySummary,
+    service: ServiceToEstimate,
+    service_types: tuple[str, ...],
+    n: str,
+    role: ProviderRole | None,
+) -> Plan:
+    """D3–D8 for a network and a role."""
     flags = Assumptions()
+    net_text = "in network" if n == IN else "out of network"
     decisions = [Decision("D2", f"service types {', '.join(service_types)}, in this order"
                                 f"{' (procedure ' + service.procedure_code + ')' if service.procedure_code else ''}")]
     if len(summary.plan_coverages) >= 2:
@@ -142,16 +197,15 @@ def estimate_provider(
                   (r for pc in summary.plan_coverages for r in pc.source_refs))
     cell = find_cell(summary.cost_shares, service_types, n)
     if cell is None:
-        return _not_covered_or_not_found(summary, service_types, provider, flags, decisions, trace)
+        return _not_covered_or_not_found(summary, service_types, n, flags, decisions)
     stc = cell.service_type_code
-    decisions.append(Decision("D3", f"service type {stc} ({'in' if n == IN else 'out of'} network): "
-                                    f"{len(cell.copays)} copay and {len(cell.coinsurances)} coinsurance candidates"))
-    copay = choose(cell.copays, CostShareKind.COPAY, service.place_of_service, provider.role, flags)
-    coins = choose(cell.coinsurances, CostShareKind.COINSURANCE, service.place_of_service, provider.role, flags)
+    decisions.append(Decision("D3", f"service type {stc} ({net_text}): {len(cell.copays)} copay and "
+                                    f"{len(cell.coinsurances)} coinsurance candidates"))
+    copay = choose(cell.copays, CostShareKind.COPAY, service.place_of_service, role, flags)
+    coins = choose(cell.coinsurances, CostShareKind.COINSURANCE, service.place_of_service, role, flags)
     if copay is None and coins is None:
         decisions.append(Decision("D4", "no valid copay or coinsurance: nothing to estimate"))
-        return ProviderEstimate(provider.provider_id, False, assumptions=flags.listed(), service_type_code=stc,
-                                decisions=tuple(decisions))
+        return _plan(False, flags, decisions, stc)
     if copay is None:
         flags.add("COPAY_NOT_SENT", f"service type {stc}")
         copay = zero_choice()
@@ -177,8 +231,8 @@ def estimate_provider(
     deductible = acc.levels(summary.deductible, n, acc.DEDUCTIBLE[2], ded_flags)
     if True in applies:
         if not deductible:
-            ded_flags.add("DEDUCTIBLE_NOT_SENT", f"{'in' if n == IN else 'out of'} network")
-            deductible = acc.missing_deductible(amount)
+            ded_flags.add("DEDUCTIBLE_NOT_SENT", net_text)
+            deductible = acc.missing_deductible()
         _merge(flags, ded_flags)
         if len(applies) == 2:
             if len(signals.found) == 2:
@@ -193,58 +247,45 @@ def estimate_provider(
 
     out_of_pocket = acc.levels(summary.out_of_pocket, n, acc.OUT_OF_POCKET[2], flags)
     if not out_of_pocket:
-        flags.add("OUT_OF_POCKET_NOT_SENT", f"{'in' if n == IN else 'out of'} network")
+        flags.add("OUT_OF_POCKET_NOT_SENT", net_text)
     decisions.append(Decision("D7", "deductible " + _levels_text(deductible) + "; out-of-pocket "
                               + _levels_text(out_of_pocket)))
     limit = limits(summary.service_lines, stc, n, flags)
     if limit is not None:
         decisions.append(Decision("D8", f"{limit.limit_type.value} limit {_levels_text(limit.levels)}"))
 
-    if any(note.kind is NoteKind.AUTH_REQUIRED and stc in note.service_type_codes for note in summary.notes):
-        flags.add("AUTH_REQUIRED", f"service type {stc}", (note.source_ref or 0 for note in summary.notes
-                                                           if note.kind is NoteKind.AUTH_REQUIRED
-                                                           and stc in note.service_type_codes))
+    auth = [note.source_ref for note in summary.notes
+            if note.kind is NoteKind.AUTH_REQUIRED and stc in note.service_type_codes]
+    if auth:
+        flags.add("AUTH_REQUIRED", f"service type {stc}", (r for r in auth if r is not None))
     if n == OUT:
         flags.add("OUT_OF_NETWORK_BALANCE_BILLING_EXCLUDED")
 
     dims = Dimensions(n, copay.values, coins.values, applies, covered, deductible, out_of_pocket,
                       limit.levels if limit else (), limit.limit_type if limit else None,
                       signals.copay_after_deductible)
-    result = run(dims, amount, trace=trace)
-    state = completeness(flags.has_gap(), result.low, result.high)
-    decisions.append(Decision("D9", f"{result.readings} readings: member pays {result.low}–{result.high}, "
-                                    f"point {result.point.member_pays}; {state.value}"))
     refs = {line.source_ref for line in kept} | set(signals.source_refs) | {line.source_ref for line in i_lines}
     for lv in (*deductible, *out_of_pocket, *(limit.levels if limit else ())):
         refs.update(lv.source_refs)
-    return ProviderEstimate(
-        provider.provider_id, True, result.point, result.low, result.high, state, flags.listed(), stc,
-        tuple(sorted(r for r in refs if r >= 0)), result.point_inputs, tuple(decisions), result.readings,
-    )
+    return _plan(True, flags, decisions, stc, readings(dims), refs)
 
 
 def _not_covered_or_not_found(
-    summary: EligibilitySummary, service_types: tuple[str, ...], provider: EstimateProvider, flags: Assumptions,
-    decisions: list[Decision], trace: bool,
-) -> ProviderEstimate:
+    summary: EligibilitySummary, service_types: tuple[str, ...], n: str, flags: Assumptions,
+    decisions: list[Decision],
+) -> Plan:
     """D5 first case: no STC has a cost share; an `I` line for one of them means not covered, else NOT_FOUND."""
-    n = provider.network
     hit = first_not_covered(summary.service_lines, service_types, n)
     if hit is None:
         decisions.append(Decision("D3", "no service type has a cost share or a not-covered line in this network"))
-        return ProviderEstimate(provider.provider_id, False, assumptions=flags.listed(), decisions=tuple(decisions))
+        return _plan(False, flags, decisions)
     stc, lines = hit
     flags.add("NOT_COVERED", f"service type {stc}", (line.source_ref for line in lines))
     if n == OUT:
         flags.add("OUT_OF_NETWORK_BALANCE_BILLING_EXCLUDED")
     decisions.append(Decision("D5", f"service type {stc} is not covered: the member pays everything"))
     dims = Dimensions(n, (ZERO,), (ZERO,), (False,), (False,), (), (), (), None, True)
-    result = run(dims, provider.allowed_amount, trace=trace)
-    return ProviderEstimate(
-        provider.provider_id, True, result.point, result.low, result.high,
-        completeness(flags.has_gap(), result.low, result.high), flags.listed(), stc,
-        tuple(sorted(line.source_ref for line in lines)), result.point_inputs, tuple(decisions), result.readings,
-    )
+    return _plan(True, flags, decisions, stc, readings(dims), (line.source_ref for line in lines))
 
 
 def _merge(into: Assumptions, other: Assumptions) -> None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
+from typing import Final
 
 from server.domain.costshare import (
     CostShareResult,
@@ -19,11 +20,12 @@ from server.domain.costshare import (
     Level,
     LimitType,
     MemberAccumulator,
+    MemberAccumulators,
     RelatedAccumulator,
     calculate,
 )
 
-from .accumulators import LevelValues
+from .accumulators import ALLOWED, LevelValues
 from .network import CHAIN_CODE
 
 
@@ -116,6 +118,43 @@ def inputs_of(dims: Dimensions, reading: Sequence[object], amount: Decimal) -> C
 
 
 @dataclass(frozen=True, slots=True)
+class Prepared:
+    """One distinct reading, ready for the chain at any amount; `per_amount` readings (a deductible assumed equal
+    to the allowed amount) are rebuilt for each amount."""
+
+    inputs: ChainInputs
+    accumulators: MemberAccumulators
+    per_amount: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Readings:
+    """Every distinct reading of a provider's dimensions, the point first. Independent of the amount, so one
+    instance serves every provider with the same network and role."""
+
+    dims: Dimensions
+    prepared: tuple[Prepared, ...]
+
+
+_PROBE: Final = Decimal("0.00")
+
+
+def readings(dims: Dimensions) -> Readings:
+    axes: list[tuple[object, ...]] = [dims.copays, dims.coinsurances, dims.applies, dims.covered,
+                                      *(lv.values for lv in dims.deductible),
+                                      *(lv.values for lv in dims.out_of_pocket),
+                                      *(lv.values for lv in dims.limits)]
+    point = tuple(axis[0] for axis in axes)
+    seen: dict[ChainInputs, Prepared] = {}
+    for reading in (point, *itertools.product(*axes)):
+        inputs = inputs_of(dims, reading, _PROBE)
+        if inputs not in seen:
+            per_amount = any(a.calculated_value is ALLOWED for a in inputs.accumulators)
+            seen[inputs] = Prepared(inputs, MemberAccumulators(inputs.accumulators), per_amount)
+    return Readings(dims, tuple(seen.values()))
+
+
+@dataclass(frozen=True, slots=True)
 class Range:
     point: CostShareResult
     point_inputs: ChainInputs
@@ -124,22 +163,29 @@ class Range:
     readings: int
 
 
-def run(dims: Dimensions, amount: Decimal, *, trace: bool = False) -> Range:
-    """The chain over every reading; identical readings (e.g. deductible values under *waived*) run once."""
-    axes: list[tuple[object, ...]] = [dims.copays, dims.coinsurances, dims.applies, dims.covered,
-                                      *(lv.values for lv in dims.deductible),
-                                      *(lv.values for lv in dims.out_of_pocket),
-                                      *(lv.values for lv in dims.limits)]
-    point_reading = tuple(axis[0] for axis in axes)
-    point_inputs = inputs_of(dims, point_reading, amount)
-    point = calculate(point_inputs.coverage, point_inputs.accumulators, amount, trace=trace)
-    seen: dict[ChainInputs, Decimal] = {point_inputs: point.member_pays}
-    for reading in itertools.product(*axes):
-        inputs = inputs_of(dims, reading, amount)
-        if inputs not in seen:
-            seen[inputs] = calculate(inputs.coverage, inputs.accumulators, amount).member_pays
-    pays = seen.values()
-    return Range(point, point_inputs, min(pays), max(pays), len(seen))
+def _at(prepared: Prepared, dims: Dimensions, amount: Decimal) -> tuple[ChainInputs, MemberAccumulators]:
+    inputs = prepared.inputs
+    if prepared.per_amount:
+        accs = tuple(replace(a, calculated_value=amount) if a.calculated_value is ALLOWED else a
+                     for a in inputs.accumulators)
+        return ChainInputs(inputs.coverage, accs, amount), MemberAccumulators(accs)
+    return replace(inputs, service_amount=amount), prepared.accumulators
+
+
+def run(plan: Readings, amount: Decimal, *, trace: bool = False) -> Range:
+    """The chain over every reading at `amount`: the point (traced when asked), and the least / most paid."""
+    first, *rest = plan.prepared
+    point_inputs, point_accs = _at(first, plan.dims, amount)
+    point = calculate(point_inputs.coverage, point_accs, amount, trace=trace)
+    low = high = point.member_pays
+    for prepared in rest:
+        inputs, accs = _at(prepared, plan.dims, amount)
+        pays = calculate(inputs.coverage, accs, amount).member_pays
+        if pays < low:
+            low = pays
+        elif pays > high:
+            high = pays
+    return Range(point, point_inputs, low, high, len(plan.prepared))
 
 
 def completeness(has_gap: bool, low: Decimal, high: Decimal) -> Completeness:
