@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import grpc
 import pytest
@@ -11,9 +13,11 @@ import pytest_asyncio
 from costestimator.v1 import common_pb2 as cpb
 from costestimator.v1 import eligibility_estimate_pb2 as xpb
 from costestimator.v1 import estimate_service_pb2 as epb
+from costestimator.v1 import eligibility_service_pb2 as pb
 from google.rpc import code_pb2
 
 from server.app import Application
+from server.store import CheckStatus, EligibilityRepository, Keyring, Sealer
 from tests.eligibility_estimate.examples import EXAMPLES, REFUSED, Example, Provider
 from tests.eligibility_service.estimate_helpers import (
     IDENTITIES,
@@ -23,9 +27,8 @@ from tests.eligibility_service.estimate_helpers import (
     field_violations,
     request_for,
 )
-from tests.eligibility_service.helpers import Client
-
-from decimal import Decimal
+from tests.eligibility_service.conftest import DATA_KEY
+from tests.eligibility_service.helpers import KIM_SLOW, RIVERA, UNAVAILABLE, Client, inquiry
 
 _COMPLETENESS = {"COMPLETE": xpb.ESTIMATE_COMPLETENESS_COMPLETE, "AMBIGUOUS": xpb.ESTIMATE_COMPLETENESS_AMBIGUOUS}
 _KIND = {cpb.ACCUMULATOR_KIND_DEDUCTIBLE: "deductible", cpb.ACCUMULATOR_KIND_OUT_OF_POCKET_MAX: "oop"}
@@ -146,3 +149,39 @@ async def test_the_trace_prefixes_the_decisions(estimates: EstimateClient) -> No
     reply = await estimates.estimate(request_for(EXAMPLES[4], check_id=check_id, trace=True))  # EX-05
     handlers = [line.handler for line in reply.estimates[0].estimate.trace]
     assert handlers[:2] == ["D2", "D3"] and "D9" in handlers and handlers[-1].startswith("H")
+
+
+async def test_expired_check_is_refused(estimates: EstimateClient, el_app: Application, tenant: str) -> None:
+    old = EligibilityRepository(el_app.eligibility.engine, page_token_secret=b"0" * 32,
+                                sealer=Sealer(Keyring.parse(DATA_KEY, where="tests")),
+                                clock=lambda: datetime.now(UTC) - timedelta(days=31))
+    stale = await old.create_pending(tenant, payer_id="SBX01", request_payload={"tradingPartnerServiceId": "SBX01"})
+    assert await old.complete(tenant, stale.id, CheckStatus.VERIFIED, http_status=200)
+    exc = await estimates.error(request_for(EXAMPLES[0], check_id=stale.id))
+    assert exc.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert (error_info(exc).reason, error_info(exc).metadata["check_id"]) == ("CHECK_EXPIRED", stale.id)
+
+
+@pytest.mark.parametrize(("identity", "code", "reason"), [
+    (inquiry(*UNAVAILABLE), grpc.StatusCode.UNAVAILABLE, "CLEARINGHOUSE_UNAVAILABLE"),
+    (inquiry(*RIVERA, payer="NOPE1"), grpc.StatusCode.FAILED_PRECONDITION, "CHECK_FAILED"),
+], ids=["clearinghouse-503", "unknown-payer"])
+async def test_failed_inquiries(estimates: EstimateClient, identity: pb.EligibilityInquiry, code: grpc.StatusCode,
+                                reason: str) -> None:
+    exc = await estimates.error(request_for(EXAMPLES[0], inquiry_now=identity))
+    assert exc.code() is code
+    info = error_info(exc)
+    assert info.reason == reason and info.metadata["check_id"]
+    stored = await estimates.eligibility.get(info.metadata["check_id"])
+    assert stored.status == pb.ELIGIBILITY_STATUS_FAILED
+
+
+async def test_inquiry_outliving_the_deadline_goes_on_in_the_background(estimates: EstimateClient) -> None:
+    exc = await estimates.error(request_for(EXAMPLES[0], inquiry_now=inquiry(*KIM_SLOW)), timeout=0.6)
+    assert exc.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    info = error_info(exc)
+    assert info.reason == "CHECK_PENDING" and info.metadata["check_id"]
+    final = await estimates.eligibility.wait_final(info.metadata["check_id"])
+    assert final.status == pb.ELIGIBILITY_STATUS_VERIFIED
+    reply = await estimates.estimate(request_for(EXAMPLES[0], check_id=final.id))  # now usable by id
+    assert dollars(reply.estimates[0].estimate.member_pays) == EXAMPLES[0].expect[0].member
