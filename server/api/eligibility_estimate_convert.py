@@ -18,7 +18,7 @@ from google.rpc import code_pb2
 from server.api.eligibility_convert import inquiry_from_pb
 from server.api.estimate_convert import result_pb
 from server.api.money import CURRENCY, money_to_decimal
-from server.api.validation import RequestInvalid, Violations
+from server.api.validation import RequestInvalid, Violations, check_provider_id
 from server.domain.eligibility import EligibilityInquiry
 from server.domain.eligibility.codes import REQUEST_SERVICE_TYPE_CODES
 from server.domain.eligibility_estimate import (
@@ -40,6 +40,7 @@ _HCPCS: Final = re.compile(r"^[A-V]\d{4}$")
 _STC: Final = re.compile(r"^[0-9A-Z]{1,2}$")
 _POS: Final = re.compile(r"^\d{2}$")
 MAX_SERVICE_TYPES: Final = 10
+MAX_PROVIDERS: Final = 100  # spec §2; COSTEST_MAX_PROVIDERS can only lower it
 _MAX_ID: Final = 64
 _MAX_TEXT: Final = 64
 _NETWORKS: Final = {cpb.NETWORK_CATEGORY_IN_NETWORK: IN, cpb.NETWORK_CATEGORY_OUT_OF_NETWORK: OUT}
@@ -99,14 +100,7 @@ def _providers(items: Any, max_providers: int, v: Violations) -> list[EstimatePr
     out = []
     for i, p in enumerate(items):
         path = f"providers[{i}]"
-        ok = True
-        if not p.provider_id:
-            ok = v.require(False, f"{path}.provider_id", "is required")
-        elif len(p.provider_id) > _MAX_ID or not p.provider_id.isprintable():
-            ok = v.require(False, f"{path}.provider_id", f"at most {_MAX_ID} printable characters")
-        elif p.provider_id in seen:
-            ok = v.require(False, f"{path}.provider_id", "duplicate provider_id")
-        seen.add(p.provider_id)
+        ok = check_provider_id(p.provider_id, f"{path}.provider_id", seen, v, max_length=_MAX_ID)
         if len(p.display_name) > _MAX_TEXT:
             ok = v.require(False, f"{path}.display_name", f"at most {_MAX_TEXT} characters")
         network = _NETWORKS.get(p.network_category)
@@ -144,7 +138,7 @@ def query_from_pb(
         except RequestInvalid as invalid:
             v.items.extend(invalid.violations)
     service = _service(req.service, req.HasField("service"), v)
-    providers = _providers(req.providers, max_providers, v)
+    providers = _providers(req.providers, min(max_providers, MAX_PROVIDERS), v)
     v.raise_if_any()
     return EstimateFromEligibilityQuery(check_id, inquiry, service, tuple(providers), req.include_trace)
 
