@@ -15,6 +15,8 @@ from google.rpc import error_details_pb2
 from google.type import money_pb2
 from grpc_status import rpc_status
 
+from google.rpc import code_pb2
+
 from tests.eligibility_estimate.examples import Example, Provider
 from tests.eligibility_service.helpers import LEE, MORGAN, PATEL, RIVERA, SHAH, Client, inquiry
 
@@ -120,3 +122,61 @@ def field_violations(exc: grpc.aio.AioRpcError) -> list[str]:
             detail.Unpack(bad)
             return [v.field for v in bad.field_violations]
     raise AssertionError("no BadRequest")
+
+
+_COMPLETENESS = {"COMPLETE": xpb.ESTIMATE_COMPLETENESS_COMPLETE, "AMBIGUOUS": xpb.ESTIMATE_COMPLETENESS_AMBIGUOUS,
+                 "INCOMPLETE": xpb.ESTIMATE_COMPLETENESS_INCOMPLETE}
+_KIND = {cpb.ACCUMULATOR_KIND_DEDUCTIBLE: "deductible", cpb.ACCUMULATOR_KIND_OUT_OF_POCKET_MAX: "oop",
+         cpb.ACCUMULATOR_KIND_LIMIT: "limit"}
+_LEVEL = {cpb.ACCUMULATOR_LEVEL_INDIVIDUAL: "individual", cpb.ACCUMULATOR_LEVEL_FAMILY: "family"}
+
+
+def sources(example: Example) -> tuple[str, ...]:
+    """How an example is asked: a captured fixture only by a stored check; a sandbox member both ways."""
+    return ("check_id",) if example.source.startswith("fixture:") else ("check_id", "inquiry")
+
+
+async def run_example(client: EstimateClient, example: Example, source: str) -> epb.EstimateFromEligibilityResponse:
+    """The example's RPC from `source` ("check_id": CheckEligibility first, then by id; "inquiry": run now).
+    The example's `source` must be a key of IDENTITIES (add new sandbox members there)."""
+    if source == "check_id":
+        check_id = await client.stored_check(example.source)
+        reply = await client.estimate(request_for(example, check_id=check_id))
+        assert reply.check_id == check_id
+    else:
+        reply = await client.estimate(request_for(example, inquiry_now=IDENTITIES[example.source]))
+        assert reply.check_id
+    assert reply.date_of_service.year >= 2024
+    return reply
+
+
+async def assert_same_as_calculate(client: EstimateClient, item: epb.EligibilityEstimate) -> None:
+    """Calculate(derived_inputs), over the socket, gives the point's numbers."""
+    again = (await client.calculate(item.derived_inputs)).estimate
+    for name in ("member_pays", "plan_pays", "breakdown", "path", "accumulators", "flags"):
+        assert getattr(again, name) == getattr(item.estimate, name), name
+
+
+async def assert_example(client: EstimateClient, example: Example, source: str) -> None:
+    """Run an example through the RPC and check every provider against its `Expect` (status, point, range,
+    completeness, assumption codes, service type, accumulators after) and Calculate(derived_inputs)."""
+    reply = await run_example(client, example, source)
+    assert [e.estimate.provider_id for e in reply.estimates] == [p.provider_id for p in example.providers]
+    for item, expect in zip(reply.estimates, example.expect, strict=True):
+        if expect.member is None:
+            assert item.estimate.status.code == code_pb2.NOT_FOUND
+            assert not item.estimate.HasField("member_pays") and not item.HasField("derived_inputs")
+            continue
+        assert item.estimate.status.code == code_pb2.OK
+        assert dollars(item.estimate.member_pays) == expect.member
+        assert dollars(item.estimate.plan_pays) == expect.plan
+        assert (dollars(item.member_pays_low), dollars(item.member_pays_high)) == (expect.low, expect.high)
+        assert item.completeness == _COMPLETENESS[expect.completeness]
+        assert {a.code for a in item.assumptions} == expect.codes, (source, item.assumptions)
+        if expect.service_type:
+            assert item.service_type_code == expect.service_type
+        after = {(_KIND[s.kind], _LEVEL[s.level]): Decimal(s.remaining_after.value)
+                 for s in item.estimate.accumulators if s.kind in _KIND and s.HasField("remaining_after")}
+        for key, value in expect.after.items():
+            assert after[key] == value, (source, key)
+        await assert_same_as_calculate(client, item)

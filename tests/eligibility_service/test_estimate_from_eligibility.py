@@ -10,30 +10,23 @@ from decimal import Decimal
 import grpc
 import pytest
 import pytest_asyncio
-from costestimator.v1 import common_pb2 as cpb
-from costestimator.v1 import eligibility_estimate_pb2 as xpb
-from costestimator.v1 import estimate_service_pb2 as epb
 from costestimator.v1 import eligibility_service_pb2 as pb
-from google.rpc import code_pb2
 
 from server.app import Application
 from server.store import CheckStatus, EligibilityRepository, Keyring, Sealer
 from tests.eligibility_estimate.examples import EXAMPLES, REFUSED, Example, Provider
+from tests.eligibility_service.conftest import DATA_KEY
 from tests.eligibility_service.estimate_helpers import (
     IDENTITIES,
     EstimateClient,
+    assert_example,
     dollars,
     error_info,
     field_violations,
     request_for,
+    sources,
 )
-from tests.eligibility_service.conftest import DATA_KEY
 from tests.eligibility_service.helpers import KIM_SLOW, RIVERA, UNAVAILABLE, Client, inquiry
-
-_COMPLETENESS = {"COMPLETE": xpb.ESTIMATE_COMPLETENESS_COMPLETE, "AMBIGUOUS": xpb.ESTIMATE_COMPLETENESS_AMBIGUOUS}
-_KIND = {cpb.ACCUMULATOR_KIND_DEDUCTIBLE: "deductible", cpb.ACCUMULATOR_KIND_OUT_OF_POCKET_MAX: "oop"}
-_LEVEL = {cpb.ACCUMULATOR_LEVEL_INDIVIDUAL: "individual", cpb.ACCUMULATOR_LEVEL_FAMILY: "family"}
-
 
 @pytest_asyncio.fixture
 async def estimates(el_app: Application) -> AsyncIterator[EstimateClient]:
@@ -42,59 +35,16 @@ async def estimates(el_app: Application) -> AsyncIterator[EstimateClient]:
         yield EstimateClient(channel, Client(channel, el_app.dev_token))
 
 
-def _sources(example: Example) -> tuple[str, ...]:
-    return ("check_id",) if example.source.startswith("fixture:") else ("check_id", "inquiry")
-
-
-async def _run(client: EstimateClient, example: Example, source: str) -> epb.EstimateFromEligibilityResponse:
-    if source == "check_id":
-        check_id = await client.stored_check(example.source)
-        reply = await client.estimate(request_for(example, check_id=check_id))
-        assert reply.check_id == check_id
-    else:
-        reply = await client.estimate(request_for(example, inquiry_now=IDENTITIES[example.source]))
-        assert reply.check_id
-    assert reply.date_of_service.year >= 2024
-    return reply
-
-
-async def _same_as_calculate(client: EstimateClient, item: epb.EligibilityEstimate) -> None:
-    again = (await client.calculate(item.derived_inputs)).estimate
-    point = item.estimate
-    for field in ("member_pays", "plan_pays", "breakdown", "path", "accumulators", "flags"):
-        assert getattr(again, field) == getattr(point, field), field
-
-
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.name)
 async def test_worked_example_over_the_socket(estimates: EstimateClient, example: Example) -> None:
-    for source in _sources(example):
-        reply = await _run(estimates, example, source)
-        assert [e.estimate.provider_id for e in reply.estimates] == [p.provider_id for p in example.providers]
-        for item, expect in zip(reply.estimates, example.expect, strict=True):
-            if expect.member is None:
-                assert item.estimate.status.code == code_pb2.NOT_FOUND
-                assert not item.estimate.HasField("member_pays") and not item.HasField("derived_inputs")
-                continue
-            assert item.estimate.status.code == code_pb2.OK
-            assert dollars(item.estimate.member_pays) == expect.member
-            assert dollars(item.estimate.plan_pays) == expect.plan
-            assert (dollars(item.member_pays_low), dollars(item.member_pays_high)) == (expect.low, expect.high)
-            assert item.completeness == _COMPLETENESS[expect.completeness]
-            assert {a.code for a in item.assumptions} == expect.codes, (source, item.assumptions)
-            if expect.service_type:
-                assert item.service_type_code == expect.service_type
-            after = {(_KIND[s.kind], _LEVEL[s.level]): Decimal(s.remaining_after.value)
-                     for s in item.estimate.accumulators if s.kind in _KIND}
-            for key, value in expect.after.items():
-                assert after[key] == value, (source, key)
-            await _same_as_calculate(estimates, item)
+    for source in sources(example):
+        await assert_example(estimates, example, source)
 
 
 @pytest.mark.parametrize(("name", "source", "reason"), REFUSED, ids=[r[0] for r in REFUSED])
 async def test_inactive_coverage_is_refused(estimates: EstimateClient, name: str, source: str, reason: str) -> None:
     example = EXAMPLES[0]
-    sources = ("check_id",) if source.startswith("fixture:") else ("check_id", "inquiry")
-    for how in sources:
+    for how in ("check_id",) if source.startswith("fixture:") else ("check_id", "inquiry"):
         if how == "check_id":
             check_id = await estimates.stored_check(source)
             exc = await estimates.error(request_for(example, check_id=check_id))
@@ -130,6 +80,7 @@ async def test_ex21_payer_unable_to_respond_is_unavailable(estimates: EstimateCl
 
 
 async def test_ex22_pending_check_is_refused(estimates: EstimateClient, el_app: Application, tenant: str) -> None:
+    assert el_app.eligibility is not None
     pending = await el_app.eligibility.checks.runner.repo.create_pending(
         tenant, payer_id="SBX01", request_payload={"tradingPartnerServiceId": "SBX01"})
     exc = await estimates.error(request_for(EXAMPLES[0], check_id=pending.id))
@@ -152,6 +103,7 @@ async def test_the_trace_prefixes_the_decisions(estimates: EstimateClient) -> No
 
 
 async def test_expired_check_is_refused(estimates: EstimateClient, el_app: Application, tenant: str) -> None:
+    assert el_app.eligibility is not None
     old = EligibilityRepository(el_app.eligibility.engine, page_token_secret=b"0" * 32,
                                 sealer=Sealer(Keyring.parse(DATA_KEY, where="tests")),
                                 clock=lambda: datetime.now(UTC) - timedelta(days=31))

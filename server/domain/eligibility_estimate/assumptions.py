@@ -83,6 +83,12 @@ class Assumptions:
             details.append(detail)
         indices.update(r for r in refs if r >= 0)
 
+    def extend(self, other: Assumptions) -> None:
+        """Take over another collector's assumptions (details and entries kept)."""
+        for code, (details, indices) in other._found.items():
+            for detail in details or [""]:
+                self.add(code, detail, indices)
+
     def __contains__(self, code: object) -> bool:
         return code in self._found
 

@@ -233,7 +233,7 @@ def plan_provider(
         if not deductible:
             ded_flags.add("DEDUCTIBLE_NOT_SENT", net_text)
             deductible = acc.missing_deductible()
-        _merge(flags, ded_flags)
+        flags.extend(ded_flags)
         if len(applies) == 2:
             if len(signals.found) == 2:
                 flags.add("DEDUCTIBLE_SIGNALS_CONFLICT", "", signals.source_refs)
@@ -286,11 +286,6 @@ def _not_covered_or_not_found(
     decisions.append(Decision("D5", f"service type {stc} is not covered: the member pays everything"))
     dims = Dimensions(n, (ZERO,), (ZERO,), (False,), (False,), (), (), (), None, True)
     return _plan(True, flags, decisions, stc, readings(dims), (line.source_ref for line in lines))
-
-
-def _merge(into: Assumptions, other: Assumptions) -> None:
-    for a in other.listed():
-        into.add(a.code, "", a.source_indices)
 
 
 def _levels_text(levels: Sequence[acc.LevelValues]) -> str:
