@@ -72,9 +72,9 @@ async def from_eligibility(ctx: Context) -> list[Row]:
             before, started = _server_ticks(server.pid), time.perf_counter()
             for _ in range(calls):
                 await rpc(req, metadata=md, timeout=30)
-            wall = time.perf_counter() - started
+            elapsed = time.perf_counter() - started
             cpu_ms.append((_server_ticks(server.pid) - before) / tick * 1000 / calls)
-            wall_ms.append(wall * 1000 / calls)
+            wall_ms.append(elapsed * 1000 / calls)
             ctx.progress(f"round {r + 1}/{ctx.cfg.rounds}: {cpu_ms[-1]:.1f} ms server CPU, "
                          f"{wall_ms[-1]:.1f} ms wall per RPC")
     cpu, wall = Spread.of(cpu_ms), Spread.of(wall_ms)
