@@ -280,6 +280,7 @@ def _not_covered_or_not_found(
         decisions.append(Decision("D3", "no service type has a cost share or a not-covered line in this network"))
         return _plan(False, flags, decisions)
     stc, lines = hit
+    flags = Assumptions()  # not covered: NOT_COVERED (and the out-of-network note) only, nothing else is read
     flags.add("NOT_COVERED", f"service type {stc}", (line.source_ref for line in lines))
     if n == OUT:
         flags.add("OUT_OF_NETWORK_BALANCE_BILLING_EXCLUDED")
