@@ -15,7 +15,7 @@ from costestimator.v1 import eligibility_service_pb2 as pb
 from server.app import Application
 from server.store import CheckStatus, EligibilityRepository, Keyring, Sealer
 from tests.eligibility_estimate.examples import EXAMPLES, REFUSED, Example, Provider
-from tests.eligibility_service.conftest import DATA_KEY
+from tests.eligibility_service.conftest import DATA_KEY, MakeApp
 from tests.eligibility_service.estimate_helpers import (
     IDENTITIES,
     EstimateClient,
@@ -128,12 +128,16 @@ async def test_failed_inquiries(estimates: EstimateClient, identity: pb.Eligibil
     assert stored.status == pb.ELIGIBILITY_STATUS_FAILED
 
 
-async def test_inquiry_outliving_the_deadline_goes_on_in_the_background(estimates: EstimateClient) -> None:
-    exc = await estimates.error(request_for(EXAMPLES[0], inquiry_now=inquiry(*KIM_SLOW)), timeout=0.6)
-    assert exc.code() is grpc.StatusCode.DEADLINE_EXCEEDED
-    info = error_info(exc)
-    assert info.reason == "CHECK_PENDING" and info.metadata["check_id"]
-    final = await estimates.eligibility.wait_final(info.metadata["check_id"])
-    assert final.status == pb.ELIGIBILITY_STATUS_VERIFIED
-    reply = await estimates.estimate(request_for(EXAMPLES[0], check_id=final.id))  # now usable by id
-    assert dollars(reply.estimates[0].estimate.member_pays) == EXAMPLES[0].expect[0].member
+async def test_inquiry_outliving_the_deadline_goes_on_in_the_background(make_app: MakeApp) -> None:
+    app = await make_app(eligibility_retry_budget_seconds=30)  # the slow payer (1 s) must fit in the budget
+    assert app.dev_token is not None
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+        client = EstimateClient(channel, Client(channel, app.dev_token))
+        exc = await client.error(request_for(EXAMPLES[0], inquiry_now=inquiry(*KIM_SLOW)), timeout=0.6)
+        assert exc.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+        info = error_info(exc)
+        assert info.reason == "CHECK_PENDING" and info.metadata["check_id"]
+        final = await client.eligibility.wait_final(info.metadata["check_id"])
+        assert final.status == pb.ELIGIBILITY_STATUS_VERIFIED
+        reply = await client.estimate(request_for(EXAMPLES[0], check_id=final.id))  # now usable by id
+        assert dollars(reply.estimates[0].estimate.member_pays) == EXAMPLES[0].expect[0].member
