@@ -18,6 +18,7 @@ from server.api.grpc_server import BuiltServer, Servicers, ServerTls, build_grpc
 from server.api.request_limits import RequestLimits
 from server.api.benefit_servicer import BenefitServicer
 from server.api.estimate_servicer import EstimateServicer
+from server.usecases.eligibility_estimates import EligibilityEstimator
 from server.clients.resilience import Resilience
 from server.compose.eligibility import Eligibility, build_eligibility
 from server.compose.payer import PayerSide, build_payer
@@ -161,7 +162,8 @@ class Application:
         self.eligibility = eligibility = await build_eligibility(resources)
         return Servicers(
             benefit=BenefitServicer(payer.benefit_lookup),
-            estimate=EstimateServicer(payer.estimates, max_providers=s.max_providers),
+            estimate=EstimateServicer(payer.estimates, max_providers=s.max_providers,
+                                      from_eligibility=EligibilityEstimator(eligibility.checks)),
             eligibility=eligibility.servicer,
         )
 

@@ -4,6 +4,7 @@ v1alpha) to grpcurl, and `.ci/buf-breaking` on real git histories."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import re
 import shutil
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from costestimator.v1 import benefit_service_pb2, common_pb2, eligibility_service_pb2, estimate_service_pb2
+from costestimator.v1 import estimate_service_pb2
 from google.api import field_behavior_pb2
 from google.rpc import error_details_pb2, status_pb2
 from google.protobuf import descriptor, descriptor_pb2, descriptor_pool
@@ -24,9 +25,14 @@ from server.app import Application
 from tests.conftest import ROOT
 from tests.test_foundation import _grpcurl
 
-OUR_FILES = [m.DESCRIPTOR for m in (benefit_service_pb2, common_pb2, eligibility_service_pb2, estimate_service_pb2)]
+# every compiled file of the package, found on disk so that a new .proto is covered without editing this list
+OUR_FILES = [importlib.import_module(f"costestimator.v1.{p.stem}").DESCRIPTOR
+             for p in sorted((ROOT / "generated" / "costestimator" / "v1").glob("*_pb2.py"))
+             if not p.stem.endswith("_grpc")]
 SERVICES = {"costestimator.v1.BenefitService", "costestimator.v1.EstimateService",
             "costestimator.v1.EligibilityService"}
+# field_behavior cannot annotate a oneof: the oneofs a request must set (their comments say "exactly one")
+REQUIRED_ONEOFS = {"costestimator.v1.EstimateFromEligibilityRequest.eligibility"}
 STREAM_ESTIMATES_DOC = "The same request; each provider's result is sent as soon as it is ready."
 
 
@@ -251,15 +257,16 @@ async def test_required_means_an_empty_request_is_refused_naming_exactly_the_req
     checked = 0
     for method in _methods():
         required = {f.name for f in method.input_type.fields if field_behavior_pb2.REQUIRED in _behaviors(f)}
+        required |= {o.name for o in method.input_type.oneofs if o.full_name in REQUIRED_ONEOFS}
         if required:
             assert await _violated_fields(app, method) == required, method.full_name
             checked += 1
-    assert checked == 8  # GetBenefit, Estimate, StreamEstimates, Calculate, Check, Submit, Get, Watch
+    assert checked == 9  # GetBenefit, Estimate, StreamEstimates, Calculate, EstimateFromEligibility, Check, Submit, Get, Watch
 
 
 def test_every_response_field_is_output_only() -> None:
     outputs = {m.output_type.full_name: m.output_type for m in _methods()}
-    assert len(outputs) == 10
+    assert len(outputs) == 11  # one response message per RPC
     wrong = [f.full_name for m in outputs.values() for f in m.fields
              if field_behavior_pb2.OUTPUT_ONLY not in _behaviors(f)]
     assert not wrong

@@ -44,7 +44,8 @@ def details(status: status_pb2.Status) -> tuple[error_details_pb2.ErrorInfo, err
             retries.append(retry)
     assert len(infos) == 1, status
     assert infos[0].domain == DOMAIN
-    assert infos[0].reason in REASONS and REASONS[infos[0].reason].code.value[0] == status.code, status
+    entry = REASONS[infos[0].reason]
+    assert status.code in {c.value[0] for c in (entry.code, *entry.also)}, status
     return infos[0], (retries[0] if retries else None)
 
 

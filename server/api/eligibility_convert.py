@@ -29,6 +29,7 @@ from server.domain.eligibility.summary import (
     CostShareLine,
     NetworkBuckets,
     OfficeVisitHeadline,
+    ServiceLine,
 )
 from server.store import DEFAULT_PAGE_SIZE, CheckStatus, Stats
 from server.usecases.eligibility import CheckView
@@ -256,6 +257,15 @@ def _fill_line(out: pb.CostShareLine, line: CostShareLine) -> None:
         _set_decimal(out.percent, line.percent)
 
 
+def _fill_service_line(out: pb.ServiceLine, line: ServiceLine) -> None:
+    if line.amount is not None:
+        _set_money(out.amount, line.amount)
+    if line.percent is not None:
+        _set_decimal(out.percent, line.percent)
+    if line.quantity is not None:
+        _set_decimal(out.quantity, line.quantity)
+
+
 def _fill_date(out: date_pb2.Date, value: dt.date) -> None:
     out.year, out.month, out.day = value.year, value.month, value.day
 
@@ -312,6 +322,18 @@ def fill_summary(out: pb.EligibilitySummary, summary: EligibilitySummary) -> Non
         _fill_date(out.termination_date, summary.termination_date)
     if summary.eligibility_begin_date is not None:
         _fill_date(out.eligibility_begin_date, summary.eligibility_begin_date)
+    for sl in summary.service_lines:
+        _fill_service_line(out.service_lines.add(
+            kind=sl.kind.value, service_type_codes=sl.service_type_codes, network_code=sl.network_code or "",
+            coverage_level_code=sl.coverage_level_code or "", time_qualifier_code=sl.time_qualifier_code or "",
+            quantity_qualifier_code=sl.quantity_qualifier_code or "", notes=sl.notes,
+            place_of_service=sl.place_of_service or "", auth_or_cert_indicator=sl.auth_or_cert_indicator or "",
+            source_index=sl.source_ref,
+        ), sl)
+    for pc in summary.plan_coverages:
+        out.plan_coverages.add(plan_coverage=pc.plan_coverage or "", insurance_type_code=pc.insurance_type_code or "")
+    if summary.date_of_service is not None:
+        _fill_date(out.date_of_service, summary.date_of_service)
 
 
 def summary_pb(summary: EligibilitySummary) -> pb.EligibilitySummary:

@@ -47,6 +47,10 @@ class Reason:
 
     code: grpc.StatusCode
     meaning: str
+    # Other codes the same reason may come with, where a spec fixes the pair (estimate-from-eligibility.md §3: a
+    # member not found refuses an estimate with FAILED_PRECONDITION; an inquiry still pending at the caller's
+    # deadline is DEADLINE_EXCEEDED). Listed in the README next to the main code.
+    also: tuple[grpc.StatusCode, ...] = ()
 
 
 _C = grpc.StatusCode
@@ -63,7 +67,8 @@ REASONS: Final[dict[str, Reason]] = {
     "UPSTREAM_REJECTED_REQUEST": Reason(_C.INVALID_ARGUMENT, "the upstream refused the request's content (HTTP 400)"),
     "UNAUTHENTICATED": Reason(_C.UNAUTHENTICATED, "missing, invalid or expired bearer token"),
     "TENANT_MISSING": Reason(_C.PERMISSION_DENIED, "a valid token without the tenant claim"),
-    "MEMBER_NOT_FOUND": Reason(_C.NOT_FOUND, "the payer has no active coverage for the member"),
+    "MEMBER_NOT_FOUND": Reason(_C.NOT_FOUND, "the payer has no active coverage for the member (EstimateFromEligibility: "
+                                             "FAILED_PRECONDITION, metadata `check_id`)", (_C.FAILED_PRECONDITION,)),
     "CHECK_NOT_FOUND": Reason(_C.NOT_FOUND, "no eligibility check with this id for the caller's tenant"),
     "NO_MATCHING_BENEFIT": Reason(_C.NOT_FOUND, "no benefit of the payer's answer fits this provider"),
     "UPSTREAM_NOT_FOUND": Reason(_C.NOT_FOUND, "the upstream answered HTTP 404"),
@@ -90,6 +95,19 @@ REASONS: Final[dict[str, Reason]] = {
                              "check goes on in the background: GetEligibilityCheck / WatchEligibilityCheck `check_id`"),
     "UPSTREAM_DEADLINE_EXCEEDED": Reason(_C.DEADLINE_EXCEEDED, "the deadline ran out before the upstream answered"),
     "DEADLINE_EXCEEDED": Reason(_C.DEADLINE_EXCEEDED, "the deadline ran out"),
+    # EstimateFromEligibility refusals (estimate-from-eligibility.md §3), metadata `check_id` where a check exists
+    "CHECK_PENDING": Reason(_C.FAILED_PRECONDITION,
+                            "the check is still PENDING: estimate once it is VERIFIED (an inquiry run now that is still "
+                            "running at the caller's deadline: DEADLINE_EXCEEDED, it goes on in the background)",
+                            (_C.DEADLINE_EXCEEDED,)),
+    "CHECK_EXPIRED": Reason(_C.FAILED_PRECONDITION, "the check is too old to estimate from: run a new one"),
+    "CHECK_FAILED": Reason(_C.FAILED_PRECONDITION, "the check ended FAILED: there is no 271 to estimate from"),
+    "COVERAGE_INACTIVE": Reason(_C.FAILED_PRECONDITION,
+                                "the 271 says the coverage is not active on the date of service"),
+    "COVERAGE_STATUS_UNCLEAR": Reason(_C.FAILED_PRECONDITION,
+                                      "the 271 does not say clearly whether the coverage is active"),
+    "CLEARINGHOUSE_UNAVAILABLE": Reason(_C.UNAVAILABLE,
+                                        "the inquiry run now failed on clearinghouse trouble (429, 5xx, timeouts)"),
     "DATA_UNREADABLE": Reason(_C.DATA_LOSS, "a stored check cannot be decrypted with the configured data keys"),
     "INTERNAL": Reason(_C.INTERNAL, "a bug (logged with its traceback)"),
 }
@@ -162,16 +180,27 @@ def _declared(exc: BaseException) -> Mapped | None:
               metadata=metadata if isinstance(metadata, Mapping) else None)
 
 
+def _estimate_refused(e: Any) -> Mapped:
+    """EstimateFromEligibility refusals carry their own status (the spec pairs some reasons with two codes)."""
+    code = grpc.StatusCode[e.status]
+    entry = REASONS[e.reason]
+    assert code == entry.code or code in entry.also, (e.reason, code)
+    pairs = tuple((k, _clip(v, 100)) for k, v in e.metadata.items() if v)
+    return Mapped(code, e.message, (), e.reason, pairs)
+
+
 def _mappers() -> list[tuple[type[BaseException], Callable[[Any], Mapped]]]:
     """Exceptions of other layers that do not declare a reason; most specific first. Imports are local so that
     every layer's error types live with their layer."""
     from server.domain.errors import DomainError
+    from server.usecases.eligibility_estimates import EstimateRefused
     from server.usecases.eligibility import CheckNotFound, InvalidInquiry
     from server.usecases.estimates import MemberAccumulatorsMissing, NoMatchingBenefit
     from server.store.errors import SealedDataError, StoreUnavailable
     from server.store.pagination import InvalidPageToken
 
     return [
+        (EstimateRefused, _estimate_refused),
         (MalformedRequestError, lambda e: _m(
             "MALFORMED_REQUEST", "malformed request: the body is not a valid protobuf message",
             _bad_request([("request", "cannot be parsed as the RPC's request message")]))),

@@ -13,7 +13,7 @@ from google.type import decimal_pb2
 from server.api.benefit_convert import CODE_TYPES, NETWORKS, PRODUCT_TYPES, check_code, check_enum, check_member
 from server.api.errors import status_for
 from server.api.money import CURRENCY, decimal_to_money, money_to_decimal, parse_decimal
-from server.api.validation import Violations
+from server.api.validation import Violations, check_provider_id
 from server.domain.costshare import (
     AccumKind,
     AccumulatorState,
@@ -106,14 +106,7 @@ def _providers(items: Any, max_providers: int, v: Violations) -> list[ProviderQu
     out = []
     for i, p in enumerate(items):
         path = f"providers[{i}]"
-        ok = True
-        if not p.provider_id:
-            ok = v.require(False, f"{path}.provider_id", "is required")
-        elif len(p.provider_id) > _MAX_ID or not p.provider_id.isprintable():
-            ok = v.require(False, f"{path}.provider_id", f"at most {_MAX_ID} printable characters")
-        elif p.provider_id in seen:
-            ok = v.require(False, f"{path}.provider_id", "duplicate provider_id")
-        seen.add(p.provider_id)
+        ok = check_provider_id(p.provider_id, f"{path}.provider_id", seen, v, max_length=_MAX_ID)
         network = check_enum(p.network_category, NETWORKS, f"{path}.network_category", v)
         for name in ("benefit_tier_name", "provider_designation", "display_name"):
             if len(getattr(p, name)) > _MAX_TEXT:

@@ -49,6 +49,7 @@ from server.clients.errors import (
 from server.clients.resilience import Deadline
 from server.clients.stedi import HttpTry, StediAnswer, StediClient
 from server.domain.eligibility import (
+    RECIPE_VERSION,
     EligibilityInquiry,
     EligibilitySummary,
     FieldViolation,
@@ -221,8 +222,8 @@ class CheckView:
     def of(cls, record: CheckRecord, summary: EligibilitySummary | None = None) -> CheckView:
         """The view of a stored check; `summary` when the caller holds it already, else read from the record."""
         response = record.response
-        if summary is None and response is not None and response.summary is not None:
-            summary = EligibilitySummary.from_json(response.summary)
+        if summary is None:
+            summary = stored_summary(record)
         return cls(
             id=record.id,
             status=record.status,
@@ -237,6 +238,27 @@ class CheckView:
             summary=summary,
             raw=response.raw if response is not None else None,
         )
+
+
+def summary_is_stale(record: CheckRecord) -> bool:
+    """Stored under an older normalization recipe (so it lacks what the current recipe adds)."""
+    response = record.response
+    return (response is not None and response.summary is not None
+            and response.summary.get("recipe_version") != RECIPE_VERSION)
+
+
+def stored_summary(record: CheckRecord) -> EligibilitySummary | None:
+    """The check's summary under the current recipe: a summary stored by an older recipe is re-derived from the
+    stored raw 271 (when the record carries it; else it is shown as stored, its `recipe_version` saying so)."""
+    response = record.response
+    if response is None or response.summary is None:
+        return None
+    if summary_is_stale(record) and response.raw is not None:
+        context = context_from_payload(record.request_payload, record.requested_at)
+        rederived = normalize_response(response.http_status or 200, response.raw, context).summary
+        if rederived is not None:
+            return rederived
+    return EligibilitySummary.from_json(response.summary)
 
 
 # ---------------------------------------------------------------- one attempt and its verdict
@@ -693,7 +715,19 @@ class EligibilityChecks:
         record = await self._repo.get(tenant_id, check_id, include_raw=include_raw)
         if record is None:
             raise CheckNotFound(check_id)
+        return await self._with_raw_if_stale(record)
+
+    async def _with_raw_if_stale(self, record: CheckRecord) -> CheckRecord:
+        """A summary of an older recipe is re-derived from the raw 271 (`stored_summary`): read it too."""
+        if summary_is_stale(record) and record.response is not None and record.response.raw is None:
+            reread = await self._repo.get(record.tenant_id, record.id, include_raw=True)
+            if reread is not None:
+                return reread
         return record
+
+    async def record(self, tenant_id: str, check_id: str) -> CheckRecord:
+        """One stored check of the tenant (CheckNotFound otherwise), with the raw 271 when its summary is stale."""
+        return await self._record(tenant_id, check_id)
 
     async def list(
         self,
@@ -714,7 +748,7 @@ class EligibilityChecks:
             page_size=page_size,
             page_token=page_token,
         )
-        return [CheckView.of(r) for r in records], token
+        return [CheckView.of(await self._with_raw_if_stale(r)) for r in records], token
 
     async def stats(self, tenant_id: str, *, policy_id: str | None) -> Stats:
         return await self._repo.stats(tenant_id, policy_id=policy_id)

@@ -698,6 +698,9 @@ class EligibilitySummary(_message.Message):
     OFFICE_VISIT_IN_NETWORK_FIELD_NUMBER: _builtins.int
     OFFICE_VISIT_OUT_OF_NETWORK_FIELD_NUMBER: _builtins.int
     COST_SHARES_FIELD_NUMBER: _builtins.int
+    SERVICE_LINES_FIELD_NUMBER: _builtins.int
+    PLAN_COVERAGES_FIELD_NUMBER: _builtins.int
+    DATE_OF_SERVICE_FIELD_NUMBER: _builtins.int
     COVERAGE_STATUS_FIELD_NUMBER: _builtins.int
     SOURCE_INDICES_FIELD_NUMBER: _builtins.int
     activity: Global___CoverageActivity.ValueType
@@ -760,9 +763,19 @@ class EligibilitySummary(_message.Message):
 
     @_builtins.property
     def cost_shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostShareLine]:
-        """Every copay and coinsurance line the payer sent, in the payer's order.
-        Numbers 21-29 are kept for other summary fields (service lines, plan coverages, date of service).
-        """
+        """Every copay and coinsurance line the payer sent, in the payer's order."""
+
+    @_builtins.property
+    def service_lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceLine]:
+        """Service-level deductible / out-of-pocket lines (STCs other than 30), limitations and not-covered lines, as sent."""
+
+    @_builtins.property
+    def plan_coverages(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlanCoverage]:
+        """Distinct plans (planCoverage, insurance type) of the active STC-30 lines; two or more = several plans answered."""
+
+    @_builtins.property
+    def date_of_service(self) -> _date_pb2.Date:
+        """The check's date of service: every value in this summary is as of that day."""
 
     @_builtins.property
     def coverage_status(self) -> Global___CoverageStatus:
@@ -797,12 +810,15 @@ class EligibilitySummary(_message.Message):
         office_visit_in_network: Global___OfficeVisitHeadline | None = ...,
         office_visit_out_of_network: Global___OfficeVisitHeadline | None = ...,
         cost_shares: _abc.Iterable[Global___CostShareLine] | None = ...,
+        service_lines: _abc.Iterable[Global___ServiceLine] | None = ...,
+        plan_coverages: _abc.Iterable[Global___PlanCoverage] | None = ...,
+        date_of_service: _date_pb2.Date | None = ...,
         coverage_status: Global___CoverageStatus | None = ...,
         source_indices: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["coverage_status", b"coverage_status", "deductible", b"deductible", "effective_date", b"effective_date", "eligibility_begin_date", b"eligibility_begin_date", "office_visit_in_network", b"office_visit_in_network", "office_visit_out_of_network", b"office_visit_out_of_network", "out_of_pocket", b"out_of_pocket", "termination_date", b"termination_date"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["coverage_status", b"coverage_status", "date_of_service", b"date_of_service", "deductible", b"deductible", "effective_date", b"effective_date", "eligibility_begin_date", b"eligibility_begin_date", "office_visit_in_network", b"office_visit_in_network", "office_visit_out_of_network", b"office_visit_out_of_network", "out_of_pocket", b"out_of_pocket", "termination_date", b"termination_date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "cost_shares", b"cost_shares", "coverage_status", b"coverage_status", "deductible", b"deductible", "effective_date", b"effective_date", "eligibility_begin_date", b"eligibility_begin_date", "flags", b"flags", "group_name", b"group_name", "group_number", b"group_number", "insurance_type_code", b"insurance_type_code", "notes", b"notes", "office_visit_in_network", b"office_visit_in_network", "office_visit_out_of_network", b"office_visit_out_of_network", "out_of_pocket", b"out_of_pocket", "payer_name", b"payer_name", "payer_reported_id", b"payer_reported_id", "plan_name", b"plan_name", "plan_number", b"plan_number", "recipe_version", b"recipe_version", "service_cost_shares", b"service_cost_shares", "source_indices", b"source_indices", "termination_date", b"termination_date"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "cost_shares", b"cost_shares", "coverage_status", b"coverage_status", "date_of_service", b"date_of_service", "deductible", b"deductible", "effective_date", b"effective_date", "eligibility_begin_date", b"eligibility_begin_date", "flags", b"flags", "group_name", b"group_name", "group_number", b"group_number", "insurance_type_code", b"insurance_type_code", "notes", b"notes", "office_visit_in_network", b"office_visit_in_network", "office_visit_out_of_network", b"office_visit_out_of_network", "out_of_pocket", b"out_of_pocket", "payer_name", b"payer_name", "payer_reported_id", b"payer_reported_id", "plan_coverages", b"plan_coverages", "plan_name", b"plan_name", "plan_number", b"plan_number", "recipe_version", b"recipe_version", "service_cost_shares", b"service_cost_shares", "service_lines", b"service_lines", "source_indices", b"source_indices", "termination_date", b"termination_date"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -833,6 +849,114 @@ class CoverageStatus(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CoverageStatus: _TypeAlias = CoverageStatus  # noqa: Y015
+
+@_typing.final
+class ServiceLine(_message.Message):
+    """A 271 line the plan-level summary leaves out: a deductible (C) or out-of-pocket (G) line of specific services,
+    or a limitation (F) or not-covered (I) line (estimate-from-eligibility.md §7.1).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    SERVICE_TYPE_CODES_FIELD_NUMBER: _builtins.int
+    NETWORK_CODE_FIELD_NUMBER: _builtins.int
+    COVERAGE_LEVEL_CODE_FIELD_NUMBER: _builtins.int
+    TIME_QUALIFIER_CODE_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    PERCENT_FIELD_NUMBER: _builtins.int
+    QUANTITY_QUALIFIER_CODE_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    PLACE_OF_SERVICE_FIELD_NUMBER: _builtins.int
+    AUTH_OR_CERT_INDICATOR_FIELD_NUMBER: _builtins.int
+    SOURCE_INDEX_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """DEDUCTIBLE, OUT_OF_POCKET, LIMITATION or NOT_COVERED."""
+    network_code: _builtins.str
+    """X12 EB12: Y in network, N out of network, W both, U unknown."""
+    coverage_level_code: _builtins.str
+    """X12 EB02, e.g. IND, FAM."""
+    time_qualifier_code: _builtins.str
+    """X12 EB06, e.g. 29 remaining, 23 calendar year."""
+    quantity_qualifier_code: _builtins.str
+    """X12 EB09, e.g. VS visits."""
+    place_of_service: _builtins.str
+    """Place of service (III industry code), e.g. "11"."""
+    auth_or_cert_indicator: _builtins.str
+    """X12 EB11: Y when prior authorization or certification is required."""
+    source_index: _builtins.int
+    """Index of the entry in the raw benefitsInformation array."""
+    @_builtins.property
+    def service_type_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """X12 EB03: the services the line is about."""
+
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money:
+        """X12 EB07, when sent."""
+
+    @_builtins.property
+    def percent(self) -> _decimal_pb2.Decimal:
+        """X12 EB08 in percent ("20" means 20 %), when sent."""
+
+    @_builtins.property
+    def quantity(self) -> _decimal_pb2.Decimal:
+        """X12 EB10, e.g. 20 (visits)."""
+
+    @_builtins.property
+    def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The payer's MSG texts."""
+
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        service_type_codes: _abc.Iterable[_builtins.str] | None = ...,
+        network_code: _builtins.str = ...,
+        coverage_level_code: _builtins.str = ...,
+        time_qualifier_code: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        percent: _decimal_pb2.Decimal | None = ...,
+        quantity_qualifier_code: _builtins.str = ...,
+        quantity: _decimal_pb2.Decimal | None = ...,
+        notes: _abc.Iterable[_builtins.str] | None = ...,
+        place_of_service: _builtins.str = ...,
+        auth_or_cert_indicator: _builtins.str = ...,
+        source_index: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "percent", b"percent", "quantity", b"quantity"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "auth_or_cert_indicator", b"auth_or_cert_indicator", "coverage_level_code", b"coverage_level_code", "kind", b"kind", "network_code", b"network_code", "notes", b"notes", "percent", b"percent", "place_of_service", b"place_of_service", "quantity", b"quantity", "quantity_qualifier_code", b"quantity_qualifier_code", "service_type_codes", b"service_type_codes", "source_index", b"source_index", "time_qualifier_code", b"time_qualifier_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServiceLine: _TypeAlias = ServiceLine  # noqa: Y015
+
+@_typing.final
+class PlanCoverage(_message.Message):
+    """One plan the 271 reports as active for STC 30."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PLAN_COVERAGE_FIELD_NUMBER: _builtins.int
+    INSURANCE_TYPE_CODE_FIELD_NUMBER: _builtins.int
+    plan_coverage: _builtins.str
+    """X12 EB05 plan name, e.g. "CHOICE PPO 2500"; empty when not sent."""
+    insurance_type_code: _builtins.str
+    """X12 EB04, e.g. PR; empty when not sent."""
+    def __init__(
+        self,
+        *,
+        plan_coverage: _builtins.str = ...,
+        insurance_type_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["insurance_type_code", b"insurance_type_code", "plan_coverage", b"plan_coverage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlanCoverage: _TypeAlias = PlanCoverage  # noqa: Y015
 
 @_typing.final
 class EligibilityCheck(_message.Message):

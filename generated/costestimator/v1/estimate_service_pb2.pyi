@@ -5,10 +5,12 @@ isort:skip_file
 
 from collections import abc as _abc
 from costestimator.v1 import common_pb2 as _common_pb2
+from costestimator.v1 import eligibility_estimate_pb2 as _eligibility_estimate_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.rpc import status_pb2 as _status_pb2
+from google.type import date_pb2 as _date_pb2
 from google.type import decimal_pb2 as _decimal_pb2
 from google.type import money_pb2 as _money_pb2
 import builtins as _builtins
@@ -732,3 +734,101 @@ class CostEstimate(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CostEstimate: _TypeAlias = CostEstimate  # noqa: Y015
+
+@_typing.final
+class EligibilityEstimate(_message.Message):
+    """EstimateFromEligibility: one provider's answer (the other messages are in eligibility_estimate.proto)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ESTIMATE_FIELD_NUMBER: _builtins.int
+    MEMBER_PAYS_LOW_FIELD_NUMBER: _builtins.int
+    MEMBER_PAYS_HIGH_FIELD_NUMBER: _builtins.int
+    COMPLETENESS_FIELD_NUMBER: _builtins.int
+    ASSUMPTIONS_FIELD_NUMBER: _builtins.int
+    SERVICE_TYPE_CODE_FIELD_NUMBER: _builtins.int
+    DERIVED_INPUTS_FIELD_NUMBER: _builtins.int
+    SOURCE_INDICES_FIELD_NUMBER: _builtins.int
+    completeness: _eligibility_estimate_pb2.EstimateCompleteness.ValueType
+    """COMPLETE, AMBIGUOUS or INCOMPLETE."""
+    service_type_code: _builtins.str
+    """The X12 service type code whose cost share was used."""
+    @_builtins.property
+    def estimate(self) -> Global___CostEstimate:
+        """The point estimate; estimate.status is this provider's status (OK, or NOT_FOUND when the 271 has nothing for
+        the service in the provider's network).
+        """
+
+    @_builtins.property
+    def member_pays_low(self) -> _money_pb2.Money:
+        """The least the member pays over every reading the 271 allows."""
+
+    @_builtins.property
+    def member_pays_high(self) -> _money_pb2.Money:
+        """The most the member pays over every reading the 271 allows."""
+
+    @_builtins.property
+    def assumptions(self) -> _containers.RepeatedCompositeFieldContainer[_eligibility_estimate_pb2.EstimateAssumption]:
+        """The assumptions made, each with the 271 entries it rests on."""
+
+    @_builtins.property
+    def derived_inputs(self) -> Global___CalculateRequest:
+        """Calculate(derived_inputs) reproduces the point estimate exactly."""
+
+    @_builtins.property
+    def source_indices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """The benefitsInformation entries (indices in the raw 271) the estimate used."""
+
+    def __init__(
+        self,
+        *,
+        estimate: Global___CostEstimate | None = ...,
+        member_pays_low: _money_pb2.Money | None = ...,
+        member_pays_high: _money_pb2.Money | None = ...,
+        completeness: _eligibility_estimate_pb2.EstimateCompleteness.ValueType = ...,
+        assumptions: _abc.Iterable[_eligibility_estimate_pb2.EstimateAssumption] | None = ...,
+        service_type_code: _builtins.str = ...,
+        derived_inputs: Global___CalculateRequest | None = ...,
+        source_indices: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["derived_inputs", b"derived_inputs", "estimate", b"estimate", "member_pays_high", b"member_pays_high", "member_pays_low", b"member_pays_low"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assumptions", b"assumptions", "completeness", b"completeness", "derived_inputs", b"derived_inputs", "estimate", b"estimate", "member_pays_high", b"member_pays_high", "member_pays_low", b"member_pays_low", "service_type_code", b"service_type_code", "source_indices", b"source_indices"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EligibilityEstimate: _TypeAlias = EligibilityEstimate  # noqa: Y015
+
+@_typing.final
+class EstimateFromEligibilityResponse(_message.Message):
+    """EstimateFromEligibility's answer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECK_ID_FIELD_NUMBER: _builtins.int
+    DATE_OF_SERVICE_FIELD_NUMBER: _builtins.int
+    ESTIMATES_FIELD_NUMBER: _builtins.int
+    check_id: _builtins.str
+    """The check used; also when the inquiry was run now."""
+    @_builtins.property
+    def date_of_service(self) -> _date_pb2.Date:
+        """The check's date of service: the estimate is for that day."""
+
+    @_builtins.property
+    def estimates(self) -> _containers.RepeatedCompositeFieldContainer[Global___EligibilityEstimate]:
+        """One per provider, in request order."""
+
+    def __init__(
+        self,
+        *,
+        check_id: _builtins.str = ...,
+        date_of_service: _date_pb2.Date | None = ...,
+        estimates: _abc.Iterable[Global___EligibilityEstimate] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["date_of_service", b"date_of_service"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["check_id", b"check_id", "date_of_service", b"date_of_service", "estimates", b"estimates"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EstimateFromEligibilityResponse: _TypeAlias = EstimateFromEligibilityResponse  # noqa: Y015

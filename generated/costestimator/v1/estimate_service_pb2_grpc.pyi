@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from costestimator.v1 import eligibility_estimate_pb2 as _eligibility_estimate_pb2
 from costestimator.v1 import estimate_service_pb2 as _estimate_service_pb2
 from grpc import aio as _aio
 import abc as _abc_1
@@ -46,6 +47,10 @@ class EstimateServiceStub:
     """Runs the calculation on an explicit coverage and accumulator state: no upstream call.
     The answer is the same result message as a provider estimate (cost-share-rules.md).
     """
+    EstimateFromEligibility: _grpc.UnaryUnaryMultiCallable[_eligibility_estimate_pb2.EstimateFromEligibilityRequest, _estimate_service_pb2.EstimateFromEligibilityResponse]
+    """What the member pays, derived from an eligibility check (271): per provider a point estimate, a range over
+    every reading the 271 allows, its completeness and assumptions, and the Calculate request that reproduces it.
+    """
 
 @_typing.type_check_only
 class EstimateServiceAsyncStub(EstimateServiceStub):
@@ -64,6 +69,10 @@ class EstimateServiceAsyncStub(EstimateServiceStub):
     Calculate: _aio.UnaryUnaryMultiCallable[_estimate_service_pb2.CalculateRequest, _estimate_service_pb2.CalculateResponse]  # type: ignore[assignment]
     """Runs the calculation on an explicit coverage and accumulator state: no upstream call.
     The answer is the same result message as a provider estimate (cost-share-rules.md).
+    """
+    EstimateFromEligibility: _aio.UnaryUnaryMultiCallable[_eligibility_estimate_pb2.EstimateFromEligibilityRequest, _estimate_service_pb2.EstimateFromEligibilityResponse]  # type: ignore[assignment]
+    """What the member pays, derived from an eligibility check (271): per provider a point estimate, a range over
+    every reading the 271 allows, its completeness and assumptions, and the Calculate request that reproduces it.
     """
 
 class EstimateServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -98,6 +107,16 @@ class EstimateServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_estimate_service_pb2.CalculateResponse, _abc.Awaitable[_estimate_service_pb2.CalculateResponse]]:
         """Runs the calculation on an explicit coverage and accumulator state: no upstream call.
         The answer is the same result message as a provider estimate (cost-share-rules.md).
+        """
+
+    @_abc_1.abstractmethod
+    def EstimateFromEligibility(
+        self,
+        request: _eligibility_estimate_pb2.EstimateFromEligibilityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_estimate_service_pb2.EstimateFromEligibilityResponse, _abc.Awaitable[_estimate_service_pb2.EstimateFromEligibilityResponse]]:
+        """What the member pays, derived from an eligibility check (271): per provider a point estimate, a range over
+        every reading the 271 allows, its completeness and assumptions, and the Calculate request that reproduces it.
         """
 
 def add_EstimateServiceServicer_to_server(servicer: EstimateServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
