@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import grpc
@@ -176,31 +176,26 @@ def _declared(exc: BaseException) -> Mapped | None:
     details: tuple[Any, ...] = ()
     if violations:
         details = (_bad_request([(v.field, v.description) for v in violations]),)
-    return _m(reason, message if isinstance(message, str) else str(exc), *details,
-              metadata=metadata if isinstance(metadata, Mapping) else None)
-
-
-def _estimate_refused(e: Any) -> Mapped:
-    """EstimateFromEligibility refusals carry their own status (the spec pairs some reasons with two codes)."""
-    code = grpc.StatusCode[e.status]
-    entry = REASONS[e.reason]
-    assert code == entry.code or code in entry.also, (e.reason, code)
-    pairs = tuple((k, _clip(v, 100)) for k, v in e.metadata.items() if v)
-    return Mapped(code, e.message, (), e.reason, pairs)
+    mapped = _m(reason, message if isinstance(message, str) else str(exc), *details,
+                metadata=metadata if isinstance(metadata, Mapping) else None)
+    status = getattr(exc, "status", None)  # one of the reason's other codes (`Reason.also`), when it names one
+    if isinstance(status, str) and status in grpc.StatusCode.__members__:
+        code = grpc.StatusCode[status]
+        if code in REASONS[reason].also:
+            mapped = replace(mapped, code=code)
+    return mapped
 
 
 def _mappers() -> list[tuple[type[BaseException], Callable[[Any], Mapped]]]:
     """Exceptions of other layers that do not declare a reason; most specific first. Imports are local so that
     every layer's error types live with their layer."""
     from server.domain.errors import DomainError
-    from server.usecases.eligibility_estimates import EstimateRefused
     from server.usecases.eligibility import CheckNotFound, InvalidInquiry
     from server.usecases.estimates import MemberAccumulatorsMissing, NoMatchingBenefit
     from server.store.errors import SealedDataError, StoreUnavailable
     from server.store.pagination import InvalidPageToken
 
     return [
-        (EstimateRefused, _estimate_refused),
         (MalformedRequestError, lambda e: _m(
             "MALFORMED_REQUEST", "malformed request: the body is not a valid protobuf message",
             _bad_request([("request", "cannot be parsed as the RPC's request message")]))),

@@ -47,7 +47,7 @@ class EstimateRefused(Exception):
         self.check_id = check_id
 
     @property
-    def metadata(self) -> dict[str, str]:
+    def error_metadata(self) -> dict[str, str]:
         return {"check_id": self.check_id} if self.check_id else {}
 
 
