@@ -180,5 +180,5 @@ class BridgeApp(ConnectASGIApplication[Forwarder]):
         return "/costestimator.v1."
 
 
-def _endpoints(forwarder: Forwarder) -> Mapping[str, Endpoint[Any, Any]]:
+def _endpoints(forwarder: Forwarder) -> Mapping[str, Any]:  # connectrpc's own union of endpoint kinds
     return forwarder.endpoints()

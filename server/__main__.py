@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from server import event_loop
 from server.app import Application
 from server.logging_setup import configure_logging
-from server.ports import PortInUse, ensure_port_free
+from server.ports import PortInUse
 from server.settings import SettingsError, load_settings
 
 log = logging.getLogger("server")
@@ -57,8 +57,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     event_loop.install(settings.uvloop)  # uvloop unless COSTEST_UVLOOP=false
     application = Application(settings, reuse_port=worker)
     try:
-        if not worker and settings.effective_console_port:
-            ensure_port_free(settings.host, settings.effective_console_port)
         asyncio.run(_serve_worker(application, args.worker_ready_fd) if worker else _serve_with_console(application))
     except PortInUse as exc:
         print(f"costestimator: cannot start: {exc}", file=sys.stderr)
@@ -84,9 +82,13 @@ async def _serve_with_console(application: Application) -> None:
         target = f"[{host}]:{application.port}" if ":" in host else f"{host}:{application.port}"
         console = ConsoleServer(ConsoleConfig(host=s.host, port=s.effective_console_port, grpc_target=target,
                                               loopback=s.is_loopback, dev_token=application.dev_token))
-        await console.start()
-        started.append(console)
-        print(f"costestimator: web console on {console.url}", flush=True)
+        try:
+            await console.start()
+        except OSError as exc:  # the service is up: a busy console port is worth a warning, not a stop
+            log.warning("the web console is off: cannot listen on %s:%d (%s); set COSTEST_CONSOLE_PORT (0 = off)",
+                        s.host, s.effective_console_port, exc.strerror)
+            return
+        started.append(console)  # its address is logged: "web console on http://..."
 
     def started_or_stop(task: asyncio.Task[None]) -> None:
         if not task.cancelled() and (exc := task.exception()) is not None:
