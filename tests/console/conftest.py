@@ -4,6 +4,7 @@ a failure when COSTEST_REQUIRE_BROWSER=1 (CI installs it)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import AsyncIterator, Callable
@@ -47,9 +48,9 @@ async def console(console_app: Application) -> AsyncIterator[ConsoleServer]:
     await server.stop()
 
 
-@pytest_asyncio.fixture
-async def page(console: ConsoleServer, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
-    """A Chromium page on the console, loaded; its screenshot is saved under test-artifacts/console/."""
+@contextlib.asynccontextmanager
+async def open_page(url: str, screenshot: str) -> AsyncIterator[Any]:
+    """A Chromium page on `url`, loaded; its screenshot is saved under test-artifacts/console/ at the end."""
     executable = chromium_path()
     if executable is None:
         unavailable("browser", "Chromium is not installed (apt-get install -y chromium): browser tests skipped")
@@ -61,11 +62,18 @@ async def page(console: ConsoleServer, request: pytest.FixtureRequest) -> AsyncI
             tab = await browser.new_page(viewport={"width": 1366, "height": 900})
             errors: list[str] = []
             tab.on("pageerror", lambda exc: errors.append(str(exc)))
-            await tab.goto(console.url)
+            await tab.goto(url)
             await tab.wait_for_selector("body[data-ready=true]")
             yield tab
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            await tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+            await tab.screenshot(path=str(ARTIFACTS / f"{screenshot}.png"), full_page=True)
             assert errors == [], f"script errors on the page: {errors}"
         finally:
             await browser.close()
+
+
+@pytest_asyncio.fixture
+async def page(console: ConsoleServer, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    """The console in Chromium (see `open_page`)."""
+    async with open_page(console.url, request.node.name) as tab:
+        yield tab

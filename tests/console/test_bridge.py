@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import struct
@@ -166,3 +167,24 @@ def test_generated_browser_module_is_fresh() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.OUT.read_text() == module.render(), "run `python scripts/gen_console.py`"
+
+
+async def test_a_browser_that_goes_away_cancels_the_upstream_calls(console: ConsoleServer,
+                                                                  console_app: Application) -> None:
+    plan = payer_sandbox(console_app).faults
+    plan.script("/benefits/v3/retrieve", Fault(status=None), Fault(status=None, delay=5))
+    request = {"member": MEMBER, "productType": "BENEFIT_PRODUCT_TYPE_MEDICAL",
+               "service": {"code": "99214", "codeType": "CODE_TYPE_CPT4", "placeOfServiceCode": "11"},
+               "providers": [{"providerId": p, "networkCategory": "NETWORK_CATEGORY_IN_NETWORK", "benefitTierName": "1",
+                              "providerSpecialtyCode": s, "negotiatedAmount": {"currencyCode": "USD", "units": "200"}}
+                             for p, s in (("fast", "08"), ("slow", "20"))]}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{console.url}costestimator.v1.EstimateService/StreamEstimates", data=envelope(request),
+                             headers={**JSON, "content-type": "application/connect+json"}) as reply:
+            first = await reply.content.read(5)
+            assert first[0] == 0  # the fast provider's message arrived; the slow call is in flight
+    for _ in range(50):
+        if plan.cancelled["/benefits/v3/retrieve"]:
+            break
+        await asyncio.sleep(0.1)
+    assert plan.cancelled["/benefits/v3/retrieve"] == 1

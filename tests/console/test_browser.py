@@ -128,3 +128,21 @@ async def test_tabs_work_from_the_keyboard(page: Any) -> None:
     assert await page.get_attribute("#tab-eligibility", "aria-selected") == "true"
     assert await page.is_visible("#screen-eligibility") and not await page.is_visible("#screen-compare")
     assert await page.evaluate("document.activeElement.id") == "tab-eligibility"
+
+
+async def test_an_unreachable_service_says_try_again(console_app: Application) -> None:
+    from console.server import ConsoleConfig, ConsoleServer
+    from tests.console.conftest import open_page
+
+    nowhere = ConsoleServer(ConsoleConfig(host="127.0.0.1", port=0, grpc_target="127.0.0.1:1", loopback=True))
+    await nowhere.start()
+    try:
+        async with open_page(nowhere.url, "unreachable_service") as page:
+            await page.click("#tab-eligibility")
+            await page.click("#elig-example")
+            await page.click("#elig-check")
+            await expect(page.locator("#elig-error")).to_contain_text("not available right now")
+            await expect(page.locator("#elig-error button")).to_have_text("Try again")
+            await expect(page.locator("#elig-error")).not_to_contain_text("Traceback")
+    finally:
+        await nowhere.stop()
