@@ -17,9 +17,9 @@ from costestimator.v1 import (
 )
 from google.rpc import error_details_pb2  # noqa: F401 - imported so reflection can resolve BadRequest details
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from server.api.errors import ErrorMappingInterceptor
+from server.api.reflection import enable_reflection
 from server.api.request_limits import RequestLimits
 from server.ports import ensure_port_free
 
@@ -93,10 +93,7 @@ def build_grpc_server(
     eligibility_service_pb2_grpc.add_EligibilityServiceServicer_to_server(servicers.eligibility, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
-        server,
-    )
+    enable_reflection(server, (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name))
     try:
         port = server.add_secure_port(address, tls.credentials()) if tls else server.add_insecure_port(address)
     except RuntimeError as exc:  # gRPC says only "failed to bind": tell "in use" apart from the rest

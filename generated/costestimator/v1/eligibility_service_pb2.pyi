@@ -31,20 +31,41 @@ class _EligibilityStatus:
 class _EligibilityStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EligibilityStatus.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     ELIGIBILITY_STATUS_UNSPECIFIED: _EligibilityStatus.ValueType  # 0
+    """Not set. As a ListEligibilityChecks filter: any status."""
     ELIGIBILITY_STATUS_PENDING: _EligibilityStatus.ValueType  # 1
+    """Created; the clearinghouse call (or its retries) is in progress. Not final."""
     ELIGIBILITY_STATUS_VERIFIED: _EligibilityStatus.ValueType  # 2
+    """The payer answered with benefits (active or inactive coverage: see summary.activity). Final."""
     ELIGIBILITY_STATUS_FAILED: _EligibilityStatus.ValueType  # 3
+    """Anything else: a provider or request error, an exhausted retry budget, a clearinghouse failure.
+    failure_reason says which. Final.
+    """
     ELIGIBILITY_STATUS_NOT_FOUND: _EligibilityStatus.ValueType  # 4
+    """The payer does not know the member (member-data AAA errors such as 72, 73, 75). Never retried. Final."""
     ELIGIBILITY_STATUS_EXPIRED: _EligibilityStatus.ValueType  # 5
+    """A VERIFIED or NOT_FOUND check older than 30 days, reported as such by reads (benefits change over a
+    plan year): run a new check.
+    """
 
-class EligibilityStatus(_EligibilityStatus, metaclass=_EligibilityStatusEnumTypeWrapper): ...
+class EligibilityStatus(_EligibilityStatus, metaclass=_EligibilityStatusEnumTypeWrapper):
+    """The state of a stored eligibility check (eligibility.md §3.5)."""
 
 ELIGIBILITY_STATUS_UNSPECIFIED: EligibilityStatus.ValueType  # 0
+"""Not set. As a ListEligibilityChecks filter: any status."""
 ELIGIBILITY_STATUS_PENDING: EligibilityStatus.ValueType  # 1
+"""Created; the clearinghouse call (or its retries) is in progress. Not final."""
 ELIGIBILITY_STATUS_VERIFIED: EligibilityStatus.ValueType  # 2
+"""The payer answered with benefits (active or inactive coverage: see summary.activity). Final."""
 ELIGIBILITY_STATUS_FAILED: EligibilityStatus.ValueType  # 3
+"""Anything else: a provider or request error, an exhausted retry budget, a clearinghouse failure.
+failure_reason says which. Final.
+"""
 ELIGIBILITY_STATUS_NOT_FOUND: EligibilityStatus.ValueType  # 4
+"""The payer does not know the member (member-data AAA errors such as 72, 73, 75). Never retried. Final."""
 ELIGIBILITY_STATUS_EXPIRED: EligibilityStatus.ValueType  # 5
+"""A VERIFIED or NOT_FOUND check older than 30 days, reported as such by reads (benefits change over a
+plan year): run a new check.
+"""
 Global___EligibilityStatus: _TypeAlias = EligibilityStatus  # noqa: Y015
 
 class _CoverageActivity:
@@ -54,8 +75,11 @@ class _CoverageActivity:
 class _CoverageActivityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CoverageActivity.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     COVERAGE_ACTIVITY_UNSPECIFIED: _CoverageActivity.ValueType  # 0
+    """Not set (no summary)."""
     COVERAGE_ACTIVITY_ACTIVE: _CoverageActivity.ValueType  # 1
+    """Active coverage (X12 EB01 1-5 for service type 30) and the date of service within the plan dates."""
     COVERAGE_ACTIVITY_INACTIVE: _CoverageActivity.ValueType  # 2
+    """Inactive coverage (EB01 6-8), or the date of service outside the plan dates (flag DOS_OUTSIDE_PLAN_DATES)."""
     COVERAGE_ACTIVITY_UNCLEAR: _CoverageActivity.ValueType  # 3
     """Conflicting or missing status entries (flag COVERAGE_STATUS_UNCLEAR)."""
 
@@ -63,8 +87,11 @@ class CoverageActivity(_CoverageActivity, metaclass=_CoverageActivityEnumTypeWra
     """Whether the payer reports active coverage on the date of service."""
 
 COVERAGE_ACTIVITY_UNSPECIFIED: CoverageActivity.ValueType  # 0
+"""Not set (no summary)."""
 COVERAGE_ACTIVITY_ACTIVE: CoverageActivity.ValueType  # 1
+"""Active coverage (X12 EB01 1-5 for service type 30) and the date of service within the plan dates."""
 COVERAGE_ACTIVITY_INACTIVE: CoverageActivity.ValueType  # 2
+"""Inactive coverage (EB01 6-8), or the date of service outside the plan dates (flag DOS_OUTSIDE_PLAN_DATES)."""
 COVERAGE_ACTIVITY_UNCLEAR: CoverageActivity.ValueType  # 3
 """Conflicting or missing status entries (flag COVERAGE_STATUS_UNCLEAR)."""
 Global___CoverageActivity: _TypeAlias = CoverageActivity  # noqa: Y015
@@ -82,9 +109,13 @@ class ProviderIdentity(_message.Message):
     npi: _builtins.str
     """10 digits with a valid check digit."""
     organization_name: _builtins.str
-    """An organization name, or first and last name for an individual."""
+    """An organization name, or first and last name for an individual.
+    1-60 characters; required unless first_name and last_name are given.
+    """
     first_name: _builtins.str
+    """An individual provider's first name (1-35 characters), with last_name, instead of organization_name."""
     last_name: _builtins.str
+    """An individual provider's last name (1-60 characters), with first_name, instead of organization_name."""
     def __init__(
         self,
         *,
@@ -103,7 +134,9 @@ Global___ProviderIdentity: _TypeAlias = ProviderIdentity  # noqa: Y015
 
 @_typing.final
 class Person(_message.Message):
-    """A person as on the insurance card. Protected health information."""
+    """A person as on the insurance card. Protected health information.
+    Names exactly as on the card: no X12 delimiter (* ~ ^ > ` :) or control characters; diacritics are folded.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -114,12 +147,23 @@ class Person(_message.Message):
     SUFFIX_FIELD_NUMBER: _builtins.int
     DATE_OF_BIRTH_FIELD_NUMBER: _builtins.int
     member_id: _builtins.str
+    """The member id as on the card, card prefix included: 2-80 letters, digits, '-' or spaces.
+    Required for the subscriber; leave empty for a dependent without their own id.
+    """
     first_name: _builtins.str
+    """First name, 1-35 characters. Required for the patient (the dependent when given, else the subscriber)."""
     last_name: _builtins.str
+    """Last name, 1-60 characters, without suffix. Required for the patient."""
     middle_name: _builtins.str
+    """Middle name, at most 25 characters; empty when none."""
     suffix: _builtins.str
+    """Suffix such as "Jr." or "III", at most 10 characters; empty when none."""
     @_builtins.property
-    def date_of_birth(self) -> _date_pb2.Date: ...
+    def date_of_birth(self) -> _date_pb2.Date:
+        """Date of birth, a full real date, not in the future and not after the date of service. Required for the
+        patient.
+        """
+
     def __init__(
         self,
         *,
@@ -154,27 +198,44 @@ class EligibilityInquiry(_message.Message):
     POLICY_ID_FIELD_NUMBER: _builtins.int
     PATIENT_ID_FIELD_NUMBER: _builtins.int
     payer_id: _builtins.str
-    """Clearinghouse trading partner (payer) id, e.g. "60054". Leading zeros matter."""
+    """Clearinghouse trading partner (payer) id, e.g. "60054". Leading zeros matter.
+    1-80 characters.
+    """
     dependent_relationship_code: _builtins.str
-    """"01" spouse, "19" child, "34" other adult."""
+    """"01" spouse, "19" child, "34" other adult.
+    Required with `dependent`, refused without it.
+    """
     policy_id: _builtins.str
-    """The caller's own ids, for history."""
+    """The caller's own ids, for history.
+    The caller's policy id (at most 128 characters): a filter of ListEligibilityChecks and GetEligibilityStats.
+    """
     patient_id: _builtins.str
+    """The caller's patient id (at most 128 characters): a filter of ListEligibilityChecks. Never a name."""
     @_builtins.property
-    def provider(self) -> Global___ProviderIdentity: ...
+    def provider(self) -> Global___ProviderIdentity:
+        """The provider asking."""
+
     @_builtins.property
-    def subscriber(self) -> Global___Person: ...
+    def subscriber(self) -> Global___Person:
+        """The subscriber (policy holder); also the patient unless `dependent` is set. member_id is required."""
+
     @_builtins.property
     def dependent(self) -> Global___Person:
-        """Only when the patient is a dependent without their own member id."""
+        """Only when the patient is a dependent without their own member id.
+        A dependent with their own member id is checked as the subscriber instead.
+        """
 
     @_builtins.property
     def service_type_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """X12 service type codes; empty means ["30"]."""
+        """X12 service type codes; empty means ["30"].
+        At most 99, each one the clearinghouse accepts in a request (e.g. "98" office visit); duplicates dropped.
+        """
 
     @_builtins.property
     def date_of_service(self) -> _date_pb2.Date:
-        """Defaults to today."""
+        """Defaults to today.
+        Within the last 12 months or the current month.
+        """
 
     def __init__(
         self,
@@ -199,7 +260,9 @@ Global___EligibilityInquiry: _TypeAlias = EligibilityInquiry  # noqa: Y015
 
 @_typing.final
 class AccumulatorBucket(_message.Message):
-    """One deductible or out-of-pocket bucket. Unset amounts are ones the payer did not send."""
+    """One deductible or out-of-pocket bucket. Unset amounts are ones the payer did not send.
+    Amounts are USD exactly as the payer sent them (not rounded to cents).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -212,15 +275,29 @@ class AccumulatorBucket(_message.Message):
     period: _builtins.str
     """X12 time qualifier of the total, e.g. "23" calendar year."""
     @_builtins.property
-    def total(self) -> _money_pb2.Money: ...
+    def total(self) -> _money_pb2.Money:
+        """The yearly amount (X12 time qualifier `period`)."""
+
     @_builtins.property
-    def met(self) -> _money_pb2.Money: ...
+    def met(self) -> _money_pb2.Money:
+        """Met so far, derived as total - remaining (the value that agrees with `remaining`)."""
+
     @_builtins.property
-    def met_reported(self) -> _money_pb2.Money: ...
+    def met_reported(self) -> _money_pb2.Money:
+        """Met so far as the payer reported it (time qualifier 24, year to date); may disagree with `met`
+        (flag INCONSISTENT).
+        """
+
     @_builtins.property
-    def remaining(self) -> _money_pb2.Money: ...
+    def remaining(self) -> _money_pb2.Money:
+        """Still to meet (time qualifier 29): what the payer will apply next."""
+
     @_builtins.property
-    def flags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def flags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Data-quality flags: AMBIGUOUS_TOTAL, AMBIGUOUS_REMAINING, AMBIGUOUS_MET_REPORTED (several different values:
+        the largest is shown), INCONSISTENT.
+        """
+
     def __init__(
         self,
         *,
@@ -241,14 +318,20 @@ Global___AccumulatorBucket: _TypeAlias = AccumulatorBucket  # noqa: Y015
 
 @_typing.final
 class NetworkBuckets(_message.Message):
+    """One accumulator's buckets per network. Unset bucket: the payer sent nothing for it."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     IN_NETWORK_FIELD_NUMBER: _builtins.int
     OUT_OF_NETWORK_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def in_network(self) -> Global___AccumulatorBucket: ...
+    def in_network(self) -> Global___AccumulatorBucket:
+        """In-network bucket (X12 EB12 Y, or W/U/missing which apply to both networks)."""
+
     @_builtins.property
-    def out_of_network(self) -> Global___AccumulatorBucket: ...
+    def out_of_network(self) -> Global___AccumulatorBucket:
+        """Out-of-network bucket (X12 EB12 N, or W/U/missing which apply to both networks)."""
+
     def __init__(
         self,
         *,
@@ -265,14 +348,20 @@ Global___NetworkBuckets: _TypeAlias = NetworkBuckets  # noqa: Y015
 
 @_typing.final
 class LevelBuckets(_message.Message):
+    """One accumulator's buckets per level."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     INDIVIDUAL_FIELD_NUMBER: _builtins.int
     FAMILY_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def individual(self) -> Global___NetworkBuckets: ...
+    def individual(self) -> Global___NetworkBuckets:
+        """Individual level (X12 EB02 IND or EMP, or no level)."""
+
     @_builtins.property
-    def family(self) -> Global___NetworkBuckets: ...
+    def family(self) -> Global___NetworkBuckets:
+        """Family level (X12 EB02 FAM)."""
+
     def __init__(
         self,
         *,
@@ -298,12 +387,19 @@ class CostShareCandidate(_message.Message):
     NOTES_FIELD_NUMBER: _builtins.int
     PLACE_OF_SERVICE_FIELD_NUMBER: _builtins.int
     place_of_service: _builtins.str
+    """The place of service code the entry is for, e.g. "11" office; empty when not given."""
     @_builtins.property
-    def amount(self) -> _money_pb2.Money: ...
+    def amount(self) -> _money_pb2.Money:
+        """The copay amount (USD as sent); unset for a coinsurance."""
+
     @_builtins.property
-    def percent(self) -> _decimal_pb2.Decimal: ...
+    def percent(self) -> _decimal_pb2.Decimal:
+        """The coinsurance in percent ("20" means 20 %); unset for a copay."""
+
     @_builtins.property
-    def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The payer's free-text notes on the entry (X12 MSG), e.g. "SPECIALIST"."""
+
     def __init__(
         self,
         *,
@@ -322,6 +418,8 @@ Global___CostShareCandidate: _TypeAlias = CostShareCandidate  # noqa: Y015
 
 @_typing.final
 class NetworkCostShare(_message.Message):
+    """The copay and coinsurance of one service type in one network."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     COPAY_FIELD_NUMBER: _builtins.int
@@ -330,17 +428,29 @@ class NetworkCostShare(_message.Message):
     COPAY_CANDIDATES_FIELD_NUMBER: _builtins.int
     COINSURANCE_CANDIDATES_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def copay(self) -> _money_pb2.Money: ...
-    @_builtins.property
-    def coinsurance_percent(self) -> _decimal_pb2.Decimal:
-        """In percent: "20" means 20 %."""
+    def copay(self) -> _money_pb2.Money:
+        """The copay; unset when the payer sent none (flag STC_NOT_RETURNED when it sent nothing for the service type)."""
 
     @_builtins.property
-    def flags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def coinsurance_percent(self) -> _decimal_pb2.Decimal:
+        """In percent: "20" means 20 %.
+        Unset when the payer sent none.
+        """
+
     @_builtins.property
-    def copay_candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostShareCandidate]: ...
+    def flags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """AMBIGUOUS_COPAY / AMBIGUOUS_COINSURANCE (several different values: the largest is shown, all are listed in
+        the candidates), STC_NOT_RETURNED (the payer sent nothing for this service type).
+        """
+
     @_builtins.property
-    def coinsurance_candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostShareCandidate]: ...
+    def copay_candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostShareCandidate]:
+        """Every copay the most specific entries gave, when they disagree (to choose e.g. PCP vs specialist)."""
+
+    @_builtins.property
+    def coinsurance_candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostShareCandidate]:
+        """Every coinsurance the most specific entries gave, when they disagree."""
+
     def __init__(
         self,
         *,
@@ -360,6 +470,8 @@ Global___NetworkCostShare: _TypeAlias = NetworkCostShare  # noqa: Y015
 
 @_typing.final
 class ServiceCostShare(_message.Message):
+    """The copay and coinsurance of one service type, per network."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SERVICE_TYPE_CODE_FIELD_NUMBER: _builtins.int
@@ -367,11 +479,19 @@ class ServiceCostShare(_message.Message):
     IN_NETWORK_FIELD_NUMBER: _builtins.int
     OUT_OF_NETWORK_FIELD_NUMBER: _builtins.int
     service_type_code: _builtins.str
+    """The X12 service type code, e.g. "98"."""
     service_type_name: _builtins.str
+    """Its name, e.g. "Professional (Physician) Visit - Office"; the payer's name (or empty) for a code we do not
+    list.
+    """
     @_builtins.property
-    def in_network(self) -> Global___NetworkCostShare: ...
+    def in_network(self) -> Global___NetworkCostShare:
+        """In-network copay and coinsurance."""
+
     @_builtins.property
-    def out_of_network(self) -> Global___NetworkCostShare: ...
+    def out_of_network(self) -> Global___NetworkCostShare:
+        """Out-of-network copay and coinsurance."""
+
     def __init__(
         self,
         *,
@@ -398,10 +518,15 @@ class OfficeVisitHeadline(_message.Message):
     COPAY_FIELD_NUMBER: _builtins.int
     COINSURANCE_PERCENT_FIELD_NUMBER: _builtins.int
     service_type_code: _builtins.str
+    """The service type code the values come from: "98", "BY", "96" or "BZ"."""
     @_builtins.property
-    def copay(self) -> _money_pb2.Money: ...
+    def copay(self) -> _money_pb2.Money:
+        """The copay; unset when that service type has none."""
+
     @_builtins.property
-    def coinsurance_percent(self) -> _decimal_pb2.Decimal: ...
+    def coinsurance_percent(self) -> _decimal_pb2.Decimal:
+        """The coinsurance in percent; unset when that service type has none."""
+
     def __init__(
         self,
         *,
@@ -443,20 +568,29 @@ class CostShareLine(_message.Message):
     time_qualifier_code: _builtins.str
     """X12 EB06, e.g. 27 visit."""
     place_of_service: _builtins.str
+    """The place of service code, e.g. "11"; empty when not given."""
     auth_or_cert_indicator: _builtins.str
     """X12 EB11: Y when prior authorization or certification is required."""
     source_index: _builtins.int
     """Index of the entry in the raw benefitsInformation array."""
     @_builtins.property
-    def service_type_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
-    @_builtins.property
-    def amount(self) -> _money_pb2.Money: ...
-    @_builtins.property
-    def percent(self) -> _decimal_pb2.Decimal:
-        """In percent: "20" means 20 %."""
+    def service_type_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The X12 service type codes the line applies to."""
 
     @_builtins.property
-    def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def amount(self) -> _money_pb2.Money:
+        """The copay (USD as sent); unset for a coinsurance."""
+
+    @_builtins.property
+    def percent(self) -> _decimal_pb2.Decimal:
+        """In percent: "20" means 20 %.
+        Unset for a copay.
+        """
+
+    @_builtins.property
+    def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The payer's free-text notes (X12 MSG), e.g. "COPAY WAIVED IF ADMITTED"."""
+
     def __init__(
         self,
         *,
@@ -482,6 +616,8 @@ Global___CostShareLine: _TypeAlias = CostShareLine  # noqa: Y015
 
 @_typing.final
 class SummaryNote(_message.Message):
+    """A remark of the payer worth showing (eligibility.md §4 step 5b)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     KIND_FIELD_NUMBER: _builtins.int
@@ -490,8 +626,11 @@ class SummaryNote(_message.Message):
     kind: _builtins.str
     """AUTH_REQUIRED, PCP, RELATED_ENTITY, INFO."""
     text: _builtins.str
+    """The note, in the payer's words. May name organizations, never the patient."""
     @_builtins.property
-    def service_type_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def service_type_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The X12 service type codes the note concerns; empty when it concerns the plan."""
+
     def __init__(
         self,
         *,
@@ -509,7 +648,9 @@ Global___SummaryNote: _TypeAlias = SummaryNote  # noqa: Y015
 
 @_typing.final
 class EligibilitySummary(_message.Message):
-    """The normalized 271 answer (eligibility.md §4)."""
+    """The normalized 271 answer (eligibility.md §4).
+    Every number is the payer's own (never inferred); unset or empty means the payer did not send it.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -534,36 +675,67 @@ class EligibilitySummary(_message.Message):
     OFFICE_VISIT_OUT_OF_NETWORK_FIELD_NUMBER: _builtins.int
     COST_SHARES_FIELD_NUMBER: _builtins.int
     activity: Global___CoverageActivity.ValueType
+    """Whether coverage is active on the date of service."""
     plan_name: _builtins.str
+    """The plan's name, e.g. "CHOICE PPO 2500"."""
     plan_number: _builtins.str
+    """The payer's plan number."""
     group_number: _builtins.str
+    """The group (employer) number."""
     group_name: _builtins.str
+    """The group (employer) name."""
     insurance_type_code: _builtins.str
+    """X12 insurance type (EB04), e.g. "PR" PPO, "HM" HMO, "C1" commercial."""
     payer_name: _builtins.str
+    """The payer's name as it reports itself."""
     payer_reported_id: _builtins.str
+    """The payer's id as it reports itself; may differ from the payer_id sent."""
     recipe_version: _builtins.str
+    """The version of the normalization recipe that built this summary, e.g. "stedi-v3/1"."""
     @_builtins.property
-    def effective_date(self) -> _date_pb2.Date: ...
+    def effective_date(self) -> _date_pb2.Date:
+        """When the plan (coverage) begins."""
+
     @_builtins.property
-    def termination_date(self) -> _date_pb2.Date: ...
+    def termination_date(self) -> _date_pb2.Date:
+        """When the plan ends; unset when open-ended or not sent."""
+
     @_builtins.property
-    def eligibility_begin_date(self) -> _date_pb2.Date: ...
+    def eligibility_begin_date(self) -> _date_pb2.Date:
+        """When the member's eligibility began."""
+
     @_builtins.property
-    def deductible(self) -> Global___LevelBuckets: ...
+    def deductible(self) -> Global___LevelBuckets:
+        """Deductible (X12 EB01 C) buckets for the plan (service type 30)."""
+
     @_builtins.property
-    def out_of_pocket(self) -> Global___LevelBuckets: ...
+    def out_of_pocket(self) -> Global___LevelBuckets:
+        """Out-of-pocket maximum (X12 EB01 G) buckets for the plan (service type 30)."""
+
     @_builtins.property
-    def service_cost_shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceCostShare]: ...
+    def service_cost_shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceCostShare]:
+        """Copay and coinsurance per requested service type (with the office-visit family when only "30" was asked)."""
+
     @_builtins.property
-    def notes(self) -> _containers.RepeatedCompositeFieldContainer[Global___SummaryNote]: ...
+    def notes(self) -> _containers.RepeatedCompositeFieldContainer[Global___SummaryNote]:
+        """Prior-authorization requirements, primary care provider, related entities, other remarks."""
+
     @_builtins.property
-    def flags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def flags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Summary-level flags: COVERAGE_STATUS_UNCLEAR, DOS_OUTSIDE_PLAN_DATES, UNMAPPED_COVERAGE_LEVEL."""
+
     @_builtins.property
-    def office_visit_in_network(self) -> Global___OfficeVisitHeadline: ...
+    def office_visit_in_network(self) -> Global___OfficeVisitHeadline:
+        """In-network office-visit headline; unset when none of 98, BY, 96, BZ has a value."""
+
     @_builtins.property
-    def office_visit_out_of_network(self) -> Global___OfficeVisitHeadline: ...
+    def office_visit_out_of_network(self) -> Global___OfficeVisitHeadline:
+        """Out-of-network office-visit headline; unset when none of 98, BY, 96, BZ has a value."""
+
     @_builtins.property
-    def cost_shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostShareLine]: ...
+    def cost_shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostShareLine]:
+        """Every copay and coinsurance line the payer sent, in the payer's order."""
+
     def __init__(
         self,
         *,
@@ -615,21 +787,35 @@ class EligibilityCheck(_message.Message):
     SUMMARY_FIELD_NUMBER: _builtins.int
     RAW_RESPONSE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
+    """The check's id, assigned by the service: use it with Get and Watch."""
     status: Global___EligibilityStatus.ValueType
+    """Where the check stands."""
     policy_id: _builtins.str
+    """The caller's policy id from the inquiry."""
     patient_id: _builtins.str
+    """The caller's patient id from the inquiry."""
     payer_id: _builtins.str
+    """The payer id of the inquiry."""
     failure_reason: _builtins.str
-    """Machine code and AAA code, e.g. "PAYER_UNAVAILABLE (AAA 42)". Never PHI."""
+    """Machine code and AAA code, e.g. "PAYER_UNAVAILABLE (AAA 42)". Never PHI.
+    Empty unless the status is FAILED or NOT_FOUND.
+    """
     clearinghouse_check_id: _builtins.str
     """The clearinghouse's own id of the check (Stedi "ec_...")."""
     attempts: _builtins.int
+    """Clearinghouse calls made so far (retries included)."""
     @_builtins.property
-    def requested_at(self) -> _timestamp_pb2.Timestamp: ...
+    def requested_at(self) -> _timestamp_pb2.Timestamp:
+        """When the check was created."""
+
     @_builtins.property
-    def completed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def completed_at(self) -> _timestamp_pb2.Timestamp:
+        """When the check reached its final state; unset while PENDING."""
+
     @_builtins.property
-    def summary(self) -> Global___EligibilitySummary: ...
+    def summary(self) -> Global___EligibilitySummary:
+        """The normalized answer; set when the status is VERIFIED (or EXPIRED after VERIFIED)."""
+
     @_builtins.property
     def raw_response(self) -> _struct_pb2.Struct:
         """The raw clearinghouse answer, only when asked for."""
@@ -660,13 +846,18 @@ Global___EligibilityCheck: _TypeAlias = EligibilityCheck  # noqa: Y015
 
 @_typing.final
 class CheckEligibilityRequest(_message.Message):
+    """The request of CheckEligibility."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     INQUIRY_FIELD_NUMBER: _builtins.int
     INCLUDE_RAW_RESPONSE_FIELD_NUMBER: _builtins.int
     include_raw_response: _builtins.bool
+    """True: the answer carries the raw clearinghouse response (raw_response)."""
     @_builtins.property
-    def inquiry(self) -> Global___EligibilityInquiry: ...
+    def inquiry(self) -> Global___EligibilityInquiry:
+        """What to check."""
+
     def __init__(
         self,
         *,
@@ -683,11 +874,15 @@ Global___CheckEligibilityRequest: _TypeAlias = CheckEligibilityRequest  # noqa: 
 
 @_typing.final
 class CheckEligibilityResponse(_message.Message):
+    """The answer of CheckEligibility."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CHECK_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def check(self) -> Global___EligibilityCheck: ...
+    def check(self) -> Global___EligibilityCheck:
+        """The check in its final state."""
+
     def __init__(
         self,
         *,
@@ -703,11 +898,15 @@ Global___CheckEligibilityResponse: _TypeAlias = CheckEligibilityResponse  # noqa
 
 @_typing.final
 class SubmitEligibilityCheckRequest(_message.Message):
+    """The request of SubmitEligibilityCheck."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     INQUIRY_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def inquiry(self) -> Global___EligibilityInquiry: ...
+    def inquiry(self) -> Global___EligibilityInquiry:
+        """What to check."""
+
     def __init__(
         self,
         *,
@@ -723,11 +922,15 @@ Global___SubmitEligibilityCheckRequest: _TypeAlias = SubmitEligibilityCheckReque
 
 @_typing.final
 class SubmitEligibilityCheckResponse(_message.Message):
+    """The answer of SubmitEligibilityCheck."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CHECK_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def check(self) -> Global___EligibilityCheck: ...
+    def check(self) -> Global___EligibilityCheck:
+        """The stored check, PENDING."""
+
     def __init__(
         self,
         *,
@@ -743,12 +946,16 @@ Global___SubmitEligibilityCheckResponse: _TypeAlias = SubmitEligibilityCheckResp
 
 @_typing.final
 class GetEligibilityCheckRequest(_message.Message):
+    """The request of GetEligibilityCheck."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
     INCLUDE_RAW_RESPONSE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
+    """The check's id (EligibilityCheck.id)."""
     include_raw_response: _builtins.bool
+    """True: the answer carries the raw clearinghouse response (raw_response)."""
     def __init__(
         self,
         *,
@@ -765,11 +972,15 @@ Global___GetEligibilityCheckRequest: _TypeAlias = GetEligibilityCheckRequest  # 
 
 @_typing.final
 class GetEligibilityCheckResponse(_message.Message):
+    """The answer of GetEligibilityCheck."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CHECK_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def check(self) -> Global___EligibilityCheck: ...
+    def check(self) -> Global___EligibilityCheck:
+        """The check as it stands."""
+
     def __init__(
         self,
         *,
@@ -785,10 +996,13 @@ Global___GetEligibilityCheckResponse: _TypeAlias = GetEligibilityCheckResponse  
 
 @_typing.final
 class WatchEligibilityCheckRequest(_message.Message):
+    """The request of WatchEligibilityCheck."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
+    """The check's id (EligibilityCheck.id)."""
     def __init__(
         self,
         *,
@@ -804,11 +1018,15 @@ Global___WatchEligibilityCheckRequest: _TypeAlias = WatchEligibilityCheckRequest
 
 @_typing.final
 class WatchEligibilityCheckResponse(_message.Message):
+    """One message of the WatchEligibilityCheck stream."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CHECK_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def check(self) -> Global___EligibilityCheck: ...
+    def check(self) -> Global___EligibilityCheck:
+        """The check's state now; the last message of the stream has a final status."""
+
     def __init__(
         self,
         *,
@@ -824,6 +1042,8 @@ Global___WatchEligibilityCheckResponse: _TypeAlias = WatchEligibilityCheckRespon
 
 @_typing.final
 class ListEligibilityChecksRequest(_message.Message):
+    """The request of ListEligibilityChecks. Empty filters match everything."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     POLICY_ID_FIELD_NUMBER: _builtins.int
@@ -832,12 +1052,19 @@ class ListEligibilityChecksRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     policy_id: _builtins.str
+    """Only checks with this policy id."""
     patient_id: _builtins.str
+    """Only checks with this patient id."""
     status: Global___EligibilityStatus.ValueType
+    """Only checks with this status. Unspecified: any status."""
     page_size: _builtins.int
-    """Default 50, at most 500."""
+    """Default 50, at most 500.
+    0 means the default; larger values are lowered to 500; negative is refused.
+    """
     page_token: _builtins.str
-    """Opaque; from a previous response with the same filters."""
+    """Opaque; from a previous response with the same filters.
+    Empty: the first page.
+    """
     def __init__(
         self,
         *,
@@ -857,13 +1084,18 @@ Global___ListEligibilityChecksRequest: _TypeAlias = ListEligibilityChecksRequest
 
 @_typing.final
 class ListEligibilityChecksResponse(_message.Message):
+    """The answer of ListEligibilityChecks."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CHECKS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
+    """The page_token of the next page; empty on the last page."""
     @_builtins.property
-    def checks(self) -> _containers.RepeatedCompositeFieldContainer[Global___EligibilityCheck]: ...
+    def checks(self) -> _containers.RepeatedCompositeFieldContainer[Global___EligibilityCheck]:
+        """Up to page_size checks, newest first, without their raw responses."""
+
     def __init__(
         self,
         *,
@@ -880,6 +1112,8 @@ Global___ListEligibilityChecksResponse: _TypeAlias = ListEligibilityChecksRespon
 
 @_typing.final
 class GetEligibilityStatsRequest(_message.Message):
+    """The request of GetEligibilityStats."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     POLICY_ID_FIELD_NUMBER: _builtins.int
@@ -900,6 +1134,8 @@ Global___GetEligibilityStatsRequest: _TypeAlias = GetEligibilityStatsRequest  # 
 
 @_typing.final
 class GetEligibilityStatsResponse(_message.Message):
+    """The answer of GetEligibilityStats: counts of the tenant's checks (of one policy when asked)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     TOTAL_FIELD_NUMBER: _builtins.int
@@ -911,18 +1147,28 @@ class GetEligibilityStatsResponse(_message.Message):
     LAST_CHECKED_AT_FIELD_NUMBER: _builtins.int
     LAST_COMPLETED_AT_FIELD_NUMBER: _builtins.int
     total: _builtins.int
+    """All checks."""
     pending: _builtins.int
+    """Checks in PENDING."""
     verified: _builtins.int
+    """Checks in VERIFIED."""
     failed: _builtins.int
+    """Checks in FAILED."""
     not_found: _builtins.int
+    """Checks in NOT_FOUND."""
     expired: _builtins.int
+    """Checks in EXPIRED."""
     @_builtins.property
     def last_checked_at(self) -> _timestamp_pb2.Timestamp:
-        """When the newest check was requested."""
+        """When the newest check was requested.
+        Unset when there is none.
+        """
 
     @_builtins.property
     def last_completed_at(self) -> _timestamp_pb2.Timestamp:
-        """When the newest check reached its final state."""
+        """When the newest check reached its final state.
+        Unset when none has.
+        """
 
     def __init__(
         self,

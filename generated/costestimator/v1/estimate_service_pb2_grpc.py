@@ -58,6 +58,8 @@ class EstimateServiceServicer:
 
     def Estimate(self, request, context):
         """One member, one service, 1..N providers; one result per provider, each with its own status.
+        A bad request fails as a whole with INVALID_ARGUMENT; a provider that cannot be estimated (no matching
+        benefit, upstream failure) gets its own non-OK status in its result while the others succeed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -65,6 +67,7 @@ class EstimateServiceServicer:
 
     def StreamEstimates(self, request, context):
         """The same request; each provider's result is sent as soon as it is ready.
+        The stream carries exactly one message per provider, in completion order (match them by provider_id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -72,6 +75,7 @@ class EstimateServiceServicer:
 
     def Calculate(self, request, context):
         """Runs the calculation on an explicit coverage and accumulator state: no upstream call.
+        The answer is the same result message as a provider estimate (cost-share-rules.md).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
