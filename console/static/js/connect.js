@@ -12,7 +12,7 @@ export function setAccessToken(token) {
 
 export class ConnectError extends Error {
   constructor(code, message, details = []) {
-    super(message || code);
+    super(message || "");
     this.code = code;                 // "invalid_argument", "unavailable", ...
     this.details = details;           // [{type, value (bytes)}]
     this.fieldViolations = [];        // [{field, description}]

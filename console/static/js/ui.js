@@ -82,7 +82,8 @@ const TRY_AGAIN = new Set(["unavailable", "deadline_exceeded", "resource_exhaust
 export function errorText(error) {
   const code = error && error.code;
   const words = CODE_WORDS[code] || "Something went wrong on our side.";
-  const detail = error && error.message && code !== "internal" && code !== "unknown" ? error.message : "";
+  const generic = code === "internal" || code === "unknown" || (code === "invalid_argument" && (error.fieldViolations || []).length);
+  const detail = error && error.message && !generic ? error.message : "";
   return detail && !words.includes(detail) ? `${words} ${capitalise(detail)}${/[.!?]$/.test(detail) ? "" : "."}` : words;
 }
 
@@ -116,7 +117,7 @@ export function showError(form, box, error, retry) {
       target.setAttribute("aria-describedby", [target.getAttribute("aria-describedby"), id].filter(Boolean).join(" "));
     }
     const where = v.field.startsWith(target.dataset.field + "[") ? `${readableField(v.field.slice(target.dataset.field.length))}: ` : "";
-    note.append(h("span", {}, `${where}${v.description}`), " ");
+    note.append(h("span", {}, `${where}${v.description}`));
     first = first || target;
   }
   box.append(h("p", {}, errorText(error)));
