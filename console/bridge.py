@@ -9,7 +9,6 @@ Connect errors with the same code, message and details (`google.rpc.BadRequest`,
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -26,8 +25,6 @@ from grpc_status import rpc_status
 from protobuf.wkt import Any as AnyPb
 
 from console.contracts import Rpc, rpcs
-
-log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Message)
 
