@@ -4,6 +4,7 @@ Chromium unless COSTEST_REQUIRE_BROWSER=1)."""
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -146,3 +147,20 @@ async def test_an_unreachable_service_says_try_again(console_app: Application) -
             await expect(page.locator("#elig-error")).not_to_contain_text("Traceback")
     finally:
         await nowhere.stop()
+
+
+async def test_providers_load_from_a_csv_file_and_more_than_100_are_refused(page: Any, tmp_path: Path) -> None:
+    csv = tmp_path / "providers.csv"
+    csv.write_text("provider_id,name,network,tier,type,specialty,amount\n"
+                   "alpha,Alpha Clinic,in,1,,08,90.00\nbeta,Beta Imaging,out,,,20,1900.50\n")
+    await page.set_input_files("#c-csv", str(csv))
+    await expect(page.locator("#c-providers")).to_have_value(csv.read_text())
+    await page.fill("#c-membership", "5~186103331+10+7+20260101+793854+8A+829")
+    await page.fill("#c-code", "99214")
+    await page.click("#compare-run")
+    await page.wait_for_selector("#compare-progress[data-done=true]", timeout=20_000)
+    assert await page.locator("#compare-results tbody tr[data-provider]").count() == 2
+
+    await page.fill("#c-providers", "\n".join(f"p{i},P {i},in,1,,08,100.00" for i in range(101)))
+    await page.click("#compare-run")
+    await expect(page.locator("#c-providers-error")).to_contain_text("at most 100 providers (101 given)")
