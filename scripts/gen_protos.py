@@ -8,7 +8,7 @@ Imported googleapis files (`third_party/googleapis`) get no code here: `googleap
 reflection serves it so that `grpcurl describe` shows the documentation (server/api/reflection.py).
 
     python scripts/gen_protos.py           # regenerate in place
-    python scripts/gen_protos.py --check   # exit 1 if generated/ is stale (CI)
+    python scripts/gen_protos.py --check   # exit 1 if generated/ is stale (CI); silent when it is fresh
 """
 
 from __future__ import annotations
@@ -45,11 +45,14 @@ def generate(out: Path) -> None:
         sys.executable, "-m", "grpc_tools.protoc",
         f"-I{PROTOS}", f"-I{GOOGLEAPIS}", f"-I{_well_known_protos()}",
         f"--python_out={out}", f"--grpc_python_out={out}",
-        f"--mypy_out={out}", f"--mypy_grpc_out={out}",
+        f"--mypy_out=quiet:{out}", f"--mypy_grpc_out=quiet:{out}",
         f"--descriptor_set_out={out / DESCRIPTOR_SET}", "--include_source_info",
         *sources,
     ]
-    subprocess.run(cmd, check=True, cwd=PROTOS, env=env)
+    done = subprocess.run(cmd, cwd=PROTOS, env=env, capture_output=True, text=True)
+    if done.returncode != 0:  # protoc's own words only when it failed
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"protoc failed (exit {done.returncode})")
     for directory in [p for p in out.rglob("*") if p.is_dir()]:
         (directory / "__init__.py").touch()
         (directory / "py.typed").touch()
@@ -82,8 +85,7 @@ def main() -> int:
         if stale:
             print("generated/ is stale; run `python scripts/gen_protos.py`. Differs:", *stale, sep="\n  ")
             return 1
-        print("generated/ is up to date")
-        return 0
+        return 0  # nothing to say: up to date
     if GENERATED.exists():
         shutil.rmtree(GENERATED)
     generate(GENERATED)

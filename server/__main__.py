@@ -17,7 +17,7 @@ from server import event_loop
 from server.app import Application
 from server.logging_setup import configure_logging
 from server.ports import PortInUse
-from server.settings import SettingsError, load_settings
+from server.settings import SettingsError, load_settings, unknown_variables
 
 log = logging.getLogger("server")
 
@@ -50,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"costestimator: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format, show_pid=worker or settings.workers > 1)
+    if not worker and (unknown := unknown_variables()):  # the supervisor says it once for its workers
+        log.warning("unknown environment variables ignored (no such setting, see README Configuration): %s",
+                    ", ".join(unknown))
     if not worker and settings.workers > 1:
         from server.supervisor import supervise
 

@@ -192,6 +192,7 @@ def _fill_bucket(out: pb.AccumulatorBucket, bucket: Bucket) -> None:
     out.SetInParent()
     out.period = bucket.period or ""
     out.flags.extend(bucket.flags)
+    out.source_indices.extend(bucket.source_refs)
     if bucket.total is not None:
         _set_money(out.total, bucket.total)
     if bucket.met is not None:
@@ -216,13 +217,21 @@ def _fill_levels(out: pb.LevelBuckets, accumulator: Accumulator) -> None:
     _fill_network(out.family, accumulator.family)
 
 
+def _refs(source_ref: int) -> tuple[int, ...]:
+    """A candidate's one entry index as `source_indices` (none when the normalizer did not know it: -1)."""
+    return (source_ref,) if source_ref >= 0 else ()
+
+
 def _fill_cell(out: pb.NetworkCostShare, cell: CostShareCell) -> None:
     out.SetInParent()
     out.flags.extend(cell.flags)
+    out.source_indices.extend(cell.source_refs)
     for c in cell.copay_candidates:
-        _set_money(out.copay_candidates.add(notes=c.notes, place_of_service=c.place_of_service or "").amount, c.value)
+        _set_money(out.copay_candidates.add(notes=c.notes, place_of_service=c.place_of_service or "",
+                                            source_indices=_refs(c.source_ref)).amount, c.value)
     for c in cell.coinsurance_candidates:
-        candidate = out.coinsurance_candidates.add(notes=c.notes, place_of_service=c.place_of_service or "")
+        candidate = out.coinsurance_candidates.add(notes=c.notes, place_of_service=c.place_of_service or "",
+                                                   source_indices=_refs(c.source_ref))
         _set_decimal(candidate.percent, c.value)
     if cell.copay is not None:
         _set_money(out.copay, cell.copay)
@@ -233,6 +242,7 @@ def _fill_cell(out: pb.NetworkCostShare, cell: CostShareCell) -> None:
 def _fill_headline(out: pb.OfficeVisitHeadline, h: OfficeVisitHeadline) -> None:
     out.SetInParent()
     out.service_type_code = h.service_type_code
+    out.source_indices.extend(h.source_refs)
     if h.copay is not None:
         _set_money(out.copay, h.copay)
     if h.coinsurance_percent is not None:
@@ -280,6 +290,10 @@ def fill_summary(out: pb.EligibilitySummary, summary: EligibilitySummary) -> Non
         out.notes.add(kind=n.kind.value, service_type_codes=n.service_type_codes, text=n.text)
     out.flags.extend(summary.flags)
     out.recipe_version = summary.recipe_version
+    if summary.coverage_status is not None:
+        out.coverage_status.code = summary.coverage_status.code
+        out.coverage_status.name = summary.coverage_status.name
+    out.source_indices.extend(summary.source_refs)
     for line in summary.cost_shares:
         _fill_line(out.cost_shares.add(
             kind=line.kind.value, service_type_codes=line.service_type_codes,

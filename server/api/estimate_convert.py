@@ -24,6 +24,7 @@ from server.domain.costshare import (
     MemberAccumulator,
     RelatedAccumulator,
 )
+from server.domain.costshare.trace import show_trace_value
 from server.usecases.benefit_selection import ProviderTraits
 from server.usecases.estimates import (
     NETWORK_CODE,
@@ -228,7 +229,7 @@ def _accumulator(a: cpb.Accumulator, path: str, v: Violations) -> MemberAccumula
 
     return MemberAccumulator(
         code=a.code, level=a.level, network_indicator_code=a.network_indicator_code or None,
-        accum_ex_code=a.accum_ex_code or None, deductible_code=a.deductible_code or None,
+        network_indicator=a.network_indicator or None, accum_ex_code=a.accum_ex_code or None, deductible_code=a.deductible_code or None,
         limit_type=a.limit_type or None, limit_value=dec("limit_value"), current_value=dec("current_value"),
         calculated_value=dec("calculated_value"),
         num_of_individuals_met=a.individuals_met if a.HasField("individuals_met") else None,
@@ -263,7 +264,7 @@ def _set_money(out: Any, amount: Decimal) -> None:
 def _add_state(states: Any, s: AccumulatorState) -> None:
     out = states.add(kind=KIND_PB[s.kind], level=LEVEL_PB[s.level],
                      network=NETWORK_PB.get(s.network, cpb.NETWORK_CATEGORY_UNSPECIFIED),
-                     accum_ex_code=s.accum_ex_code or "")
+                     accum_ex_code=s.accum_ex_code or "", deductible_code=s.deductible_code or "")
     if s.kind is AccumKind.LIMIT and s.limit_type is not None:
         out.limit_type = LIMIT_TYPE_PB[s.limit_type]
     if s.remaining_before is not None:
@@ -272,6 +273,14 @@ def _add_state(states: Any, s: AccumulatorState) -> None:
         out.remaining_after.value = format(s.remaining_after, "f")
     if s.limit_value is not None:
         out.limit_value.value = format(s.limit_value, "f")
+    if s.current_value is not None:
+        out.current_value.value = format(s.current_value, "f")
+    if s.current_value_after is not None:
+        out.current_value_after.value = format(s.current_value_after, "f")
+    if s.num_of_individuals_met is not None:
+        out.individuals_met = s.num_of_individuals_met
+    if s.num_of_individuals_needed_to_meet is not None:
+        out.individuals_needed_to_meet = s.num_of_individuals_needed_to_meet
 
 
 def result_pb(r: CostShareResult, out: epb.CostEstimate) -> None:
@@ -295,12 +304,15 @@ def result_pb(r: CostShareResult, out: epb.CostEstimate) -> None:
     for w in r.warnings:
         out.trace.add(handler="warning", decision=w)
     for line in r.trace:
-        out.trace.add(handler=line.handler.value if line.handler else "warning", decision=line.condition,
+        if line.handler is None:  # a warning: sent once, above (with or without the trace)
+            continue
+        out.trace.add(handler=line.handler.value, decision=line.condition,
                       values=_values(line.looked_at, line.charged))
 
 
 def _values(looked_at: Any, charged: Any) -> Mapping[str, str]:
-    values = {k: "unknown" if val is None else str(val) for k, val in looked_at}
+    """As the rule book names them (§1.4): "absent", "unknown", indicators Y/N."""
+    values = {k: show_trace_value(val) for k, val in looked_at}
     values.update({f"charged.{k}": str(val) for k, val in charged})
     return values
 
@@ -324,7 +336,7 @@ def outcome_pb(o: ProviderOutcome, out: epb.CostEstimate | None = None) -> epb.C
     if o.error is None:
         out.status.SetInParent()  # OK: code 0, no message
     else:
-        out.status.CopyFrom(status_for(o.error))
+        out.status.CopyFrom(status_for(o.error, provider_id=o.provider_id))
     out.benefit_from_cache = o.benefit_from_cache
     if o.result is not None:
         result_pb(o.result, out)

@@ -71,6 +71,7 @@ from server.store import (
     StoreUnavailable,
 )
 
+from .counting import no_outcome
 from .durable_writes import DurableWrites
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,9 @@ class EligibilityPolicy:
     jitter: float = 0.2
     # Give up this much before the caller's deadline so the hand-over write lands before gRPC cancels us.
     deadline_margin_seconds: float = 0.15
+    # A synchronous check whose caller set no deadline answers within this (COSTEST_UPSTREAM_DEFAULT_DEADLINE_
+    # SECONDS), then goes on in the background exactly like one whose caller's deadline ran out. None: the budget.
+    default_deadline_seconds: float | None = None
     watch_poll_seconds: float = 0.2
 
     def aaa_wait(self, retry_no: int, rng: random.Random) -> float:
@@ -121,13 +125,40 @@ class CheckNotFound(LookupError):
     """No check with this id in the caller's tenant (another tenant's id reads the same)."""
 
 
+# The error reason (server/api/errors.py catalogue) of a FAILED check, by the machine code its failure_reason
+# starts with: permanent refusals are not UNAVAILABLE (a caller would retry them); anything else is.
+FAILURE_ERROR_REASONS: Final[Mapping[str, str]] = {
+    reasons.PAYER_NOT_CONFIGURED: "UNKNOWN_PAYER",
+    reasons.PROVIDER_REJECTED: "CHECK_REJECTED",
+    reasons.REQUEST_REJECTED: "CHECK_REJECTED",
+    reasons.STEDI_VALIDATION: "CHECK_REJECTED",
+    reasons.PAYER_UNAVAILABLE: "PAYER_UNAVAILABLE",
+    reasons.PAYER_REJECTED: "PAYER_UNAVAILABLE",  # AAA 79 under HTTP 200 (twice): could be connectivity (§3.2)
+    reasons.PAYER_VOLUME_LIMIT: "PAYER_UNAVAILABLE",
+    reasons.CLEARINGHOUSE_AUTH: "UPSTREAM_AUTH_FAILED",
+}
+
+
+def failure_error_reason(failure_reason: str) -> str:
+    """The error reason of a FAILED check's machine `failure_reason` (e.g. "PAYER_NOT_CONFIGURED (AAA 79)")."""
+    return FAILURE_ERROR_REASONS.get(failure_reason.split(" ", 1)[0], "UPSTREAM_UNAVAILABLE")
+
+
 class EligibilityCheckFailed(UpstreamUnavailable):
-    """A synchronous check ended FAILED (stored as such): UNAVAILABLE, with the check id and machine reason."""
+    """A synchronous check ended FAILED (stored as such), with the check id and machine reason; its error `reason`
+    says whether it is worth retrying (UNKNOWN_PAYER, CHECK_REJECTED: no; PAYER_UNAVAILABLE...: later)."""
 
     def __init__(self, check_id: str, failure_reason: str) -> None:
         super().__init__("stedi", f"eligibility check {check_id} failed: {failure_reason}")
+        self.message = f"eligibility check {check_id} failed: {failure_reason}"
         self.check_id = check_id
         self.failure_reason = failure_reason
+        self.reason = failure_error_reason(failure_reason)
+
+    @property
+    def error_metadata(self) -> dict[str, str]:
+        return {"upstream": self.upstream, "check_id": self.check_id,
+                "failure_reason": self.failure_reason.split(" ", 1)[0]}
 
 
 class EligibilityCircuitOpen(EligibilityCheckFailed, CircuitOpen):
@@ -143,14 +174,25 @@ class EligibilityCircuitOpen(EligibilityCheckFailed, CircuitOpen):
         self.failure_reason = failure_reason
         self.retry_after = cause.retry_after
         self.circuit = cause.circuit
+        self.reason = CircuitOpen.reason
+
+    @property
+    def error_metadata(self) -> dict[str, str]:
+        return {**super().error_metadata, "circuit": self.circuit}
 
 
 class EligibilityCheckDeferred(UpstreamDeadlineExceeded):
     """The caller's deadline ran out: the check continues in the background worker (DEADLINE_EXCEEDED)."""
 
+    reason = "CHECK_DEFERRED"
+
     def __init__(self, check_id: str) -> None:
         super().__init__("stedi", f"deadline exceeded; eligibility check {check_id} continues in the background")
         self.check_id = check_id
+
+    @property
+    def error_metadata(self) -> dict[str, str]:
+        return {"upstream": self.upstream, "check_id": self.check_id}
 
 
 # ---------------------------------------------------------------- what the RPCs answer
@@ -294,7 +336,7 @@ def _as_circuit_open(error: UpstreamError, trail: Sequence[HttpTry]) -> Upstream
     """A half-open breaker that refuses while its probe is in flight says so as a plain UpstreamUnavailable:
     for the check it is the same as an open breaker (nothing was sent), so treat it as one."""
     if (not isinstance(error, CircuitOpen) and isinstance(error, UpstreamUnavailable) and not trail
-            and "circuit breaker" in error.reason):
+            and "circuit breaker" in error.detail):
         return CircuitOpen(error.upstream, None)
     return error
 
@@ -338,8 +380,11 @@ class CheckRunner:
         *,
         rng: random.Random | None = None,
         writes: DurableWrites | None = None,
+        on_final: Callable[[str, int], None] = no_outcome,
     ) -> None:
+        """`on_final(status, n)`: n checks reached that final status here (metrics)."""
         self.repo = repo
+        self.on_final = on_final
         self.client = client
         self.policy = policy
         self._rng = rng or random.Random()
@@ -431,6 +476,7 @@ class CheckRunner:
 
         done = await self.writes.run(f"eligibility check {record.id}: final write", write)
         if done is not None:
+            self.on_final(step.status.value, 1)
             log.info("eligibility check %s: %s%s", record.id, step.status.value,
                      f" ({step.failure_reason})" if step.failure_reason else "")
         else:
@@ -529,13 +575,16 @@ class EligibilityChecks:
     async def check(
         self, tenant_id: str, inquiry: EligibilityInquiry, *, timeout: float | None, include_raw: bool = False
     ) -> CheckView:
-        """Run a check to its final state within the caller's `timeout` (seconds; None = only the budget).
+        """Run a check to its final state within the caller's `timeout` (seconds; None = the policy's default
+        deadline, else only the budget).
 
         Returns VERIFIED or NOT_FOUND checks; raises `EligibilityCheckFailed` for FAILED ones (after storing them;
         `EligibilityCircuitOpen` when the clearinghouse breaker was open), `EligibilityCheckDeferred` when the
         deadline runs out (the worker finishes the check), `StoreUnavailable` when the database is away (a
         decided result is then written as soon as it returns).
         """
+        if timeout is None:
+            timeout = self._policy.default_deadline_seconds
         caller = Deadline.after(None if timeout is None else timeout - self._policy.deadline_margin_seconds)
         record = await self._create(tenant_id, inquiry, CheckMode.SYNC, deadline=caller)
         task = asyncio.current_task()

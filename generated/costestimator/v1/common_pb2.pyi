@@ -420,6 +420,7 @@ class Accumulator(_message.Message):
     ACCUM_EX_CODE_FIELD_NUMBER: _builtins.int
     DEDUCTIBLE_CODE_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    NETWORK_INDICATOR_FIELD_NUMBER: _builtins.int
     code: _builtins.str
     """"Deductible", "OOP Max", "Limit".
     Matched case- and punctuation-insensitively (also "OOPMAX"); blank means limit; other codes are ignored.
@@ -450,6 +451,10 @@ class Accumulator(_message.Message):
     """The payer's deductible code: a tie-breaker like `accum_ex_code`."""
     description: _builtins.str
     """The payer's description, e.g. "Physical therapy visits". Informational."""
+    network_indicator: _builtins.str
+    """The textual network indicator, "InNetwork" / "OutofNetwork" (the Accumulators API's `networkIndicator`): read
+    only when `network_indicator_code` is blank; both blank means in network (cost-share-rules.md §1.2).
+    """
     @_builtins.property
     def limit_value(self) -> _decimal_pb2.Decimal:
         """Yearly amount (dollars, or visits for a counter limit).
@@ -483,10 +488,11 @@ class Accumulator(_message.Message):
         accum_ex_code: _builtins.str = ...,
         deductible_code: _builtins.str = ...,
         description: _builtins.str = ...,
+        network_indicator: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_individuals_met", b"_individuals_met", "_individuals_needed_to_meet", b"_individuals_needed_to_meet", "calculated_value", b"calculated_value", "current_value", b"current_value", "individuals_met", b"individuals_met", "individuals_needed_to_meet", b"individuals_needed_to_meet", "limit_value", b"limit_value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_individuals_met", b"_individuals_met", "_individuals_needed_to_meet", b"_individuals_needed_to_meet", "accum_ex_code", b"accum_ex_code", "calculated_value", b"calculated_value", "code", b"code", "current_value", b"current_value", "deductible_code", b"deductible_code", "description", b"description", "individuals_met", b"individuals_met", "individuals_needed_to_meet", b"individuals_needed_to_meet", "level", b"level", "limit_type", b"limit_type", "limit_value", b"limit_value", "network_indicator_code", b"network_indicator_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_individuals_met", b"_individuals_met", "_individuals_needed_to_meet", b"_individuals_needed_to_meet", "accum_ex_code", b"accum_ex_code", "calculated_value", b"calculated_value", "code", b"code", "current_value", b"current_value", "deductible_code", b"deductible_code", "description", b"description", "individuals_met", b"individuals_met", "individuals_needed_to_meet", b"individuals_needed_to_meet", "level", b"level", "limit_type", b"limit_type", "limit_value", b"limit_value", "network_indicator", b"network_indicator", "network_indicator_code", b"network_indicator_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__individuals_met: _TypeAlias = _typing.Literal["individuals_met"]  # noqa: Y015
     _WhichOneofArgType__individuals_met: _TypeAlias = _typing.Literal["_individuals_met", b"_individuals_met"]  # noqa: Y015

@@ -272,6 +272,7 @@ class AccumulatorBucket(_message.Message):
     REMAINING_FIELD_NUMBER: _builtins.int
     PERIOD_FIELD_NUMBER: _builtins.int
     FLAGS_FIELD_NUMBER: _builtins.int
+    SOURCE_INDICES_FIELD_NUMBER: _builtins.int
     period: _builtins.str
     """X12 time qualifier of the total, e.g. "23" calendar year."""
     @_builtins.property
@@ -298,6 +299,10 @@ class AccumulatorBucket(_message.Message):
         the largest is shown), INCONSISTENT.
         """
 
+    @_builtins.property
+    def source_indices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Indices of the benefitsInformation entries (of the raw 271) these amounts were read from."""
+
     def __init__(
         self,
         *,
@@ -307,10 +312,11 @@ class AccumulatorBucket(_message.Message):
         remaining: _money_pb2.Money | None = ...,
         period: _builtins.str = ...,
         flags: _abc.Iterable[_builtins.str] | None = ...,
+        source_indices: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["met", b"met", "met_reported", b"met_reported", "remaining", b"remaining", "total", b"total"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["flags", b"flags", "met", b"met", "met_reported", b"met_reported", "period", b"period", "remaining", b"remaining", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["flags", b"flags", "met", b"met", "met_reported", b"met_reported", "period", b"period", "remaining", b"remaining", "source_indices", b"source_indices", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -386,6 +392,7 @@ class CostShareCandidate(_message.Message):
     PERCENT_FIELD_NUMBER: _builtins.int
     NOTES_FIELD_NUMBER: _builtins.int
     PLACE_OF_SERVICE_FIELD_NUMBER: _builtins.int
+    SOURCE_INDICES_FIELD_NUMBER: _builtins.int
     place_of_service: _builtins.str
     """The place of service code the entry is for, e.g. "11" office; empty when not given."""
     @_builtins.property
@@ -400,6 +407,10 @@ class CostShareCandidate(_message.Message):
     def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The payer's free-text notes on the entry (X12 MSG), e.g. "SPECIALIST"."""
 
+    @_builtins.property
+    def source_indices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Index of the benefitsInformation entry (of the raw 271) this value was read from; empty when unknown."""
+
     def __init__(
         self,
         *,
@@ -407,10 +418,11 @@ class CostShareCandidate(_message.Message):
         percent: _decimal_pb2.Decimal | None = ...,
         notes: _abc.Iterable[_builtins.str] | None = ...,
         place_of_service: _builtins.str = ...,
+        source_indices: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "percent", b"percent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "notes", b"notes", "percent", b"percent", "place_of_service", b"place_of_service"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "notes", b"notes", "percent", b"percent", "place_of_service", b"place_of_service", "source_indices", b"source_indices"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -427,6 +439,7 @@ class NetworkCostShare(_message.Message):
     FLAGS_FIELD_NUMBER: _builtins.int
     COPAY_CANDIDATES_FIELD_NUMBER: _builtins.int
     COINSURANCE_CANDIDATES_FIELD_NUMBER: _builtins.int
+    SOURCE_INDICES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def copay(self) -> _money_pb2.Money:
         """The copay; unset when the payer sent none (flag STC_NOT_RETURNED when it sent nothing for the service type)."""
@@ -451,6 +464,10 @@ class NetworkCostShare(_message.Message):
     def coinsurance_candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostShareCandidate]:
         """Every coinsurance the most specific entries gave, when they disagree."""
 
+    @_builtins.property
+    def source_indices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Indices of the benefitsInformation entries (of the raw 271) the copay and coinsurance were read from."""
+
     def __init__(
         self,
         *,
@@ -459,10 +476,11 @@ class NetworkCostShare(_message.Message):
         flags: _abc.Iterable[_builtins.str] | None = ...,
         copay_candidates: _abc.Iterable[Global___CostShareCandidate] | None = ...,
         coinsurance_candidates: _abc.Iterable[Global___CostShareCandidate] | None = ...,
+        source_indices: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["coinsurance_percent", b"coinsurance_percent", "copay", b"copay"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["coinsurance_candidates", b"coinsurance_candidates", "coinsurance_percent", b"coinsurance_percent", "copay", b"copay", "copay_candidates", b"copay_candidates", "flags", b"flags"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coinsurance_candidates", b"coinsurance_candidates", "coinsurance_percent", b"coinsurance_percent", "copay", b"copay", "copay_candidates", b"copay_candidates", "flags", b"flags", "source_indices", b"source_indices"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -517,6 +535,7 @@ class OfficeVisitHeadline(_message.Message):
     SERVICE_TYPE_CODE_FIELD_NUMBER: _builtins.int
     COPAY_FIELD_NUMBER: _builtins.int
     COINSURANCE_PERCENT_FIELD_NUMBER: _builtins.int
+    SOURCE_INDICES_FIELD_NUMBER: _builtins.int
     service_type_code: _builtins.str
     """The service type code the values come from: "98", "BY", "96" or "BZ"."""
     @_builtins.property
@@ -527,16 +546,21 @@ class OfficeVisitHeadline(_message.Message):
     def coinsurance_percent(self) -> _decimal_pb2.Decimal:
         """The coinsurance in percent; unset when that service type has none."""
 
+    @_builtins.property
+    def source_indices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Indices of the benefitsInformation entries (of the raw 271) the copay and coinsurance were read from."""
+
     def __init__(
         self,
         *,
         service_type_code: _builtins.str = ...,
         copay: _money_pb2.Money | None = ...,
         coinsurance_percent: _decimal_pb2.Decimal | None = ...,
+        source_indices: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["coinsurance_percent", b"coinsurance_percent", "copay", b"copay"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["coinsurance_percent", b"coinsurance_percent", "copay", b"copay", "service_type_code", b"service_type_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coinsurance_percent", b"coinsurance_percent", "copay", b"copay", "service_type_code", b"service_type_code", "source_indices", b"source_indices"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -674,6 +698,8 @@ class EligibilitySummary(_message.Message):
     OFFICE_VISIT_IN_NETWORK_FIELD_NUMBER: _builtins.int
     OFFICE_VISIT_OUT_OF_NETWORK_FIELD_NUMBER: _builtins.int
     COST_SHARES_FIELD_NUMBER: _builtins.int
+    COVERAGE_STATUS_FIELD_NUMBER: _builtins.int
+    SOURCE_INDICES_FIELD_NUMBER: _builtins.int
     activity: Global___CoverageActivity.ValueType
     """Whether coverage is active on the date of service."""
     plan_name: _builtins.str
@@ -734,7 +760,19 @@ class EligibilitySummary(_message.Message):
 
     @_builtins.property
     def cost_shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostShareLine]:
-        """Every copay and coinsurance line the payer sent, in the payer's order."""
+        """Every copay and coinsurance line the payer sent, in the payer's order.
+        Numbers 21-29 are kept for other summary fields (service lines, plan coverages, date of service).
+        """
+
+    @_builtins.property
+    def coverage_status(self) -> Global___CoverageStatus:
+        """The X12 EB01 code of the coverage line that decided `activity`, and its name (eligibility.md §2.5), e.g. "1"
+        "Active Coverage", "6" "Inactive"; unset when the payer sent no coverage line.
+        """
+
+    @_builtins.property
+    def source_indices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Indices of the benefitsInformation entries (of the raw 271) that decided `activity` and `coverage_status`."""
 
     def __init__(
         self,
@@ -759,14 +797,42 @@ class EligibilitySummary(_message.Message):
         office_visit_in_network: Global___OfficeVisitHeadline | None = ...,
         office_visit_out_of_network: Global___OfficeVisitHeadline | None = ...,
         cost_shares: _abc.Iterable[Global___CostShareLine] | None = ...,
+        coverage_status: Global___CoverageStatus | None = ...,
+        source_indices: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["deductible", b"deductible", "effective_date", b"effective_date", "eligibility_begin_date", b"eligibility_begin_date", "office_visit_in_network", b"office_visit_in_network", "office_visit_out_of_network", b"office_visit_out_of_network", "out_of_pocket", b"out_of_pocket", "termination_date", b"termination_date"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["coverage_status", b"coverage_status", "deductible", b"deductible", "effective_date", b"effective_date", "eligibility_begin_date", b"eligibility_begin_date", "office_visit_in_network", b"office_visit_in_network", "office_visit_out_of_network", b"office_visit_out_of_network", "out_of_pocket", b"out_of_pocket", "termination_date", b"termination_date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "cost_shares", b"cost_shares", "deductible", b"deductible", "effective_date", b"effective_date", "eligibility_begin_date", b"eligibility_begin_date", "flags", b"flags", "group_name", b"group_name", "group_number", b"group_number", "insurance_type_code", b"insurance_type_code", "notes", b"notes", "office_visit_in_network", b"office_visit_in_network", "office_visit_out_of_network", b"office_visit_out_of_network", "out_of_pocket", b"out_of_pocket", "payer_name", b"payer_name", "payer_reported_id", b"payer_reported_id", "plan_name", b"plan_name", "plan_number", b"plan_number", "recipe_version", b"recipe_version", "service_cost_shares", b"service_cost_shares", "termination_date", b"termination_date"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "cost_shares", b"cost_shares", "coverage_status", b"coverage_status", "deductible", b"deductible", "effective_date", b"effective_date", "eligibility_begin_date", b"eligibility_begin_date", "flags", b"flags", "group_name", b"group_name", "group_number", b"group_number", "insurance_type_code", b"insurance_type_code", "notes", b"notes", "office_visit_in_network", b"office_visit_in_network", "office_visit_out_of_network", b"office_visit_out_of_network", "out_of_pocket", b"out_of_pocket", "payer_name", b"payer_name", "payer_reported_id", b"payer_reported_id", "plan_name", b"plan_name", "plan_number", b"plan_number", "recipe_version", b"recipe_version", "service_cost_shares", b"service_cost_shares", "source_indices", b"source_indices", "termination_date", b"termination_date"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EligibilitySummary: _TypeAlias = EligibilitySummary  # noqa: Y015
+
+@_typing.final
+class CoverageStatus(_message.Message):
+    """An X12 EB01 eligibility-or-benefit code of a coverage line, with its X12 name."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """The EB01 code, e.g. "1" (active coverage) or "6" (inactive)."""
+    name: _builtins.str
+    """The code's X12 name, e.g. "Active Coverage"."""
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CoverageStatus: _TypeAlias = CoverageStatus  # noqa: Y015
 
 @_typing.final
 class EligibilityCheck(_message.Message):

@@ -436,6 +436,11 @@ class AccumulatorState(_message.Message):
     REMAINING_AFTER_FIELD_NUMBER: _builtins.int
     LIMIT_VALUE_FIELD_NUMBER: _builtins.int
     ACCUM_EX_CODE_FIELD_NUMBER: _builtins.int
+    DEDUCTIBLE_CODE_FIELD_NUMBER: _builtins.int
+    CURRENT_VALUE_FIELD_NUMBER: _builtins.int
+    CURRENT_VALUE_AFTER_FIELD_NUMBER: _builtins.int
+    INDIVIDUALS_MET_FIELD_NUMBER: _builtins.int
+    INDIVIDUALS_NEEDED_TO_MEET_FIELD_NUMBER: _builtins.int
     kind: _common_pb2.AccumulatorKind.ValueType
     """Deductible, out-of-pocket maximum or limit."""
     level: _common_pb2.AccumulatorLevel.ValueType
@@ -446,6 +451,14 @@ class AccumulatorState(_message.Message):
     """Set for limits only."""
     accum_ex_code: _builtins.str
     """The payer's accumulator exception code, e.g. "L01"; empty when none."""
+    deductible_code: _builtins.str
+    """The accumulator's deductible code as the payer sent it (tells several deductibles of one level apart)."""
+    individuals_met: _builtins.int
+    """Deductibles: how many family members have met their deductible (`numOfIndividualsMet`), when sent."""
+    individuals_needed_to_meet: _builtins.int
+    """Deductibles: how many must meet it for the family deductible to count as met (`numOfIndividualsNeededToMeet`);
+    met >= needed explains "deductible met" next to a positive remainder (cost-share-rules.md §2).
+    """
     @_builtins.property
     def remaining_before(self) -> _decimal_pb2.Decimal:
         """Unset when unknown. Dollars with two decimals; counters as whole visits."""
@@ -458,6 +471,14 @@ class AccumulatorState(_message.Message):
     def limit_value(self) -> _decimal_pb2.Decimal:
         """The yearly amount (dollars or visits). Unset when the payer did not send it."""
 
+    @_builtins.property
+    def current_value(self) -> _decimal_pb2.Decimal:
+        """Used so far before this service (the payer's `currentValue`); unset when the payer did not send it."""
+
+    @_builtins.property
+    def current_value_after(self) -> _decimal_pb2.Decimal:
+        """Used so far after this service; unset when unknown."""
+
     def __init__(
         self,
         *,
@@ -469,12 +490,24 @@ class AccumulatorState(_message.Message):
         remaining_after: _decimal_pb2.Decimal | None = ...,
         limit_value: _decimal_pb2.Decimal | None = ...,
         accum_ex_code: _builtins.str = ...,
+        deductible_code: _builtins.str = ...,
+        current_value: _decimal_pb2.Decimal | None = ...,
+        current_value_after: _decimal_pb2.Decimal | None = ...,
+        individuals_met: _builtins.int | None = ...,
+        individuals_needed_to_meet: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["limit_value", b"limit_value", "remaining_after", b"remaining_after", "remaining_before", b"remaining_before"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_individuals_met", b"_individuals_met", "_individuals_needed_to_meet", b"_individuals_needed_to_meet", "current_value", b"current_value", "current_value_after", b"current_value_after", "individuals_met", b"individuals_met", "individuals_needed_to_meet", b"individuals_needed_to_meet", "limit_value", b"limit_value", "remaining_after", b"remaining_after", "remaining_before", b"remaining_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accum_ex_code", b"accum_ex_code", "kind", b"kind", "level", b"level", "limit_type", b"limit_type", "limit_value", b"limit_value", "network", b"network", "remaining_after", b"remaining_after", "remaining_before", b"remaining_before"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_individuals_met", b"_individuals_met", "_individuals_needed_to_meet", b"_individuals_needed_to_meet", "accum_ex_code", b"accum_ex_code", "current_value", b"current_value", "current_value_after", b"current_value_after", "deductible_code", b"deductible_code", "individuals_met", b"individuals_met", "individuals_needed_to_meet", b"individuals_needed_to_meet", "kind", b"kind", "level", b"level", "limit_type", b"limit_type", "limit_value", b"limit_value", "network", b"network", "remaining_after", b"remaining_after", "remaining_before", b"remaining_before"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__individuals_met: _TypeAlias = _typing.Literal["individuals_met"]  # noqa: Y015
+    _WhichOneofArgType__individuals_met: _TypeAlias = _typing.Literal["_individuals_met", b"_individuals_met"]  # noqa: Y015
+    _WhichOneofReturnType__individuals_needed_to_meet: _TypeAlias = _typing.Literal["individuals_needed_to_meet"]  # noqa: Y015
+    _WhichOneofArgType__individuals_needed_to_meet: _TypeAlias = _typing.Literal["_individuals_needed_to_meet", b"_individuals_needed_to_meet"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__individuals_met) -> _WhichOneofReturnType__individuals_met | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__individuals_needed_to_meet) -> _WhichOneofReturnType__individuals_needed_to_meet | None: ...
 
 Global___AccumulatorState: _TypeAlias = AccumulatorState  # noqa: Y015
 

@@ -375,7 +375,7 @@ def _headline(cell_of: Callable[[str, str], CostShareCell], network: str) -> Off
     for stc in OFFICE_VISIT_HEADLINE:
         cell = cell_of(stc, network)
         if cell.copay is not None or cell.coinsurance_percent is not None:
-            return OfficeVisitHeadline(stc, cell.copay, cell.coinsurance_percent)
+            return OfficeVisitHeadline(stc, cell.copay, cell.coinsurance_percent, cell.source_refs)
     return None
 
 

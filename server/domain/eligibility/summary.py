@@ -96,6 +96,7 @@ class OfficeVisitHeadline:
     service_type_code: str
     copay: Decimal | None
     coinsurance_percent: Decimal | None
+    source_refs: tuple[int, ...] = ()  # the cell's: the entries the copay and coinsurance came from
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
