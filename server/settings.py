@@ -120,6 +120,10 @@ class Settings(BaseSettings):
     auth_max_token_lifetime_seconds: int = Field(3600, ge=60, le=30 * 86400,
                                                  description="exp - iat of a caller's JWT; iat and exp required")
 
+    # --- helper "console": the web console (console/), a Connect bridge to this gRPC port; unset = 8080 on
+    # loopback and off beyond it, 0 = off
+    console_port: int | None = Field(None, ge=0, le=65535, description="web console port; 0 = off")
+
     # --- helper "perf": the event loop
     uvloop: bool = Field(True, description="run on uvloop; false = the standard asyncio event loop")
 
@@ -218,6 +222,13 @@ class Settings(BaseSettings):
             return ipaddress.ip_address(self.host).is_loopback
         except ValueError:
             return False
+
+    @property
+    def effective_console_port(self) -> int:
+        """helper "console": the console's port, 0 when it is off (beyond loopback it must be asked for)."""
+        if self.console_port is not None:
+            return self.console_port
+        return 8080 if self.is_loopback else 0
 
     @property
     def effective_benefit_fanout(self) -> int:
