@@ -22,6 +22,13 @@ export const EstimateService = Object.freeze({
     "serverStreaming": false,
     "input": "costestimator.v1.CalculateRequest",
     "output": "costestimator.v1.CalculateResponse"
+  },
+  "estimateFromEligibility": {
+    "name": "EstimateFromEligibility",
+    "path": "/costestimator.v1.EstimateService/EstimateFromEligibility",
+    "serverStreaming": false,
+    "input": "costestimator.v1.EstimateFromEligibilityRequest",
+    "output": "costestimator.v1.EstimateFromEligibilityResponse"
   }
 });
 
@@ -92,6 +99,12 @@ export const enums = Object.freeze({
     "ACCUMULATOR_LEVEL_INDIVIDUAL",
     "ACCUMULATOR_LEVEL_FAMILY"
   ],
+  "costestimator.v1.AssumptionKind": [
+    "ASSUMPTION_KIND_UNSPECIFIED",
+    "ASSUMPTION_KIND_GAP",
+    "ASSUMPTION_KIND_AMBIGUITY",
+    "ASSUMPTION_KIND_INFO"
+  ],
   "costestimator.v1.BenefitProductType": [
     "BENEFIT_PRODUCT_TYPE_UNSPECIFIED",
     "BENEFIT_PRODUCT_TYPE_MEDICAL",
@@ -120,6 +133,12 @@ export const enums = Object.freeze({
     "ELIGIBILITY_STATUS_NOT_FOUND",
     "ELIGIBILITY_STATUS_EXPIRED"
   ],
+  "costestimator.v1.EstimateCompleteness": [
+    "ESTIMATE_COMPLETENESS_UNSPECIFIED",
+    "ESTIMATE_COMPLETENESS_COMPLETE",
+    "ESTIMATE_COMPLETENESS_AMBIGUOUS",
+    "ESTIMATE_COMPLETENESS_INCOMPLETE"
+  ],
   "costestimator.v1.Indicator": [
     "INDICATOR_UNSPECIFIED",
     "INDICATOR_YES",
@@ -134,5 +153,10 @@ export const enums = Object.freeze({
     "NETWORK_CATEGORY_UNSPECIFIED",
     "NETWORK_CATEGORY_IN_NETWORK",
     "NETWORK_CATEGORY_OUT_OF_NETWORK"
+  ],
+  "costestimator.v1.ProviderRole": [
+    "PROVIDER_ROLE_UNSPECIFIED",
+    "PROVIDER_ROLE_PRIMARY_CARE",
+    "PROVIDER_ROLE_SPECIALIST"
   ]
 });
