@@ -153,9 +153,13 @@ def test_a_node_client_built_from_the_protos_reads_what_python_reads(
         assert node["eligibility"]["status"] == "ELIGIBILITY_STATUS_VERIFIED"
         assert node["eligibility"]["plan_name"] == stored.summary.plan_name != ""
 
-        # google.rpc.BadRequest (always) and google.rpc.ErrorInfo (wherever the server sends one), as Python reads them.
+        # google.rpc.BadRequest and google.rpc.ErrorInfo, as Python reads them.
         for name in ("bad", "not_found"):
             assert node[name] == _decoded_error(estimates, requests[name], metadata), name
     assert node["bad"]["code"] == "INVALID_ARGUMENT" and node["bad"]["field_violations"]
     assert {v["field"] for v in node["bad"]["field_violations"]} >= {"member.membership_id"}
     assert node["not_found"]["code"] == "NOT_FOUND"
+    # every error carries a google.rpc.ErrorInfo in our domain, and Node decodes it like Python does (above)
+    for name in ("bad", "not_found"):
+        assert [i["domain"] for i in node[name]["error_infos"]] == ["costestimator.v1"], name
+    assert node["bad"]["error_infos"][0]["reason"] == "INVALID_REQUEST"
