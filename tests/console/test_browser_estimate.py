@@ -140,3 +140,22 @@ async def test_a_bad_allowed_amount_shows_its_field_error_next_to_the_field(page
     await expect(page.locator("#x-p-amount-1-error")).to_contain_text("dollars and cents")
     await expect(page.locator("#x-p-amount-2-error")).to_contain_text("dollars and cents")
     assert await page.locator("#x-results li").count() == 0
+
+
+async def test_explicit_service_types_replace_the_procedure(page: Any) -> None:
+    await verified_card(page)
+    await page.select_option("#x-procedure", "99285")
+    assert await page.input_value("#x-pos") == "23"  # the procedure's usual place comes along
+    await page.select_option("#x-procedure", "")  # none: service type codes only
+    await page.fill("#x-stc", "ZZZ")
+    await page.click("#x-run")
+    await expect(page.locator("#x-stc-error")).to_contain_text("service type code")
+    assert await page.get_attribute("#x-stc", "aria-invalid") == "true"
+
+    await page.fill("#x-stc", "uc")
+    await page.select_option("#x-pos", "20")
+    await page.click("#x-run")
+    items = page.locator("#x-results li.estimate")
+    await expect(items).to_have_count(2)
+    await expect(items.first.locator("[data-role=service-type]")).to_contain_text("UC")
+    assert await page.locator("#x-stc[aria-invalid]").count() == 0
