@@ -100,7 +100,7 @@ function accumulatorBars(states) {
   }));
 }
 
-function breakdownList(e) {
+export function breakdownList(e) {
   const b = e.breakdown || {};
   const lines = [["Deductible", b.deductible], ["Copay", b.copay], ["Coinsurance", b.coinsurance], ["Not covered", b.notCovered], ["Over the limit", b.overLimit]];
   return h("dl", { class: "kv" }, lines.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, formatMoney(v || { units: "0" }))]),
@@ -109,7 +109,7 @@ function breakdownList(e) {
 
 function statusOf(e) { return { ok: !(e.status && e.status.code) }; }
 
-const CODE_NAMES = ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
+export const CODE_NAMES = ["OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
   "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
   "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"];
 

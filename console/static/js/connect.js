@@ -1,6 +1,6 @@
 // The Connect protocol over fetch, JSON mapping: a unary call is one POST, a server stream is enveloped JSON
 // messages read as they arrive. Errors become ConnectError with the service's code, message and details
-// (google.rpc.BadRequest field violations and RetryInfo decoded; other details kept as they came).
+// (google.rpc.BadRequest field violations, RetryInfo and ErrorInfo decoded; other details kept as they came).
 
 const ACCESS_TOKEN_KEY = "costest.accessToken";
 
@@ -17,9 +17,12 @@ export class ConnectError extends Error {
     this.details = details;           // [{type, value (bytes)}]
     this.fieldViolations = [];        // [{field, description}]
     this.retryAfterSeconds = null;
+    this.reason = "";                 // google.rpc.ErrorInfo.reason, e.g. "COVERAGE_INACTIVE" (stable, machine-readable)
+    this.errorMetadata = {};          // google.rpc.ErrorInfo.metadata, e.g. {check_id: "..."}
     for (const d of details) {
       if (d.type === "google.rpc.BadRequest") this.fieldViolations.push(...decodeBadRequest(d.bytes));
       if (d.type === "google.rpc.RetryInfo") this.retryAfterSeconds = decodeRetryInfo(d.bytes);
+      if (d.type === "google.rpc.ErrorInfo") Object.assign(this, decodeErrorInfo(d.bytes));
     }
   }
 }
@@ -122,7 +125,7 @@ function base64Bytes(text) {
   return Uint8Array.from(raw, (c) => c.charCodeAt(0));
 }
 
-// ---- the two error details the console reads, from their protobuf wire format (google/rpc/error_details.proto)
+// ---- the three error details the console reads, from their protobuf wire format (google/rpc/error_details.proto)
 
 function* fields(bytes) {
   let i = 0;
@@ -170,4 +173,21 @@ function decodeRetryInfo(bytes) {    // RetryInfo { google.protobuf.Duration ret
     return seconds;
   }
   return null;
+}
+
+function decodeErrorInfo(bytes) {    // ErrorInfo { string reason = 1; string domain = 2; map<string, string> metadata = 3; }
+  const out = { reason: "", errorDomain: "", errorMetadata: {} };
+  for (const [n, v] of fields(bytes)) {
+    if (n === 1) out.reason = utf8.decode(v);
+    if (n === 2) out.errorDomain = utf8.decode(v);
+    if (n === 3) {                     // a map entry: { string key = 1; string value = 2; }
+      let key = "", value = "";
+      for (const [m, w] of fields(v)) {
+        if (m === 1) key = utf8.decode(w);
+        if (m === 2) value = utf8.decode(w);
+      }
+      out.errorMetadata[key] = value;
+    }
+  }
+  return out;
 }

@@ -2,6 +2,7 @@
 // the summary as a card, history per policy (paginated) and stats, refreshed whenever a check completes.
 import { EligibilityService } from "./gen/services.js";
 import { unary, serverStream } from "./connect.js";
+import { estimatePanel } from "./estimate_from_check.js";
 import { h, moneyCents, formatCents, formatMoney, formatPercent, formatDate, formatTimestamp, bar, showError, clearErrors, errorText } from "./ui.js";
 
 const $ = (id) => document.getElementById(id);
@@ -80,7 +81,7 @@ function costShareCell(n) {
 
 export function renderCard(check) {
   const s = check.summary || {};
-  const card = h("article", { class: "card", "aria-labelledby": "card-title", "data-status": statusWord(check.status) },
+  const card = h("article", { class: "card", "aria-labelledby": "card-title", "data-status": statusWord(check.status), "data-check": check.id },
     h("header", {},
       h("h3", { id: "card-title" }, s.planName || "Eligibility check"),
       h("span", { class: `badge ${statusClass(check.status)}` }, statusWord(check.status)),
@@ -104,33 +105,12 @@ export function renderCard(check) {
     }
     const flags = (s.flags || []);
     if (flags.length) card.append(h("p", { class: "flag" }, `Flags: ${flags.join(", ")}`));
-    const hook = estimateFromCheckHook(check);
-    if (hook) card.append(hook);
+    // Issue 12: from a verified check, one click estimates a service from it (EstimateFromEligibility)
+    card.append(estimatePanel(check));
   }
   return card;
 }
 
-// HOOK(EstimateFromEligibility) ----------------------------------------------------------------------------------
-// Issue 12: "from a verified check, one click estimates a service from it (range and assumptions visible)".
-// The RPC is being added by another change. Once it is in protos/, `scripts/gen_console.py` adds
-// `EligibilityService.estimateFromEligibility` to gen/services.js and this section appears; fill in
-// `estimateFromEligibilityRequest` with the request's fields and render the answer's range and assumptions.
-export function estimateFromEligibilityRequest(check) { return null; /* e.g. { checkId: check.id, service: {...} } */ }
-
-function estimateFromCheckHook(check) {
-  const method = EligibilityService.estimateFromEligibility;
-  const request = method && estimateFromEligibilityRequest(check);
-  if (!request) return null;
-  const out = h("div", { class: "hook", "aria-live": "polite" });
-  const button = h("button", { type: "button" }, "Estimate a service from this check");
-  button.addEventListener("click", async () => {
-    try { out.replaceChildren(button, h("pre", {}, JSON.stringify(await unary(method, request), null, 2))); }
-    catch (e) { out.replaceChildren(button, h("p", { class: "field-error" }, errorText(e))); }
-  });
-  out.append(button);
-  return out;
-}
-// ----------------------------------------------------------------------------------------------------------------
 
 export function setupEligibility() {
   const form = $("elig-form"), box = $("elig-error"), live = $("elig-live"), cardBox = $("elig-card");

@@ -76,11 +76,27 @@ const CODE_WORDS = {
   canceled: "Stopped.",
 };
 
+// The service's stable reasons (google.rpc.ErrorInfo, README "Errors") that deserve their own sentence: they say
+// what happened and what to do better than the status code does.
+const REASON_WORDS = {
+  COVERAGE_INACTIVE: "The check says the member's coverage is not active on the date of service, so there is nothing to estimate.",
+  COVERAGE_STATUS_UNCLEAR: "The check does not say clearly whether the coverage is active, so no estimate is given.",
+  CHECK_PENDING: "The check is still pending: estimate once it is verified.",
+  CHECK_EXPIRED: "This check is too old to estimate from: run a new check.",
+  CHECK_FAILED: "This check failed, so there is no eligibility answer to estimate from.",
+  CHECK_NOT_FOUND: "This check no longer exists for your organisation.",
+  MEMBER_NOT_FOUND: "The payer did not find this member, so there is nothing to estimate.",
+  PAYER_UNAVAILABLE: "The payer could not answer right now.",
+  CLEARINGHOUSE_UNAVAILABLE: "The clearinghouse is not available right now.",
+  CIRCUIT_OPEN: "The upstream service is failing and calls to it are paused for a moment.",
+};
+
 const TRY_AGAIN = new Set(["unavailable", "deadline_exceeded", "resource_exhausted"]);
 
 /** What a person reads for an error (no stack trace, no raw payload). */
 export function errorText(error) {
   const code = error && error.code;
+  if (error && REASON_WORDS[error.reason]) return REASON_WORDS[error.reason];
   const words = CODE_WORDS[code] || "Something went wrong on our side.";
   const generic = code === "internal" || code === "unknown" || (code === "invalid_argument" && (error.fieldViolations || []).length);
   const detail = error && error.message && !generic ? error.message : "";
