@@ -20,6 +20,7 @@ import itertools
 import os
 import secrets
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -40,16 +41,17 @@ TICK = os.sysconf("SC_CLK_TCK")
 PATHS = ("eligibility", "estimate-cold", "estimate-warm", "stream100")
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of `pid` and its descendants, in seconds."""
-    total = 0
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(utime, stime) of `pid` and its descendants, in seconds."""
+    user = system = 0
     for p in tree(pid):
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
+            user += int(fields[11])
+            system += int(fields[12])
         except (OSError, IndexError, ValueError):
             continue
-    return total / TICK
+    return user / TICK, system / TICK
 
 
 async def counted(calls: list[Call], total: int) -> tuple[int, float]:
@@ -77,6 +79,7 @@ class Subject:
     proc: Proc
     auth: bool = True
     cpu_ms: list[float] = field(default_factory=list)
+    sys_ms: list[float] = field(default_factory=list)
     rate: list[float] = field(default_factory=list)
     errors: int = 0
 
@@ -112,9 +115,10 @@ def _loader(path: str, stack: Stack, callers: int) -> Loader:
     return load
 
 
-async def _profile(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes]:
+async def _profile(pid: int, out: Path, seconds: float, native: bool) -> subprocess.Popen[bytes]:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    return subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "--nonblocking",
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
+                             *(["--native"] if native else ["--nonblocking"]),
                              "-d", str(int(seconds) + 1), "-o", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -161,17 +165,18 @@ async def measure(args: argparse.Namespace) -> list[Subject]:
                     # Sampling costs the profiled process nothing much, but the CPU figure of a profiled round is
                     # not comparable: profile in a separate round.
                     est = (s.rate and args.n / statistics.median(s.rate)) or 10.0
-                    spy = await _profile(s.proc.pid, Path(args.profile) / f"{args.path}-{s.name}.txt", est)
+                    spy = await _profile(s.proc.pid, Path(args.profile) / f"{args.path}-{s.name}.txt", est, args.native)
                     await asyncio.sleep(0.5)
-                before = cpu_seconds(s.proc.pid)
+                user0, sys0 = cpu_seconds(s.proc.pid)
                 errors, seconds = await load(s, args.n)
-                used = cpu_seconds(s.proc.pid) - before
+                user1, sys1 = cpu_seconds(s.proc.pid)
                 if spy is not None:
-                    spy.terminate()
+                    spy.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
                     spy.wait(10)
                     continue
                 s.errors += errors
-                s.cpu_ms.append(used / args.n * 1000)
+                s.cpu_ms.append((user1 - user0 + sys1 - sys0) / args.n * 1000)
+                s.sys_ms.append((sys1 - sys0) / args.n * 1000)
                 s.rate.append(args.n / seconds)
             print(f"round {r + 1}/{args.rounds}: " + ", ".join(
                 f"{s.name} {s.cpu_ms[-1]:.2f} ms CPU/req ({s.rate[-1]:,.0f}/s)" for s in subjects if s.cpu_ms),
@@ -216,6 +221,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--callers", type=int, default=20)
     parser.add_argument("--no-lean", action="store_true", help="eligibility: skip the lean baseline")
     parser.add_argument("--profile", help="directory for py-spy stacks of an extra, last round")
+    parser.add_argument("--native", action="store_true", help="--profile with native (C) frames")
     parser.add_argument("--top", type=Path, help="summarise a py-spy raw file and exit")
     args = parser.parse_args(argv)
     if args.top:
@@ -235,6 +241,7 @@ def main(argv: list[str]) -> int:
     for s in subjects:
         if s.cpu_ms:
             print(f"  {s.name:24s} {statistics.median(s.cpu_ms):7.3f} ms ({min(s.cpu_ms):.3f}–{max(s.cpu_ms):.3f})"
+                  f"  of which system {statistics.median(s.sys_ms):.3f} ms"
                   f"   {statistics.median(s.rate):8,.0f}/s   errors {s.errors}")
     return 0
 
