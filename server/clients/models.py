@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, ClassVar, TypeVar
 
 import msgspec
+import orjson
 from msgspec.structs import force_setattr
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
@@ -144,7 +145,10 @@ class BenefitRequestModel(_Wire):
                 "placeOfService": codes(c.placeOfService), "providerSpecialty": codes(c.providerSpecialty)}}
                 for c in (si.serviceCodeInfo for si in self.serviceInfo)],
         }
-        return json.dumps(body, separators=(",", ":")).encode()
+        out = orjson.dumps(body)
+        if out.isascii() and b"\x7f" not in out:  # then byte for byte what json.dumps writes, ~10x faster
+            return out
+        return json.dumps(body, separators=(",", ":")).encode()  # json.dumps escapes non-ASCII and DEL
 
     def __repr__(self) -> str:
         # The membership id is PHI: keep it out of logs and tracebacks.
