@@ -57,10 +57,22 @@ def parse_json(body: bytes | str) -> Any:
 
 
 def _to_money(value: Any) -> Decimal | None:
-    if type(value) is Decimal:  # the common case: `parse_json` already made it exact; no second conversion
+    kind = type(value)
+    if kind is Decimal:  # the common case: `parse_json` already made it exact; no second conversion
         if not value.is_finite():
             raise ValueError("money must be finite")
         return value
+    if kind is str:
+        # The other common case, a plain decimal string ("1500.00"): what Decimal takes as it is gives the same
+        # number as the general path below (Decimal strips the same whitespace and refuses commas and blanks).
+        try:
+            quick = Decimal(value)
+        except InvalidOperation:
+            pass
+        else:
+            if not quick.is_finite():
+                raise ValueError("money must be finite")
+            return quick
     if value is None:
         return None
     if isinstance(value, bool) or isinstance(value, float):
