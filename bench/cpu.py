@@ -80,6 +80,7 @@ class Subject:
     auth: bool = True
     cpu_ms: list[float] = field(default_factory=list)
     sys_ms: list[float] = field(default_factory=list)
+    standin_ms: list[float] = field(default_factory=list)
     rate: list[float] = field(default_factory=list)
     errors: int = 0
 
@@ -167,9 +168,12 @@ async def measure(args: argparse.Namespace) -> list[Subject]:
                     est = (s.rate and args.n / statistics.median(s.rate)) or 10.0
                     spy = await _profile(s.proc.pid, Path(args.profile) / f"{args.path}-{s.name}.txt", est, args.native)
                     await asyncio.sleep(0.5)
+                standins = [p.pid for p in stack.standins()]
                 user0, sys0 = cpu_seconds(s.proc.pid)
+                others0 = sum(sum(cpu_seconds(pid)) for pid in standins)
                 errors, seconds = await load(s, args.n)
                 user1, sys1 = cpu_seconds(s.proc.pid)
+                others1 = sum(sum(cpu_seconds(pid)) for pid in standins)
                 if spy is not None:
                     spy.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
                     spy.wait(10)
@@ -177,6 +181,7 @@ async def measure(args: argparse.Namespace) -> list[Subject]:
                 s.errors += errors
                 s.cpu_ms.append((user1 - user0 + sys1 - sys0) / args.n * 1000)
                 s.sys_ms.append((sys1 - sys0) / args.n * 1000)
+                s.standin_ms.append((others1 - others0) / args.n * 1000)
                 s.rate.append(args.n / seconds)
             print(f"round {r + 1}/{args.rounds}: " + ", ".join(
                 f"{s.name} {s.cpu_ms[-1]:.2f} ms CPU/req ({s.rate[-1]:,.0f}/s)" for s in subjects if s.cpu_ms),
@@ -242,6 +247,7 @@ def main(argv: list[str]) -> int:
         if s.cpu_ms:
             print(f"  {s.name:24s} {statistics.median(s.cpu_ms):7.3f} ms ({min(s.cpu_ms):.3f}–{max(s.cpu_ms):.3f})"
                   f"  of which system {statistics.median(s.sys_ms):.3f} ms"
+                  f"  (stand-ins {statistics.median(s.standin_ms):.3f} ms)"
                   f"   {statistics.median(s.rate):8,.0f}/s   errors {s.errors}")
     return 0
 

@@ -261,6 +261,10 @@ class Stack:
             self._cache["lean"] = proc
         return self._cache["lean"]
 
+    def standins(self) -> list[Proc]:
+        """The upstream stand-ins started so far (their CPU is the machine's too, not the server's)."""
+        return [p for key, p in self._cache.items() if key == "stedi" or key.startswith("payer-")]
+
     def stop(self, name: str) -> None:
         """End one cached process (and the others started under the same key prefix, e.g. echo replicas)."""
         proc = self._cache.pop(name, None)

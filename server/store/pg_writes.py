@@ -80,10 +80,23 @@ class PgWrites:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._pool = engine.sync_engine.pool
+        self._dialect = engine.sync_engine.dialect
+
+    async def _checkout(self) -> PoolProxiedConnection:
+        """A pooled connection; a failure to open one raised as the engine would (SQLAlchemy's exception)."""
+        # Checkout and checkin may open or close connections, which SQLAlchemy's async pool does in a greenlet.
+        dialect = self._dialect
+        try:
+            fairy: PoolProxiedConnection = await greenlet_spawn(self._pool.connect)
+        except dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(
+                None, None, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
+                connection_invalidated=dialect.is_disconnect(exc, None, None), dialect=dialect,
+            ) from exc
+        return fairy
 
     async def _on_connection(self, use: Use[T], statement: str) -> T:
-        # Checkout and checkin may open or close connections, which SQLAlchemy's async pool does in a greenlet.
-        fairy: PoolProxiedConnection = await greenlet_spawn(self._pool.connect)
+        fairy = await self._checkout()
         try:
             driver = fairy.driver_connection
             try:
