@@ -57,12 +57,11 @@ def parse_json(body: bytes | str) -> Any:
 
 
 def _to_money(value: Any) -> Decimal | None:
-    kind = type(value)
-    if kind is Decimal:  # the common case: `parse_json` already made it exact; no second conversion
+    if type(value) is Decimal:  # the common case: `parse_json` already made it exact; no second conversion
         if not value.is_finite():
             raise ValueError("money must be finite")
         return value
-    if kind is str:
+    if type(value) is str:
         # The other common case, a plain decimal string ("1500.00"): what Decimal takes as it is gives the same
         # number as the general path below (Decimal strips the same whitespace and refuses commas and blanks).
         try:
