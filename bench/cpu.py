@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +54,7 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     return user / TICK, system / TICK
 
 
-async def counted(calls: list[Call], total: int) -> tuple[int, float]:
+async def counted(calls: Sequence[Call], total: int) -> tuple[int, float]:
     """`total` calls shared by the callers of `calls` (closed loop); (errors, seconds)."""
     left = itertools.count()
     errors = 0
