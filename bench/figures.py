@@ -18,6 +18,7 @@ from costestimator.v1 import estimate_service_pb2 as epb
 
 from server.settings import Settings
 
+from .from_eligibility import from_eligibility
 from .load import LoadResult, channels, close_all, closed_loop, open_loop, percentile, sequential
 from .payloads import DirectPayer, EchoCalls, EligibilityCalls, EstimateCalls, cache_field, fresh_specialty, \
     stream_request
@@ -466,6 +467,7 @@ FIGURES: dict[str, Callable[[Context], Awaitable[list[Row]]]] = {
     "rss": rss,
     "workers": workers,
     "eligibility": eligibility,
+    "fromelig": from_eligibility,
 }
 
 

@@ -1,10 +1,14 @@
-"""Regenerate `generated/` from `protos/`: messages, gRPC stubs and mypy-protobuf type stubs.
+"""Regenerate `generated/` from `protos/`: messages, gRPC stubs, mypy-protobuf type stubs and a descriptor set.
 
 `generated/` is a source root, not a package: protoc derives import paths from the proto tree
 (`costestimator/v1/...`), so the proto tree *is* the Python package tree and nothing is rewritten.
+Imported googleapis files (`third_party/googleapis`) get no code here: `googleapis-common-protos` ships their modules.
+
+`DESCRIPTOR_SET` holds our files *with* their comments (source info), which the `_pb2` modules drop: server
+reflection serves it so that `grpcurl describe` shows the documentation (server/api/reflection.py).
 
     python scripts/gen_protos.py           # regenerate in place
-    python scripts/gen_protos.py --check   # exit 1 if generated/ is stale (CI)
+    python scripts/gen_protos.py --check   # exit 1 if generated/ is stale (CI); silent when it is fresh
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
 GOOGLEAPIS = ROOT / "third_party" / "googleapis"
 GENERATED = ROOT / "generated"
+DESCRIPTOR_SET = Path("costestimator") / "v1" / "descriptors.binpb"  # relative to generated/
 
 
 def _well_known_protos() -> Path:
@@ -32,7 +37,7 @@ def _well_known_protos() -> Path:
 
 def generate(out: Path) -> None:
     """Run protoc (from grpcio-tools, pinned to the runtime grpcio) into `out`."""
-    out.mkdir(parents=True, exist_ok=True)
+    (out / DESCRIPTOR_SET).parent.mkdir(parents=True, exist_ok=True)
     sources = sorted(str(p.relative_to(PROTOS)) for p in PROTOS.rglob("*.proto"))
     bin_dir = str(Path(sys.executable).parent)  # protoc-gen-mypy* live next to the interpreter
     env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
@@ -40,10 +45,14 @@ def generate(out: Path) -> None:
         sys.executable, "-m", "grpc_tools.protoc",
         f"-I{PROTOS}", f"-I{GOOGLEAPIS}", f"-I{_well_known_protos()}",
         f"--python_out={out}", f"--grpc_python_out={out}",
-        f"--mypy_out={out}", f"--mypy_grpc_out={out}",
+        f"--mypy_out=quiet:{out}", f"--mypy_grpc_out=quiet:{out}",
+        f"--descriptor_set_out={out / DESCRIPTOR_SET}", "--include_source_info",
         *sources,
     ]
-    subprocess.run(cmd, check=True, cwd=PROTOS, env=env)
+    done = subprocess.run(cmd, cwd=PROTOS, env=env, capture_output=True, text=True)
+    if done.returncode != 0:  # protoc's own words only when it failed
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"protoc failed (exit {done.returncode})")
     for directory in [p for p in out.rglob("*") if p.is_dir()]:
         (directory / "__init__.py").touch()
         (directory / "py.typed").touch()
@@ -76,8 +85,7 @@ def main() -> int:
         if stale:
             print("generated/ is stale; run `python scripts/gen_protos.py`. Differs:", *stale, sep="\n  ")
             return 1
-        print("generated/ is up to date")
-        return 0
+        return 0  # nothing to say: up to date
     if GENERATED.exists():
         shutil.rmtree(GENERATED)
     generate(GENERATED)

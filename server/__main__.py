@@ -17,7 +17,7 @@ from server import event_loop
 from server.app import Application
 from server.logging_setup import configure_logging
 from server.ports import PortInUse
-from server.settings import SettingsError, load_settings
+from server.settings import SettingsError, load_settings, unknown_variables
 
 log = logging.getLogger("server")
 
@@ -50,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"costestimator: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.log_format, show_pid=worker or settings.workers > 1)
+    if not worker and (unknown := unknown_variables()):  # the supervisor says it once for its workers
+        log.warning("unknown environment variables ignored (no such setting, see README Configuration): %s",
+                    ", ".join(unknown))
     if not worker and settings.workers > 1:
         from server.supervisor import supervise
 
@@ -57,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     event_loop.install(settings.uvloop)  # uvloop unless COSTEST_UVLOOP=false
     application = Application(settings, reuse_port=worker)
     try:
-        asyncio.run(_serve_worker(application, args.worker_ready_fd) if worker else application.run())
+        asyncio.run(_serve_worker(application, args.worker_ready_fd) if worker else _serve_with_console(application))
     except PortInUse as exc:
         print(f"costestimator: cannot start: {exc}", file=sys.stderr)
         return 2
@@ -65,6 +68,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"costestimator: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+async def _serve_with_console(application: Application) -> None:
+    """helper "console": the web console (console/) on its own port once the gRPC port serves; stopped after it."""
+    from console.server import ConsoleConfig, ConsoleServer
+
+    s = application.settings
+    started: list[ConsoleServer] = []
+
+    async def start_console() -> None:
+        if s.tls_enabled:
+            log.warning("the web console is off: it cannot reach a TLS gRPC port yet")
+            return
+        host = "127.0.0.1" if s.host in ("0.0.0.0", "::", "") else s.host
+        target = f"[{host}]:{application.port}" if ":" in host else f"{host}:{application.port}"
+        console = ConsoleServer(ConsoleConfig(host=s.host, port=s.effective_console_port, grpc_target=target,
+                                              loopback=s.is_loopback, dev_token=application.dev_token))
+        try:
+            await console.start()
+        except OSError as exc:  # the service is up: a busy console port is worth a warning, not a stop
+            log.warning("the web console is off: cannot listen on %s:%d (%s); set COSTEST_CONSOLE_PORT (0 = off)",
+                        s.host, s.effective_console_port, exc.strerror)
+            return
+        started.append(console)  # its address is logged: "web console on http://..."
+
+    def started_or_stop(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("the web console could not start (%s: %s): shutting down", type(exc).__name__, exc)
+            application.request_stop()
+
+    def ready() -> None:
+        if s.effective_console_port:
+            tasks.append(task := asyncio.get_running_loop().create_task(start_console()))
+            task.add_done_callback(started_or_stop)
+
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await application.run(on_ready=ready)
+    finally:
+        for console in started:
+            await console.stop()
 
 
 async def _serve_worker(application: Application, ready_fd: int) -> None:

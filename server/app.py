@@ -7,21 +7,29 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
 from server.api.auth import AuthInterceptor, DevelopmentAuth, JwtVerifier
+from server.api.health import UpstreamHealth
 from server.api.observability import ObservabilityInterceptor, RpcMetrics
 from server.api.grpc_server import BuiltServer, Servicers, ServerTls, build_grpc_server
 from server.api.request_limits import RequestLimits
 from server.api.benefit_servicer import BenefitServicer
 from server.api.estimate_servicer import EstimateServicer
+from server.usecases.eligibility_estimates import EligibilityEstimator
 from server.clients.resilience import Resilience
 from server.compose.eligibility import Eligibility, build_eligibility
 from server.compose.payer import PayerSide, build_payer
 from server.compose.shared import Resources
 from server.ports import ensure_port_free
 from server.settings import Settings
+from server.telemetry.request_ids import install_log_record_factory
+from server.telemetry.tracing import Tracing
+
+if TYPE_CHECKING:  # the tracing SDK is imported only when tracing is on
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +38,15 @@ class Application:
     """The running service. `start()` then `stop()`; `run()` does both around SIGTERM/SIGINT."""
 
     def __init__(
-        self, settings: Settings, *, registry: CollectorRegistry | None = None, reuse_port: bool = False
+        self, settings: Settings, *, registry: CollectorRegistry | None = None, reuse_port: bool = False,
+        span_exporter: SpanExporter | None = None,
     ) -> None:
-        """`reuse_port`: this is one of several workers on one port (server/supervisor.py checked the port)."""
+        """`reuse_port`: this is one of several workers on one port (server/supervisor.py checked the port).
+        `span_exporter` (tests): tracing on, every span handed to it at once, whatever COSTEST_TRACING says."""
+        install_log_record_factory()  # request ids on every log record, whoever configured logging
         self.settings = settings
+        self._span_exporter = span_exporter
+        self.tracing: Tracing | None = None
         self._reuse_port = reuse_port
         self._dev_auth: DevelopmentAuth | None = None
         # Tests pass a fresh registry so several applications can live in one process.
@@ -68,7 +81,8 @@ class Application:
             self._built = build_grpc_server(
                 f"{s.host}:{s.port}",
                 servicers,
-                interceptors=[ObservabilityInterceptor(RpcMetrics.for_registry(self.registry)), AuthInterceptor(verifier)],
+                interceptors=[ObservabilityInterceptor(RpcMetrics.for_registry(self.registry), self.tracing),
+                              AuthInterceptor(verifier)],
                 max_concurrent_rpcs=s.max_concurrent_rpcs,
                 max_request_bytes=s.max_request_bytes,
                 request_limits=RequestLimits.for_settings(max_providers=s.max_providers),
@@ -80,6 +94,11 @@ class Application:
             await self._built.set_serving()
             if self.eligibility is not None:  # its health follows its database from here on
                 await self.eligibility.health.attach(self._built.health)
+            if self.resources is not None:  # estimates and benefits follow their upstreams' breakers
+                upstream_health = UpstreamHealth(self.resources.resilience.states, self._built.health)
+                await upstream_health.update()
+                upstream_health.start()
+                self._exit.push_async_callback(upstream_health.stop)
         except BaseException:
             await self._close_dependencies()
             raise
@@ -111,12 +130,23 @@ class Application:
         self.dev_token = dev.token
         return dev.verifier
 
+    def _tracing(self) -> Tracing | None:
+        if self._span_exporter is not None:
+            return Tracing(self._span_exporter, batch=False)
+        if self.settings.tracing:
+            log.info("tracing on: OpenTelemetry spans exported with OTLP/gRPC (OTEL_EXPORTER_OTLP_* settings)")
+            return Tracing.otlp()
+        return None
+
     async def _build_dependencies(self) -> Servicers:
         s = self.settings
+        self.tracing = tracing = self._tracing()
+        if tracing is not None:  # first in, last out: spans of everything closed after it are still exported
+            self._exit.push_async_callback(tracing.close)
         resilience = Resilience(redis_url=s.redis_url, registry=self.registry, sync_seconds=s.breaker_sync_seconds)
         await resilience.start()
         self._exit.push_async_callback(resilience.close)
-        resources = Resources(s, self.registry, resilience, self._exit)
+        resources = Resources(s, self.registry, resilience, self._exit, tracing=tracing)
         self.resources = resources
         if s.metrics_port:
             server, thread = start_http_server(s.metrics_port, addr=s.host, registry=self.registry)
@@ -132,7 +162,8 @@ class Application:
         self.eligibility = eligibility = await build_eligibility(resources)
         return Servicers(
             benefit=BenefitServicer(payer.benefit_lookup),
-            estimate=EstimateServicer(payer.estimates, max_providers=s.max_providers),
+            estimate=EstimateServicer(payer.estimates, max_providers=s.max_providers,
+                                      from_eligibility=EligibilityEstimator(eligibility.checks)),
             eligibility=eligibility.servicer,
         )
 

@@ -7,11 +7,13 @@ conventional names. A bad value stops the start with a message naming the variab
 from __future__ import annotations
 
 import ipaddress
+import os
 import ssl
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "COSTEST_"
@@ -32,6 +34,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus /metrics port; 0 = off")
+    # helper "obs": OpenTelemetry spans per RPC and per upstream attempt, exported with OTLP/gRPC as configured by
+    # the standard OTEL_* variables (endpoint, headers, sampler, service name); off costs nothing
+    tracing: bool = Field(False, description="export OpenTelemetry traces (OTLP, OTEL_* variables)")
     # helper "process": inbound TLS, mTLS when a client CA is set (grpc Python can only require-and-verify a
     # client certificate or not ask for one: an "optional" certificate would go unverified), and several
     # server processes on one port
@@ -115,8 +120,20 @@ class Settings(BaseSettings):
     auth_max_token_lifetime_seconds: int = Field(3600, ge=60, le=30 * 86400,
                                                  description="exp - iat of a caller's JWT; iat and exp required")
 
+    # --- helper "console": the web console (console/), a Connect bridge to this gRPC port; unset = 8080 on
+    # loopback and off beyond it, 0 = off
+    console_port: int | None = Field(None, ge=0, le=65535, description="web console port; 0 = off")
+
     # --- helper "perf": the event loop
     uvloop: bool = Field(True, description="run on uvloop; false = the standard asyncio event loop")
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _any_case(cls, value: object, info: ValidationInfo) -> object:
+        """helper "errs": `info`, `Debug`, `JSON` are fine too (levels upper case, formats lower case)."""
+        if not isinstance(value, str):
+            return value
+        return value.upper() if info.field_name == "log_level" else value.lower()
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
@@ -207,6 +224,13 @@ class Settings(BaseSettings):
             return False
 
     @property
+    def effective_console_port(self) -> int:
+        """helper "console": the console's port, 0 when it is off (beyond loopback it must be asked for)."""
+        if self.console_port is not None:
+            return self.console_port
+        return 8080 if self.is_loopback else 0
+
+    @property
     def effective_benefit_fanout(self) -> int:
         """Concurrent benefit calls per request: the configured width, else the benefits upstream's pool size."""
         return self.benefit_fanout if self.benefit_fanout is not None else self.http_pool_size
@@ -237,6 +261,21 @@ def _check_tls_files(cert: Path | None, key: Path | None, client_ca: Path | None
 
 def _env(field: str) -> str:
     return {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL"}.get(field, ENV_PREFIX + field.upper())
+
+
+# helper "errs": COSTEST_* variables that are not server settings but are read elsewhere (python -m server.healthcheck,
+# the test suite), so they are not reported as unknown.
+OTHER_VARIABLES: Final = frozenset({"COSTEST_DATABASE_URL", "COSTEST_REDIS_URL"})
+OTHER_PREFIXES: Final = ("COSTEST_HEALTHCHECK_", "COSTEST_TEST_", "COSTEST_REQUIRE_")
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The COSTEST_* names in the environment that nothing reads — a typo or a removed setting would otherwise be
+    ignored silently. Names only: values may be secrets."""
+    known = {_env(name) for name in Settings.model_fields} | OTHER_VARIABLES
+    env = os.environ if environ is None else environ
+    return sorted(name for name in env if name.upper().startswith(ENV_PREFIX) and name.upper() not in known
+                  and not name.upper().startswith(OTHER_PREFIXES))
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -25,7 +25,8 @@ def test_every_bench_module_imports(name: str) -> None:
 
 
 def test_the_default_set_covers_every_figure_of_issue_13() -> None:
-    assert list(FIGURES) == ["qps", "overhead", "stream50", "stream100", "rss", "workers", "eligibility"]
+    assert list(FIGURES) == ["qps", "overhead", "stream50", "stream100", "rss", "workers", "eligibility",
+                             "fromelig"]  # the last: issue 11
 
 
 def test_verdicts() -> None:

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PROBE = """
 import asyncio, sys
 import server.app
-async def run(self):
+async def run(self, on_ready=None):
     print(type(asyncio.get_running_loop()).__module__, flush=True)
 server.app.Application.run = run
 import server.__main__

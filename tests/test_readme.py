@@ -38,6 +38,8 @@ async def test_readme_grpcurl_session_works(app: Application) -> None:
     assert '"status": "ELIGIBILITY_STATUS_VERIFIED"' in out
     assert '"plan_name": "CHOICE PPO 2500"' in out
     assert '"verified": "1"' in out  # the stats saw the check
+    assert "\\u00" not in out  # readable: no \u003e escapes (e.g. of the trace's conditions)
+    assert '"not_covered": {' in out and '"code": 0' in out  # -emit-defaults: zero amounts and OK statuses shown
 
 
 def test_readme_documents_every_setting() -> None:

@@ -19,6 +19,7 @@ import grpc
 import jwt
 from cachetools import TLRUCache
 
+from server.api.errors import abort_with_reason
 from server.api.request_limits import has_refused_character
 
 from server.datadir import read_or_create_secret, write_private
@@ -178,13 +179,15 @@ def _bearer(metadata: Any) -> str | None:
 
 
 def _reject(
-    code: grpc.StatusCode, message: str, handler: grpc.RpcMethodHandler[Any, Any]
+    reason: str, message: str, handler: grpc.RpcMethodHandler[Any, Any]
 ) -> grpc.RpcMethodHandler[Any, Any]:
+    """A handler that refuses the call with `reason` of the error catalogue (its code and ErrorInfo)."""
+
     async def abort(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        await context.abort(code, message)
+        await abort_with_reason(context, reason, message)
 
     async def abort_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-        await context.abort(code, message)
+        await abort_with_reason(context, reason, message)
         yield None  # pragma: no cover - abort raises
 
     if handler.unary_stream is not None:
@@ -230,14 +233,14 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             return handler
         token = _bearer(handler_call_details.invocation_metadata)
         if token is None:
-            return _reject(grpc.StatusCode.UNAUTHENTICATED, "missing 'authorization: Bearer <jwt>' metadata", handler)
+            return _reject("UNAUTHENTICATED", "missing 'authorization: Bearer <jwt>' metadata", handler)
         try:
             tenant = self._verifier.tenant_of(token)
         except jwt.ExpiredSignatureError:
-            return _reject(grpc.StatusCode.UNAUTHENTICATED, "token expired", handler)
+            return _reject("UNAUTHENTICATED", "token expired", handler)
         except jwt.InvalidTokenError as exc:
-            return _reject(grpc.StatusCode.UNAUTHENTICATED, f"invalid token: {type(exc).__name__}", handler)
+            return _reject("UNAUTHENTICATED", f"invalid token: {type(exc).__name__}", handler)
         if tenant is None:
-            return _reject(grpc.StatusCode.PERMISSION_DENIED,
+            return _reject("TENANT_MISSING",
                            f"token has no '{self._verifier.tenant_claim}' claim", handler)
         return _with_tenant(tenant, handler)

@@ -29,6 +29,7 @@ from server.domain.eligibility.summary import (
     CostShareLine,
     NetworkBuckets,
     OfficeVisitHeadline,
+    ServiceLine,
 )
 from server.store import DEFAULT_PAGE_SIZE, CheckStatus, Stats
 from server.usecases.eligibility import CheckView
@@ -192,6 +193,7 @@ def _fill_bucket(out: pb.AccumulatorBucket, bucket: Bucket) -> None:
     out.SetInParent()
     out.period = bucket.period or ""
     out.flags.extend(bucket.flags)
+    out.source_indices.extend(bucket.source_refs)
     if bucket.total is not None:
         _set_money(out.total, bucket.total)
     if bucket.met is not None:
@@ -216,13 +218,21 @@ def _fill_levels(out: pb.LevelBuckets, accumulator: Accumulator) -> None:
     _fill_network(out.family, accumulator.family)
 
 
+def _refs(source_ref: int) -> tuple[int, ...]:
+    """A candidate's one entry index as `source_indices` (none when the normalizer did not know it: -1)."""
+    return (source_ref,) if source_ref >= 0 else ()
+
+
 def _fill_cell(out: pb.NetworkCostShare, cell: CostShareCell) -> None:
     out.SetInParent()
     out.flags.extend(cell.flags)
+    out.source_indices.extend(cell.source_refs)
     for c in cell.copay_candidates:
-        _set_money(out.copay_candidates.add(notes=c.notes, place_of_service=c.place_of_service or "").amount, c.value)
+        _set_money(out.copay_candidates.add(notes=c.notes, place_of_service=c.place_of_service or "",
+                                            source_indices=_refs(c.source_ref)).amount, c.value)
     for c in cell.coinsurance_candidates:
-        candidate = out.coinsurance_candidates.add(notes=c.notes, place_of_service=c.place_of_service or "")
+        candidate = out.coinsurance_candidates.add(notes=c.notes, place_of_service=c.place_of_service or "",
+                                                   source_indices=_refs(c.source_ref))
         _set_decimal(candidate.percent, c.value)
     if cell.copay is not None:
         _set_money(out.copay, cell.copay)
@@ -233,6 +243,7 @@ def _fill_cell(out: pb.NetworkCostShare, cell: CostShareCell) -> None:
 def _fill_headline(out: pb.OfficeVisitHeadline, h: OfficeVisitHeadline) -> None:
     out.SetInParent()
     out.service_type_code = h.service_type_code
+    out.source_indices.extend(h.source_refs)
     if h.copay is not None:
         _set_money(out.copay, h.copay)
     if h.coinsurance_percent is not None:
@@ -244,6 +255,15 @@ def _fill_line(out: pb.CostShareLine, line: CostShareLine) -> None:
         _set_money(out.amount, line.amount)
     if line.percent is not None:
         _set_decimal(out.percent, line.percent)
+
+
+def _fill_service_line(out: pb.ServiceLine, line: ServiceLine) -> None:
+    if line.amount is not None:
+        _set_money(out.amount, line.amount)
+    if line.percent is not None:
+        _set_decimal(out.percent, line.percent)
+    if line.quantity is not None:
+        _set_decimal(out.quantity, line.quantity)
 
 
 def _fill_date(out: date_pb2.Date, value: dt.date) -> None:
@@ -280,6 +300,10 @@ def fill_summary(out: pb.EligibilitySummary, summary: EligibilitySummary) -> Non
         out.notes.add(kind=n.kind.value, service_type_codes=n.service_type_codes, text=n.text)
     out.flags.extend(summary.flags)
     out.recipe_version = summary.recipe_version
+    if summary.coverage_status is not None:
+        out.coverage_status.code = summary.coverage_status.code
+        out.coverage_status.name = summary.coverage_status.name
+    out.source_indices.extend(summary.source_refs)
     for line in summary.cost_shares:
         _fill_line(out.cost_shares.add(
             kind=line.kind.value, service_type_codes=line.service_type_codes,
@@ -298,6 +322,18 @@ def fill_summary(out: pb.EligibilitySummary, summary: EligibilitySummary) -> Non
         _fill_date(out.termination_date, summary.termination_date)
     if summary.eligibility_begin_date is not None:
         _fill_date(out.eligibility_begin_date, summary.eligibility_begin_date)
+    for sl in summary.service_lines:
+        _fill_service_line(out.service_lines.add(
+            kind=sl.kind.value, service_type_codes=sl.service_type_codes, network_code=sl.network_code or "",
+            coverage_level_code=sl.coverage_level_code or "", time_qualifier_code=sl.time_qualifier_code or "",
+            quantity_qualifier_code=sl.quantity_qualifier_code or "", notes=sl.notes,
+            place_of_service=sl.place_of_service or "", auth_or_cert_indicator=sl.auth_or_cert_indicator or "",
+            source_index=sl.source_ref,
+        ), sl)
+    for pc in summary.plan_coverages:
+        out.plan_coverages.add(plan_coverage=pc.plan_coverage or "", insurance_type_code=pc.insurance_type_code or "")
+    if summary.date_of_service is not None:
+        _fill_date(out.date_of_service, summary.date_of_service)
 
 
 def summary_pb(summary: EligibilitySummary) -> pb.EligibilitySummary:

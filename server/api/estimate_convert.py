@@ -13,7 +13,7 @@ from google.type import decimal_pb2
 from server.api.benefit_convert import CODE_TYPES, NETWORKS, PRODUCT_TYPES, check_code, check_enum, check_member
 from server.api.errors import status_for
 from server.api.money import CURRENCY, decimal_to_money, money_to_decimal, parse_decimal
-from server.api.validation import Violations
+from server.api.validation import Violations, check_provider_id
 from server.domain.costshare import (
     AccumKind,
     AccumulatorState,
@@ -24,6 +24,7 @@ from server.domain.costshare import (
     MemberAccumulator,
     RelatedAccumulator,
 )
+from server.domain.costshare.trace import show_trace_value
 from server.usecases.benefit_selection import ProviderTraits
 from server.usecases.estimates import (
     NETWORK_CODE,
@@ -105,14 +106,7 @@ def _providers(items: Any, max_providers: int, v: Violations) -> list[ProviderQu
     out = []
     for i, p in enumerate(items):
         path = f"providers[{i}]"
-        ok = True
-        if not p.provider_id:
-            ok = v.require(False, f"{path}.provider_id", "is required")
-        elif len(p.provider_id) > _MAX_ID or not p.provider_id.isprintable():
-            ok = v.require(False, f"{path}.provider_id", f"at most {_MAX_ID} printable characters")
-        elif p.provider_id in seen:
-            ok = v.require(False, f"{path}.provider_id", "duplicate provider_id")
-        seen.add(p.provider_id)
+        ok = check_provider_id(p.provider_id, f"{path}.provider_id", seen, v, max_length=_MAX_ID)
         network = check_enum(p.network_category, NETWORKS, f"{path}.network_category", v)
         for name in ("benefit_tier_name", "provider_designation", "display_name"):
             if len(getattr(p, name)) > _MAX_TEXT:
@@ -228,7 +222,7 @@ def _accumulator(a: cpb.Accumulator, path: str, v: Violations) -> MemberAccumula
 
     return MemberAccumulator(
         code=a.code, level=a.level, network_indicator_code=a.network_indicator_code or None,
-        accum_ex_code=a.accum_ex_code or None, deductible_code=a.deductible_code or None,
+        network_indicator=a.network_indicator or None, accum_ex_code=a.accum_ex_code or None, deductible_code=a.deductible_code or None,
         limit_type=a.limit_type or None, limit_value=dec("limit_value"), current_value=dec("current_value"),
         calculated_value=dec("calculated_value"),
         num_of_individuals_met=a.individuals_met if a.HasField("individuals_met") else None,
@@ -263,7 +257,7 @@ def _set_money(out: Any, amount: Decimal) -> None:
 def _add_state(states: Any, s: AccumulatorState) -> None:
     out = states.add(kind=KIND_PB[s.kind], level=LEVEL_PB[s.level],
                      network=NETWORK_PB.get(s.network, cpb.NETWORK_CATEGORY_UNSPECIFIED),
-                     accum_ex_code=s.accum_ex_code or "")
+                     accum_ex_code=s.accum_ex_code or "", deductible_code=s.deductible_code or "")
     if s.kind is AccumKind.LIMIT and s.limit_type is not None:
         out.limit_type = LIMIT_TYPE_PB[s.limit_type]
     if s.remaining_before is not None:
@@ -272,6 +266,14 @@ def _add_state(states: Any, s: AccumulatorState) -> None:
         out.remaining_after.value = format(s.remaining_after, "f")
     if s.limit_value is not None:
         out.limit_value.value = format(s.limit_value, "f")
+    if s.current_value is not None:
+        out.current_value.value = format(s.current_value, "f")
+    if s.current_value_after is not None:
+        out.current_value_after.value = format(s.current_value_after, "f")
+    if s.num_of_individuals_met is not None:
+        out.individuals_met = s.num_of_individuals_met
+    if s.num_of_individuals_needed_to_meet is not None:
+        out.individuals_needed_to_meet = s.num_of_individuals_needed_to_meet
 
 
 def result_pb(r: CostShareResult, out: epb.CostEstimate) -> None:
@@ -295,12 +297,15 @@ def result_pb(r: CostShareResult, out: epb.CostEstimate) -> None:
     for w in r.warnings:
         out.trace.add(handler="warning", decision=w)
     for line in r.trace:
-        out.trace.add(handler=line.handler.value if line.handler else "warning", decision=line.condition,
+        if line.handler is None:  # a warning: sent once, above (with or without the trace)
+            continue
+        out.trace.add(handler=line.handler.value, decision=line.condition,
                       values=_values(line.looked_at, line.charged))
 
 
 def _values(looked_at: Any, charged: Any) -> Mapping[str, str]:
-    values = {k: "unknown" if val is None else str(val) for k, val in looked_at}
+    """As the rule book names them (§1.4): "absent", "unknown", indicators Y/N."""
+    values = {k: show_trace_value(val) for k, val in looked_at}
     values.update({f"charged.{k}": str(val) for k, val in charged})
     return values
 
@@ -324,7 +329,7 @@ def outcome_pb(o: ProviderOutcome, out: epb.CostEstimate | None = None) -> epb.C
     if o.error is None:
         out.status.SetInParent()  # OK: code 0, no message
     else:
-        out.status.CopyFrom(status_for(o.error))
+        out.status.CopyFrom(status_for(o.error, provider_id=o.provider_id))
     out.benefit_from_cache = o.benefit_from_cache
     if o.result is not None:
         result_pb(o.result, out)

@@ -17,9 +17,10 @@ from costestimator.v1 import (
 )
 from google.rpc import error_details_pb2  # noqa: F401 - imported so reflection can resolve BadRequest details
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from server.api.errors import ErrorMappingInterceptor
+from server.api.health import HealthServicer
+from server.api.reflection import enable_reflection
 from server.api.request_limits import RequestLimits
 from server.ports import ensure_port_free
 
@@ -91,12 +92,9 @@ def build_grpc_server(
     benefit_service_pb2_grpc.add_BenefitServiceServicer_to_server(servicers.benefit, server)
     estimate_service_pb2_grpc.add_EstimateServiceServicer_to_server(servicers.estimate, server)
     eligibility_service_pb2_grpc.add_EligibilityServiceServicer_to_server(servicers.eligibility, server)
-    health_servicer = health.aio.HealthServicer()
+    health_servicer = HealthServicer()  # the standard one plus List
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
-        server,
-    )
+    enable_reflection(server, (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name))
     try:
         port = server.add_secure_port(address, tls.credentials()) if tls else server.add_insecure_port(address)
     except RuntimeError as exc:  # gRPC says only "failed to bind": tell "in use" apart from the rest

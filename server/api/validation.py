@@ -38,3 +38,16 @@ class Violations:
     def raise_if_any(self) -> None:
         if self.items:
             raise RequestInvalid(list(self.items))
+
+
+def check_provider_id(value: str, path: str, seen: set[str], v: Violations, *, max_length: int = 64) -> bool:
+    """A provider id: required, at most `max_length` printable characters, unique within the request (`seen`)."""
+    ok = True
+    if not value:
+        ok = v.require(False, path, "is required")
+    elif len(value) > max_length or not value.isprintable():
+        ok = v.require(False, path, f"at most {max_length} printable characters")
+    elif value in seen:
+        ok = v.require(False, path, "duplicate provider_id")
+    seen.add(value)
+    return ok

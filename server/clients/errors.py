@@ -26,12 +26,22 @@ __all__ = [
 
 
 class UpstreamError(Exception):
-    """Base of every upstream failure; `upstream` names the dependency (e.g. "benefits")."""
+    """Base of every upstream failure; `upstream` names the dependency (e.g. "benefits").
+
+    `reason` is the stable error reason the API sends in `google.rpc.ErrorInfo` (catalogue: server/api/errors.py);
+    `error_metadata` what a program can use (never member data).
+    """
+
+    reason: str = "UPSTREAM_UNAVAILABLE"
 
     def __init__(self, upstream: str, message: str) -> None:
         super().__init__(message)
         self.upstream = upstream
         self.message = message
+
+    @property
+    def error_metadata(self) -> dict[str, str]:
+        return {"upstream": self.upstream}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(upstream={self.upstream!r}, message={self.message!r})"
@@ -43,9 +53,10 @@ class UpstreamUnavailable(UpstreamError):
     Maps to UNAVAILABLE: the caller may retry later.
     """
 
-    def __init__(self, upstream: str, reason: str) -> None:
+    def __init__(self, upstream: str, reason: str, *, retry_after: float | None = None) -> None:
         super().__init__(upstream, f"{upstream} unavailable: {reason}")
-        self.reason = reason
+        self.detail = reason
+        self.retry_after = retry_after  # the upstream's Retry-After (seconds) when it sent one
 
 
 class CircuitOpen(UpstreamUnavailable):
@@ -56,10 +67,15 @@ class CircuitOpen(UpstreamUnavailable):
     `circuit` names the breaker (e.g. "stedi" or "stedi-payer:SBX01"); it carries no PHI.
     """
 
+    reason = "CIRCUIT_OPEN"
+
     def __init__(self, upstream: str, retry_after: float | None = None, *, circuit: str | None = None) -> None:
-        super().__init__(upstream, "circuit breaker open")
-        self.retry_after = retry_after
+        super().__init__(upstream, "circuit breaker open", retry_after=retry_after)
         self.circuit = circuit or upstream
+
+    @property
+    def error_metadata(self) -> dict[str, str]:
+        return {"upstream": self.upstream, "circuit": self.circuit}
 
 
 class LocalPoolExhausted(UpstreamError):
@@ -68,12 +84,16 @@ class LocalPoolExhausted(UpstreamError):
     Our own capacity, not the upstream's failure: it never counts toward a breaker.
     """
 
+    reason = "LOCAL_POOL_EXHAUSTED"
+
     def __init__(self, upstream: str, detail: str = "no free connection to the upstream in time") -> None:
         super().__init__(upstream, f"{upstream}: {detail}")
 
 
 class UpstreamDeadlineExceeded(UpstreamError):
     """The caller's deadline ran out before the upstream answered (→ DEADLINE_EXCEEDED)."""
+
+    reason = "UPSTREAM_DEADLINE_EXCEEDED"
 
     def __init__(self, upstream: str, detail: str = "deadline exceeded") -> None:
         super().__init__(upstream, f"{upstream}: {detail}")
@@ -82,12 +102,16 @@ class UpstreamDeadlineExceeded(UpstreamError):
 class MemberNotFound(UpstreamError):
     """The payer has no active coverage for the member (→ NOT_FOUND). Never retried."""
 
+    reason = "MEMBER_NOT_FOUND"
+
     def __init__(self, upstream: str) -> None:
         super().__init__(upstream, f"{upstream}: no active member coverage found")
 
 
 class UpstreamNotFound(UpstreamError):
-    """The upstream answered 404 (wrong path or resource gone; → NOT_FOUND or FAILED_PRECONDITION)."""
+    """The upstream answered 404 (wrong path or resource gone; → NOT_FOUND)."""
+
+    reason = "UPSTREAM_NOT_FOUND"
 
     def __init__(self, upstream: str) -> None:
         super().__init__(upstream, f"{upstream}: resource not found (HTTP 404)")
@@ -103,14 +127,18 @@ class UpstreamRejected(UpstreamError):
         super().__init__(upstream, f"{upstream} rejected the request (HTTP {status}): {message}")
         self.detail = message
         self.status = status
+        # 400: the request's content was refused; other 4xx (409, 422...) refuse the request's state
+        self.reason = "UPSTREAM_REJECTED_REQUEST" if status == 400 else "UPSTREAM_REFUSED"
 
 
 class UpstreamAuthError(UpstreamError):
     """We could not authenticate to the upstream (bad credentials, repeated 401/403; → UNAVAILABLE)."""
 
+    reason = "UPSTREAM_AUTH_FAILED"
+
     def __init__(self, upstream: str, reason: str = "authentication failed") -> None:
         super().__init__(upstream, f"{upstream}: {reason}")
-        self.reason = reason
+        self.detail = reason
 
 
 # --- sanitising upstream text -------------------------------------------------------------------

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import ssl
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 
@@ -46,6 +47,8 @@ class UpstreamConfig:
     verify_tls: bool = True
     ca_bundle: str | None = None
     max_body_bytes: int = 4 * 1024 * 1024
+    # aiohttp hooks of the session (tracing, when on: server/telemetry/tracing.py); empty = none, no cost
+    trace_configs: tuple[Any, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
@@ -111,6 +114,7 @@ class UpstreamSession:
             raise_for_status=False,
             # Upstream APIs are bearer-token JSON: no cookie is kept or sent (and none is parsed per answer).
             cookie_jar=aiohttp.DummyCookieJar(),
+            trace_configs=list(cfg.trace_configs) or None,
         )
 
     async def close(self) -> None:

@@ -491,7 +491,7 @@ def _judge(exc: BaseException, flags: _Flags) -> Outcome:
     if isinstance(exc, (UpstreamDeadlineExceeded, LocalPoolExhausted)):
         return "failure" if flags.upstream_failed else "neutral"
     if isinstance(exc, UpstreamUnavailable):
-        if "time budget exhausted" in exc.reason and not flags.upstream_failed:
+        if "time budget exhausted" in exc.detail and not flags.upstream_failed:
             return "neutral"
         return "failure"
     if isinstance(exc, UpstreamError):

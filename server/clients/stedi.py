@@ -252,7 +252,8 @@ class StediClient:
             raise UpstreamNotFound(self.name)
         if status in RETRYABLE_STATUSES:
             if status != 429 and unavailable_so_far + 1 >= self._max_unavailable:
-                raise UpstreamUnavailable(self.name, f"HTTP {status} (after {unavailable_so_far + 1} attempts)")
+                raise UpstreamUnavailable(self.name, f"HTTP {status} (after {unavailable_so_far + 1} attempts)",
+                                          retry_after=retry_after)
             raise TransientUpstreamError(f"HTTP {status}", status=status, retry_after=retry_after)
         raise UpstreamUnavailable(self.name, f"unexpected HTTP {status}")
 

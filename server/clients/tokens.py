@@ -78,9 +78,9 @@ def _again(exc: UpstreamError) -> UpstreamError:
     if isinstance(exc, CircuitOpen):
         return CircuitOpen(exc.upstream, exc.retry_after, circuit=exc.circuit)
     if isinstance(exc, UpstreamAuthError):
-        return UpstreamAuthError(exc.upstream, exc.reason)
+        return UpstreamAuthError(exc.upstream, exc.detail)
     if isinstance(exc, UpstreamUnavailable):
-        return UpstreamUnavailable(exc.upstream, exc.reason)
+        return UpstreamUnavailable(exc.upstream, exc.detail)
     if isinstance(exc, UpstreamDeadlineExceeded):
         return UpstreamUnavailable(exc.upstream, "token endpoint did not answer in time (recently)")
     if isinstance(exc, (UpstreamNotFound, UpstreamRejected)):

@@ -25,8 +25,9 @@ from grpc_health.v1 import health, health_pb2
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.api.eligibility_servicer import EligibilityServicer
+from server.api.observability import ServiceMetrics
 from server.clients.http import UpstreamSession
-from server.clients.stedi import STEDI_UPSTREAM, StediClient
+from server.clients.stedi import STEDI_UPSTREAM, StediClient, eligibility_url
 from server.compose.shared import Resources
 from server.sandbox.stedi import StediSandboxConfig, create_stedi_app
 from server.settings import Settings, SettingsError
@@ -46,6 +47,7 @@ from server.datadir import ensure_private_dir, read_or_create_secret
 from server.store.keyfiles import load_keyring
 from server.store.keycheck import verify_data_keys
 from server.store.rotation import has_plaintext_rows, reseal
+from server.store.backlog import pending_backlog
 from server.store.monitor import DatabaseMonitor
 from server.usecases.durable_writes import DurableWrites
 from server.usecases.eligibility import (
@@ -55,6 +57,7 @@ from server.usecases.eligibility import (
     EligibilityChecks,
     EligibilityPolicy,
 )
+from server.usecases.eligibility_backlog import BacklogSampler
 from server.usecases.eligibility_worker import EligibilityWorker
 
 log = logging.getLogger(__name__)
@@ -64,6 +67,7 @@ PAGE_TOKEN_SECRET_FILE: Final = "page-token-secret"
 STEDI_HTTP_ATTEMPTS: Final = 5
 HEALTH_SERVICE: Final = eligibility_service_pb2.DESCRIPTOR.services_by_name["EligibilityService"].full_name
 MONITOR_INTERVAL_SECONDS: Final = 1.0
+BACKLOG_SAMPLE_SECONDS: Final = 5.0  # PENDING gauge and worker lag (metrics)
 
 
 @dataclass
@@ -99,6 +103,7 @@ class Eligibility:
     health: EligibilityHealth
     checks: EligibilityChecks  # the use case, for tests and diagnostics
     engine: AsyncEngine  # for tests and diagnostics (statement counting); closed by the builder's exit stack
+    backlog: BacklogSampler | None = None  # PENDING gauge and worker lag; tests take a sample at will
 
 
 def page_token_secret(settings: Settings) -> bytes:
@@ -203,6 +208,7 @@ async def build_eligibility(resources: Resources) -> Eligibility:
     config = resources.upstream_config(
         STEDI_UPSTREAM,
         base_url,
+        routes=(eligibility_url(base_url),),
         timeout=STEDI_ATTEMPT_TIMEOUT,
         total_timeout=max(STEDI_ATTEMPT_TIMEOUT, s.eligibility_retry_budget_seconds),
         attempts=STEDI_HTTP_ATTEMPTS,
@@ -213,8 +219,10 @@ async def build_eligibility(resources: Resources) -> Eligibility:
     exit_stack.push_async_callback(session.close)
     client = StediClient(session, resources.resilience, api_key, concurrency=s.stedi_concurrency)
 
-    policy = EligibilityPolicy(retry_budget_seconds=s.eligibility_retry_budget_seconds)
-    runner = CheckRunner(repo, client, policy, writes=writes)
+    policy = EligibilityPolicy(retry_budget_seconds=s.eligibility_retry_budget_seconds,
+                               default_deadline_seconds=s.upstream_default_deadline_seconds)
+    metrics = ServiceMetrics.for_registry(resources.registry)
+    runner = CheckRunner(repo, client, policy, writes=writes, on_final=metrics.check_completed)
     checks = EligibilityChecks(runner, external_id_key=secret)
     exit_stack.push_async_callback(checks.close)
 
@@ -227,6 +235,10 @@ async def build_eligibility(resources: Resources) -> Eligibility:
     checks.on_work_available(worker.wake)
     await worker.start()
     exit_stack.push_async_callback(worker.stop)
+    sampler = BacklogSampler(lambda: pending_backlog(engine), metrics.pending, metrics.worker_lag,
+                             interval=BACKLOG_SAMPLE_SECONDS, timeout=s.db_timeout_seconds)
+    await sampler.start()
+    exit_stack.push_async_callback(sampler.stop)
     log.info("eligibility: retry budget %.0fs, freshness %d days", policy.retry_budget_seconds, FRESHNESS.days)
-    return Eligibility(EligibilityServicer(checks), EligibilityHealth(monitor), checks, engine)
+    return Eligibility(EligibilityServicer(checks), EligibilityHealth(monitor), checks, engine, sampler)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
+from server.api.observability import ServiceMetrics
 from server.cache.stores import MemoryStore, RedisStore, TtlStore
 
 from server.clients.payer import PayerClients, PayerClientsConfig
@@ -91,9 +92,9 @@ async def build_payer(resources: Resources) -> PayerSide:
     accumulators_base, accumulators_path = _split(accumulators_url)
     token_base, _ = _split(token_url)
     config = PayerClientsConfig(
-        benefits=resources.upstream_config("benefits", benefits_base),
-        accumulators=resources.upstream_config("accumulators", accumulators_base),
-        oauth=resources.upstream_config("oauth", token_base),
+        benefits=resources.upstream_config("benefits", benefits_base, routes=(benefits_path,)),
+        accumulators=resources.upstream_config("accumulators", accumulators_base, routes=(accumulators_path,)),
+        oauth=resources.upstream_config("oauth", token_base, routes=(token_url,)),
         token=TokenConfig(url=token_url, client_id=client_id, client_secret=secret,
                           refresh_margin=s.token_refresh_margin_seconds),
         redis_url=s.redis_url,
@@ -103,7 +104,9 @@ async def build_payer(resources: Resources) -> PayerSide:
     clients = PayerClients(config, registry=resources.registry, resilience=resources.resilience)
     await clients.start()
     resources.exit.push_async_callback(clients.close)
-    cache = BenefitCache(clients.benefits, _benefit_store(s), secret=cache_key_secret(s))
+    metrics = ServiceMetrics.for_registry(resources.registry)
+    cache = BenefitCache(clients.benefits, _benefit_store(s), secret=cache_key_secret(s),
+                         hits=metrics.cache_hits, misses=metrics.cache_misses)
     resources.exit.push_async_callback(cache.close)
     return PayerSide(
         clients, sandbox, cache,

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from server.clients.http import UpstreamConfig
 from server.clients.resilience import Resilience
 from server.settings import Settings
+from server.telemetry.tracing import Tracing, routes_of
 
 
 @dataclass
@@ -21,9 +22,12 @@ class Resources:
     registry: CollectorRegistry
     resilience: Resilience
     exit: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+    tracing: Tracing | None = None  # None: tracing off (COSTEST_TRACING)
 
-    def upstream_config(self, name: str, base_url: str, **overrides: Any) -> UpstreamConfig:
-        """The settings' resilience knobs for one upstream; `overrides` for what differs per upstream."""
+    def upstream_config(self, name: str, base_url: str, *, routes: tuple[str, ...] = (),
+                        **overrides: Any) -> UpstreamConfig:
+        """The settings' resilience knobs for one upstream; `overrides` for what differs per upstream. `routes`:
+        the paths the clients call on it, the only path segments a trace may show (the rest is redacted)."""
         s = self.settings
         values: dict[str, Any] = {
             "name": name,
@@ -41,5 +45,7 @@ class Resources:
             "verify_tls": s.tls_verify,
             "ca_bundle": str(s.ca_bundle) if s.ca_bundle else None,
         }
+        if self.tracing is not None:
+            values["trace_configs"] = (self.tracing.client_trace_config(name, routes_of(base_url, *routes)),)
         values.update(overrides)
         return UpstreamConfig(**values)

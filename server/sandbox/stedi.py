@@ -344,7 +344,7 @@ def active_body(member: Member, call: _Call) -> Json:
     assert member.benefits is not None
     benefits = member.benefits()
     year = call.plan_year
-    if member.behaviour is Behaviour.INACTIVE:
+    if member.behaviour in (Behaviour.INACTIVE, Behaviour.LAPSED):
         dates: Json = {"planBegin": f"{year - 1}0101", "planEnd": f"{year - 1}1231"}
     else:
         dates = _compact({"plan": f"{year}0101-{year}1231", "eligibilityBegin": member.plan.eligibility_begin})

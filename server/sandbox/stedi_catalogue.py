@@ -24,23 +24,29 @@ Json = dict[str, Any]
 
 _BENEFIT_NAMES: Final = {
     "1": "Active Coverage", "6": "Inactive", "A": "Co-Insurance", "B": "Co-Payment", "C": "Deductible",
-    "G": "Out of Pocket (Stop Loss)", "U": "Contact Following Entity for Eligibility or Benefit Information",
+    "F": "Limitations", "G": "Out of Pocket (Stop Loss)", "I": "Non-Covered",
+    "U": "Contact Following Entity for Eligibility or Benefit Information",
 }
 _LEVEL_NAMES: Final = {"IND": "Individual", "FAM": "Family", "EMP": "Employee Only"}
 _TIME_NAMES: Final = {"23": "Calendar Year", "24": "Year to Date", "25": "Contract", "27": "Visit", "29": "Remaining"}
 _NETWORK_NAMES: Final = {"Y": "Yes", "N": "No", "W": "Not Applicable", "U": "Unknown"}
 _INSURANCE_NAMES: Final = {
     "PR": "Preferred Provider Organization (PPO)", "HM": "Health Maintenance Organization (HMO)", "C1": "Commercial",
-    "MA": "Medicare Part A", "MB": "Medicare Part B",
+    "MA": "Medicare Part A", "MB": "Medicare Part B", "SP": "Supplemental Policy",
 }
+_QUANTITY_NAMES: Final = {"VS": "Visits", "P6": "Number of Services or Procedures", "S7": "Age, High Value"}
 _STC_NAMES: Final = {
-    "1": "Medical Care", "30": "Health Benefit Plan Coverage", "33": "Chiropractic", "35": "Dental Care",
-    "47": "Hospital", "48": "Hospital - Inpatient", "50": "Hospital - Outpatient", "86": "Emergency Services",
-    "88": "Pharmacy", "96": "Professional (Physician)", "98": "Professional (Physician) Visit - Office",
-    "A6": "Psychotherapy", "AL": "Vision (Optometry)", "BY": "Physician Visit - Office: Sick",
-    "BZ": "Physician Visit - Office: Well", "MH": "Mental Health", "UC": "Urgent Care",
+    "1": "Medical Care", "5": "Diagnostic Lab", "30": "Health Benefit Plan Coverage", "33": "Chiropractic",
+    "35": "Dental Care", "47": "Hospital", "48": "Hospital - Inpatient", "50": "Hospital - Outpatient",
+    "62": "MRI/CAT Scan", "86": "Emergency Services", "88": "Pharmacy", "96": "Professional (Physician)",
+    "98": "Professional (Physician) Visit - Office", "A6": "Psychotherapy", "AL": "Vision (Optometry)",
+    "BY": "Physician Visit - Office: Sick", "BZ": "Physician Visit - Office: Well", "DM": "Durable Medical Equipment",
+    "MH": "Mental Health", "PT": "Physical Therapy", "UC": "Urgent Care",
 }
-_PLACE_NAMES: Final = {"11": "Office", "20": "Urgent Care Facility", "23": "Emergency Room - Hospital"}
+_PLACE_NAMES: Final = {
+    "02": "Telehealth Provided Other than in Patient's Home", "11": "Office", "20": "Urgent Care Facility",
+    "23": "Emergency Room - Hospital",
+}
 
 
 def eb(
@@ -53,6 +59,7 @@ def eb(
     tq: str | None = None,
     amount: str | None = None,
     percent: str | None = None,
+    quantity: tuple[str, str] | None = None,
     auth: str | None = None,
     net: str | None = None,
     msgs: tuple[str, ...] = (),
@@ -75,6 +82,9 @@ def eb(
         out["benefitAmount"] = amount
     if percent is not None:
         out["benefitPercent"] = percent
+    if quantity:
+        out |= {"quantityQualifierCode": quantity[0], "quantityQualifier": _QUANTITY_NAMES[quantity[0]],
+                "benefitQuantity": quantity[1]}
     if auth:
         out["authOrCertIndicator"] = auth
     if net:
@@ -236,6 +246,176 @@ def uhc_choice_plus() -> list[Json]:
     ]
 
 
+# ---------------------------------------------------------------- SBX6xxxxx: every rule of EstimateFromEligibility
+# Each answer is built so that a newcomer can watch one group of the derivation's rules fire (spec
+# estimate-from-eligibility.md D2-D9); docs/sandbox-members.md lists the requests, and
+# tests/eligibility_estimate/sandbox_expectations.py holds the expected answers, worked out by hand.
+
+
+def _cell(code: str, level: str, net: str, ins: str | None = None, *, total: str | None = None,
+          remaining: str | None = None, met: str | None = None) -> list[Json]:
+    """One plan-level accumulator cell (STC 30): only the time qualifiers given are sent."""
+    return [eb(code, ("30",), level=level, ins=ins, tq=tq, amount=value, net=net)
+            for tq, value in (("23", total), ("29", remaining), ("24", met)) if value is not None]
+
+
+def _status(plan: str, ins: str, covered: tuple[str, ...]) -> list[Json]:
+    return [eb("1", ("30",), ins=ins, plan=plan, net="W"), eb("1", covered, net="W")]
+
+
+def cost_share_choice() -> list[Json]:
+    """SBX600001: D3/D4 (place of service, role, rounding), D5 (non-covered lines), a 0 service deductible."""
+    return [
+        *_status("OPEN ACCESS PPO 1000", "PR", ("1", "98", "A6", "MH", "UC")),
+        *_limit_lines("C", Limits(("1000", "600", "400"), ("2000", "1500", "500"), ("2000", "2000"),
+                                  ("4000", "4000")), None),
+        *_limit_lines("G", Limits(("4000", "3000", "1000"), ("8000", "7000", "1000"), ("8000", "8000"),
+                                  ("16000", "16000")), "PR"),
+        eb("B", ("98",), level="IND", tq="27", amount="25", net="Y", pos="11", msgs=("PCP OFFICE VISIT",)),
+        eb("B", ("98",), level="IND", tq="27", amount="50", net="Y", pos="11", msgs=("SPECIALIST OFFICE VISIT",)),
+        eb("B", ("98",), level="IND", tq="27", amount="10", net="Y", pos="02", msgs=("TELEHEALTH VISIT",)),
+        eb("A", ("98",), level="IND", tq="27", percent="0", net="Y"),
+        eb("A", ("98",), level="IND", tq="27", percent="0.3", net="N"),
+        eb("C", ("98",), level="IND", tq="27", amount="0", net="Y"),
+        eb("B", ("UC",), level="IND", tq="27", amount="34.125", net="Y", pos="20", msgs=("NO DEDUCTIBLE",)),
+        eb("A", ("UC",), level="IND", tq="27", percent="0.3", net="N"),
+        eb("B", ("A6",), level="IND", tq="27", amount="20", net="Y"),
+        eb("A", ("A6",), level="IND", tq="27", percent="0", net="Y"),
+        eb("C", ("A6",), level="IND", tq="27", amount="0", net="Y"),
+        eb("I", ("A6",), net="W", msgs=("MARRIAGE AND FAMILY COUNSELING",)),
+        eb("I", ("AL",), net="W", msgs=("ROUTINE VISION EXAMS",)),
+        eb("U", ("88",), net="W", entity=PBM),
+    ]
+
+
+def deductible_signals() -> list[Json]:
+    """SBX600002: D6, each kind of signal (service-level deductible lines, waived / applies texts, hedges)."""
+    return [
+        *_status("SELECT PPO 1500", "PR", ("1", "5", "33", "62", "86", "98", "UC")),
+        *_limit_lines("C", Limits(("1500", "900", "600"), ("3000", "2200", "800"), ("3000", "3000"),
+                                  ("6000", "6000")), None),
+        *_limit_lines("G", Limits(("5000", "4000", "1000"), ("10000", "8500", "1500"), ("10000", "10000"),
+                                  ("20000", "20000")), "PR"),
+        eb("B", ("62",), level="IND", tq="27", amount="100", net="Y", msgs=("COPAY WAIVED AFTER DEDUCTIBLE",)),
+        eb("A", ("62",), level="IND", tq="27", percent="0.2", net="Y"),
+        eb("1", ("62",), auth="Y", net="Y", msgs=("PRIOR AUTHORIZATION REQUIRED",)),
+        eb("B", ("86",), level="IND", tq="27", amount="150", net="W", pos="23", msgs=("NOT SUBJECT TO DEDUCTIBLE",)),
+        eb("A", ("86",), level="IND", tq="27", percent="0.1", net="W"),
+        eb("C", ("86",), level="IND", tq="27", amount="500", net="W"),
+        eb("B", ("33",), level="IND", tq="27", amount="30", net="Y", msgs=("VERIFY IF SUBJECT TO DEDUCTIBLE",)),
+        eb("A", ("33",), level="IND", tq="27", percent="0", net="Y", msgs=("MAY BE SUBJECT TO DEDUCTIBLE",)),
+        eb("B", ("UC",), level="IND", tq="27", amount="60", net="Y", pos="20", msgs=("DEDUCTIBLE APPLIES",)),
+        eb("A", ("5",), level="IND", tq="27", percent="0", net="Y"),
+        eb("C", ("5",), level="IND", tq="23", amount="75", net="Y"),
+    ]
+
+
+def accumulators_partly_sent() -> list[Json]:
+    """SBX600003: D7, totals without remaining (in: deductible; out: OOP), an inconsistent in-network OOP."""
+    return [
+        *_status("VALUE PPO 1500", "PR", ("1", "98", "UC")),
+        *_cell("C", "IND", "Y", total="1500"),
+        *_cell("C", "IND", "N", total="3000", remaining="2500"),
+        *_cell("G", "IND", "Y", "PR", total="6000", remaining="4500", met="1000"),
+        *_cell("G", "IND", "N", "PR", total="12000"),
+        eb("B", ("98",), level="IND", tq="27", amount="40", net="Y", pos="11"),
+        eb("A", ("98",), level="IND", tq="27", percent="0.2", net="Y", pos="11"),
+        eb("A", ("98",), level="IND", tq="27", percent="0.4", net="N", pos="11"),
+        eb("B", ("UC",), level="IND", tq="27", amount="50", net="Y", pos="20", msgs=("DEDUCTIBLE WAIVED",)),
+    ]
+
+
+def accumulators_missing() -> list[Json]:
+    """SBX600004: D7, no in-network deductible and no out-of-network OOP maximum at all."""
+    return [
+        *_status("BASIC PPO", "PR", ("1", "47", "48", "50", "98")),
+        *_cell("C", "IND", "N", total="4000", remaining="4000"),
+        *_cell("G", "IND", "Y", "PR", total="5000", remaining="3000"),
+        eb("A", ("47", "48", "50"), level="IND", tq="27", percent="0.2", net="Y"),
+        eb("A", ("47", "48", "50"), level="IND", tq="27", percent="0.4", net="N"),
+        eb("B", ("98",), level="IND", tq="27", amount="30", net="Y", pos="11", msgs=("DEDUCTIBLE DOES NOT APPLY",)),
+    ]
+
+
+def hmo_limits() -> list[Json]:
+    """SBX600005: D8 limits of every kind; an HMO: nothing out of network (D3 NOT_FOUND); deductible met."""
+    return [
+        *_status("CARE HMO 500", "HM", ("1", "33", "98", "A6", "AL", "DM", "PT")),
+        *_cell("C", "IND", "Y", total="500", remaining="0", met="500"),
+        *_cell("C", "FAM", "Y", total="1000", remaining="400", met="600"),
+        *_cell("G", "IND", "Y", "HM", total="3000", remaining="2200", met="800"),
+        *_cell("G", "FAM", "Y", "HM", total="6000", remaining="5000", met="1000"),
+        eb("B", ("98",), level="IND", tq="27", amount="15", net="Y"),
+        eb("B", ("PT",), level="IND", tq="27", amount="35", net="Y"),
+        eb("F", ("PT",), level="IND", tq="23", quantity=("VS", "20"), net="Y"),
+        eb("F", ("PT",), level="IND", tq="29", quantity=("VS", "8"), net="Y"),
+        eb("B", ("33",), level="IND", tq="27", amount="25", net="Y"),
+        eb("F", ("33",), level="IND", tq="23", quantity=("VS", "12"), net="Y"),
+        eb("B", ("A6",), level="IND", tq="27", amount="20", net="Y"),
+        eb("F", ("A6",), level="IND", tq="29", quantity=("VS", "6"), net="Y", msgs=("OUTPATIENT THERAPY VISITS",)),
+        eb("F", ("A6",), level="IND", tq="29", quantity=("VS", "0"), net="Y", msgs=("PSYCHOTHERAPY VISITS",)),
+        eb("A", ("DM",), level="IND", tq="27", percent="0.2", net="Y"),
+        eb("F", ("DM",), level="IND", tq="23", amount="1500", net="Y"),
+        eb("F", ("DM",), level="IND", tq="29", amount="300", net="Y"),
+        eb("B", ("AL",), level="IND", tq="27", amount="10", net="Y"),
+        eb("F", ("AL",), level="IND", quantity=("S7", "19"), net="Y", msgs=("ROUTINE EYE EXAM",)),
+    ]
+
+
+def two_plans() -> list[Json]:
+    """SBX600006: two active plans in one answer (SEVERAL_PLANS); their copays and coinsurances compete."""
+    return [
+        eb("1", ("30",), ins="PR", plan="EMPLOYER PPO 750", net="W"),
+        eb("1", ("30",), ins="SP", plan="RETIREE SUPPLEMENT", net="W"),
+        eb("1", ("1", "62", "98"), net="W"),
+        *_limit_lines("C", Limits(("750", "0", "750"), ("1500", "600", "900"), ("1500", "1500"),
+                                  ("3000", "3000")), None),
+        *_limit_lines("G", Limits(("3500", "2100", "1400"), ("7000", "5200", "1800"), ("7000", "7000"),
+                                  ("14000", "14000")), "PR"),
+        eb("B", ("98",), level="IND", tq="27", amount="20", net="Y", pos="11"),
+        eb("B", ("98",), level="IND", tq="27", amount="35", net="Y", pos="11"),
+        eb("A", ("98",), level="IND", tq="27", percent="0", net="Y", pos="11"),
+        eb("A", ("62",), level="IND", tq="27", percent="0.1", net="Y"),
+        eb("A", ("62",), level="IND", tq="27", percent="0.2", net="Y"),
+    ]
+
+
+def invalid_values() -> list[Json]:
+    """SBX600007: a negative copay and a percent sent as a whole number ("20"), each beside a valid line."""
+    return [
+        *_status("CLASSIC PPO 1000", "PR", ("1", "98", "UC")),
+        *_limit_lines("C", Limits(("1000", "0", "1000"), ("2000", "800", "1200"), ("2000", "2000"),
+                                  ("4000", "4000")), None),
+        *_limit_lines("G", Limits(("4500", "3000", "1500"), ("9000", "7000", "2000"), ("9000", "9000"),
+                                  ("18000", "18000")), "PR"),
+        eb("B", ("98",), level="IND", tq="27", amount="40", net="Y", pos="11"),
+        eb("B", ("98",), level="IND", tq="27", amount="-25", net="Y", pos="11"),
+        eb("A", ("98",), level="IND", tq="27", percent="0", net="Y", pos="11"),
+        eb("B", ("UC",), level="IND", tq="27", amount="50", net="Y", pos="20"),
+        eb("A", ("UC",), level="IND", tq="27", percent="0.3", net="Y", pos="20"),
+        eb("A", ("UC",), level="IND", tq="27", percent="20", net="Y", pos="20"),
+    ]
+
+
+def status_unclear() -> list[Json]:
+    """SBX600008: an active and an inactive status line for STC 30 (COVERAGE_STATUS_UNCLEAR)."""
+    return [
+        eb("1", ("30",), ins="PR", plan="CHOICE PPO 2500", net="W"),
+        eb("6", ("30",), ins="HM", plan="BRONZE HMO", net="W"),
+        *_limit_lines("C", Limits(("2500", "2500"), ("5000", "5000"), ("5000", "5000"), ("10000", "10000")), None),
+        eb("B", ("98",), level="IND", tq="27", amount="30", net="Y", pos="11"),
+    ]
+
+
+def lapsed() -> list[Json]:
+    """SBX600009: active status lines, but the plan dates ended last year (DOS_OUTSIDE_PLAN_DATES)."""
+    return [
+        *_status("CHOICE PPO 2500", "PR", ("1", "98")),
+        *_limit_lines("C", Limits(("2500", "2500"), ("5000", "5000"), ("5000", "5000"), ("10000", "10000")), None),
+        eb("B", ("98",), level="IND", tq="27", amount="30", net="Y", pos="11"),
+    ]
+
+
 def generic_active(plan: str, stc: str = "30") -> Callable[[], list[Json]]:
     """Stedi mock members we know only as 'active': one status line."""
     return lambda: [eb("1", (stc,), level="IND", plan=plan, net="W")]
@@ -247,6 +427,7 @@ def generic_active(plan: str, stc: str = "30") -> Callable[[], list[Json]]:
 class Behaviour(StrEnum):
     ACTIVE = "ACTIVE"
     INACTIVE = "INACTIVE"
+    LAPSED = "LAPSED"  # active status lines, plan dates of the previous year
     CANNED = "CANNED"  # a captured Stedi body from data/
     AAA = "AAA"
     FLAKY_42 = "FLAKY_42"  # AAA 42 for the first N calls, then ACTIVE
@@ -306,6 +487,7 @@ _RIVERA_PLAN: Final = Plan(
     {"address1": "400 ELM ST", "city": "COLUMBUS", "state": "OH", "postalCode": "43215"}, "20190301",
 )
 _OTHER_PLAN: Final = Plan("GRP778812", "ACME MANUFACTURING EMPLOYEES", "PPO2000", None, "20210101")
+_ESTIMATE_PLAN: Final = Plan("GRP660100", "LAKESIDE LOGISTICS EMPLOYEES", None, None, "20200101")
 
 
 def _sbx(member_id: str, first: str, last: str, dob: str, behaviour: Behaviour, **kw: Any) -> Member:
@@ -329,6 +511,21 @@ SBX_MEMBERS: Final[tuple[Member, ...]] = (
     Member(SANDBOX_PAYER, "SBX429001", None, None, None, Behaviour.HTTP_429),
     Member(SANDBOX_PAYER, "SBX503001", None, None, None, Behaviour.HTTP_503),
     Member(SANDBOX_PAYER, "SBX504001", None, None, None, Behaviour.HTTP_504),
+    # SBX6xxxxx: the rules of EstimateFromEligibility (docs/sandbox-members.md)
+    _sbx("SBX600001", "Jamie", "Ortiz", "19880309", _A, gender="F", benefits=cost_share_choice, plan=_ESTIMATE_PLAN),
+    _sbx("SBX600002", "Taylor", "Brooks", "19831102", _A, gender="M", benefits=deductible_signals,
+         plan=_ESTIMATE_PLAN),
+    _sbx("SBX600003", "Riley", "Chen", "19910618", _A, gender="F", benefits=accumulators_partly_sent,
+         plan=_ESTIMATE_PLAN),
+    _sbx("SBX600004", "Avery", "Santos", "19791201", _A, gender="M", benefits=accumulators_missing,
+         plan=_ESTIMATE_PLAN),
+    _sbx("SBX600005", "Casey", "Nguyen", "19860925", _A, gender="F", benefits=hmo_limits,
+         plan=Plan("GRP660500", "NORTHSIDE SCHOOLS", "HMO500", None, "20220101")),
+    _sbx("SBX600006", "Harper", "Lewis", "19940227", _A, gender="F", benefits=two_plans, plan=_ESTIMATE_PLAN),
+    _sbx("SBX600007", "Elliot", "Reyes", "19750714", _A, gender="M", benefits=invalid_values, plan=_ESTIMATE_PLAN),
+    _sbx("SBX600008", "Rowan", "Ellis", "19690430", _A, gender="M", benefits=status_unclear, plan=_ESTIMATE_PLAN),
+    _sbx("SBX600009", "Morgan", "Price", "19770817", Behaviour.LAPSED, gender="F", benefits=lapsed,
+         plan=_ESTIMATE_PLAN),
 )
 
 

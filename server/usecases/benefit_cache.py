@@ -29,6 +29,7 @@ from server.cache.stores import TtlStore
 from server.clients.benefits import BenefitsClient
 from server.clients.errors import UpstreamDeadlineExceeded
 from server.clients.models import BenefitRequestModel, BenefitResponseModel, decode, encode
+from server.usecases.counting import NO_COUNT, Count
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,10 @@ class BenefitCache:
 
     def __init__(self, client: BenefitsClient, store: TtlStore[BenefitResponseModel] | None, *, secret: bytes,
                  namespace: str = KEY_NAMESPACE, clock: Callable[[], float] = time.monotonic,
-                 warn_interval: float = 60.0, retry_after: float = 5.0) -> None:
+                 warn_interval: float = 60.0, retry_after: float = 5.0,
+                 hits: Count = NO_COUNT, misses: Count = NO_COUNT) -> None:
         self._client = client
+        self._hits, self._misses = hits, misses
         self._store = store
         self._secret = secret
         self._namespace = namespace
@@ -106,7 +109,9 @@ class BenefitCache:
                 self._store_trouble("read", exc)
             else:
                 if cached is not None:
+                    self._hits.inc()
                     return BenefitAnswer(cached, True)
+            self._misses.inc()
         return BenefitAnswer(await self._join(key, request, timeout), False)
 
     async def _join(self, key: str, request: BenefitRequestModel, timeout: float | None) -> BenefitResponseModel:

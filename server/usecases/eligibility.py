@@ -49,6 +49,7 @@ from server.clients.errors import (
 from server.clients.resilience import Deadline
 from server.clients.stedi import HttpTry, StediAnswer, StediClient
 from server.domain.eligibility import (
+    RECIPE_VERSION,
     EligibilityInquiry,
     EligibilitySummary,
     FieldViolation,
@@ -71,6 +72,7 @@ from server.store import (
     StoreUnavailable,
 )
 
+from .counting import no_outcome
 from .durable_writes import DurableWrites
 
 log = logging.getLogger(__name__)
@@ -97,6 +99,9 @@ class EligibilityPolicy:
     jitter: float = 0.2
     # Give up this much before the caller's deadline so the hand-over write lands before gRPC cancels us.
     deadline_margin_seconds: float = 0.15
+    # A synchronous check whose caller set no deadline answers within this (COSTEST_UPSTREAM_DEFAULT_DEADLINE_
+    # SECONDS), then goes on in the background exactly like one whose caller's deadline ran out. None: the budget.
+    default_deadline_seconds: float | None = None
     watch_poll_seconds: float = 0.2
 
     def aaa_wait(self, retry_no: int, rng: random.Random) -> float:
@@ -121,13 +126,40 @@ class CheckNotFound(LookupError):
     """No check with this id in the caller's tenant (another tenant's id reads the same)."""
 
 
+# The error reason (server/api/errors.py catalogue) of a FAILED check, by the machine code its failure_reason
+# starts with: permanent refusals are not UNAVAILABLE (a caller would retry them); anything else is.
+FAILURE_ERROR_REASONS: Final[Mapping[str, str]] = {
+    reasons.PAYER_NOT_CONFIGURED: "UNKNOWN_PAYER",
+    reasons.PROVIDER_REJECTED: "CHECK_REJECTED",
+    reasons.REQUEST_REJECTED: "CHECK_REJECTED",
+    reasons.STEDI_VALIDATION: "CHECK_REJECTED",
+    reasons.PAYER_UNAVAILABLE: "PAYER_UNAVAILABLE",
+    reasons.PAYER_REJECTED: "PAYER_UNAVAILABLE",  # AAA 79 under HTTP 200 (twice): could be connectivity (§3.2)
+    reasons.PAYER_VOLUME_LIMIT: "PAYER_UNAVAILABLE",
+    reasons.CLEARINGHOUSE_AUTH: "UPSTREAM_AUTH_FAILED",
+}
+
+
+def failure_error_reason(failure_reason: str) -> str:
+    """The error reason of a FAILED check's machine `failure_reason` (e.g. "PAYER_NOT_CONFIGURED (AAA 79)")."""
+    return FAILURE_ERROR_REASONS.get(failure_reason.split(" ", 1)[0], "UPSTREAM_UNAVAILABLE")
+
+
 class EligibilityCheckFailed(UpstreamUnavailable):
-    """A synchronous check ended FAILED (stored as such): UNAVAILABLE, with the check id and machine reason."""
+    """A synchronous check ended FAILED (stored as such), with the check id and machine reason; its error `reason`
+    says whether it is worth retrying (UNKNOWN_PAYER, CHECK_REJECTED: no; PAYER_UNAVAILABLE...: later)."""
 
     def __init__(self, check_id: str, failure_reason: str) -> None:
         super().__init__("stedi", f"eligibility check {check_id} failed: {failure_reason}")
+        self.message = f"eligibility check {check_id} failed: {failure_reason}"
         self.check_id = check_id
         self.failure_reason = failure_reason
+        self.reason = failure_error_reason(failure_reason)
+
+    @property
+    def error_metadata(self) -> dict[str, str]:
+        return {"upstream": self.upstream, "check_id": self.check_id,
+                "failure_reason": self.failure_reason.split(" ", 1)[0]}
 
 
 class EligibilityCircuitOpen(EligibilityCheckFailed, CircuitOpen):
@@ -143,14 +175,25 @@ class EligibilityCircuitOpen(EligibilityCheckFailed, CircuitOpen):
         self.failure_reason = failure_reason
         self.retry_after = cause.retry_after
         self.circuit = cause.circuit
+        self.reason = CircuitOpen.reason
+
+    @property
+    def error_metadata(self) -> dict[str, str]:
+        return {**super().error_metadata, "circuit": self.circuit}
 
 
 class EligibilityCheckDeferred(UpstreamDeadlineExceeded):
     """The caller's deadline ran out: the check continues in the background worker (DEADLINE_EXCEEDED)."""
 
+    reason = "CHECK_DEFERRED"
+
     def __init__(self, check_id: str) -> None:
         super().__init__("stedi", f"deadline exceeded; eligibility check {check_id} continues in the background")
         self.check_id = check_id
+
+    @property
+    def error_metadata(self) -> dict[str, str]:
+        return {"upstream": self.upstream, "check_id": self.check_id}
 
 
 # ---------------------------------------------------------------- what the RPCs answer
@@ -179,8 +222,8 @@ class CheckView:
     def of(cls, record: CheckRecord, summary: EligibilitySummary | None = None) -> CheckView:
         """The view of a stored check; `summary` when the caller holds it already, else read from the record."""
         response = record.response
-        if summary is None and response is not None and response.summary is not None:
-            summary = EligibilitySummary.from_json(response.summary)
+        if summary is None:
+            summary = stored_summary(record)
         return cls(
             id=record.id,
             status=record.status,
@@ -195,6 +238,27 @@ class CheckView:
             summary=summary,
             raw=response.raw if response is not None else None,
         )
+
+
+def summary_is_stale(record: CheckRecord) -> bool:
+    """Stored under an older normalization recipe (so it lacks what the current recipe adds)."""
+    response = record.response
+    return (response is not None and response.summary is not None
+            and response.summary.get("recipe_version") != RECIPE_VERSION)
+
+
+def stored_summary(record: CheckRecord) -> EligibilitySummary | None:
+    """The check's summary under the current recipe: a summary stored by an older recipe is re-derived from the
+    stored raw 271 (when the record carries it; else it is shown as stored, its `recipe_version` saying so)."""
+    response = record.response
+    if response is None or response.summary is None:
+        return None
+    if summary_is_stale(record) and response.raw is not None:
+        context = context_from_payload(record.request_payload, record.requested_at)
+        rederived = normalize_response(response.http_status or 200, response.raw, context).summary
+        if rederived is not None:
+            return rederived
+    return EligibilitySummary.from_json(response.summary)
 
 
 # ---------------------------------------------------------------- one attempt and its verdict
@@ -294,7 +358,7 @@ def _as_circuit_open(error: UpstreamError, trail: Sequence[HttpTry]) -> Upstream
     """A half-open breaker that refuses while its probe is in flight says so as a plain UpstreamUnavailable:
     for the check it is the same as an open breaker (nothing was sent), so treat it as one."""
     if (not isinstance(error, CircuitOpen) and isinstance(error, UpstreamUnavailable) and not trail
-            and "circuit breaker" in error.reason):
+            and "circuit breaker" in error.detail):
         return CircuitOpen(error.upstream, None)
     return error
 
@@ -338,8 +402,11 @@ class CheckRunner:
         *,
         rng: random.Random | None = None,
         writes: DurableWrites | None = None,
+        on_final: Callable[[str, int], None] = no_outcome,
     ) -> None:
+        """`on_final(status, n)`: n checks reached that final status here (metrics)."""
         self.repo = repo
+        self.on_final = on_final
         self.client = client
         self.policy = policy
         self._rng = rng or random.Random()
@@ -431,6 +498,7 @@ class CheckRunner:
 
         done = await self.writes.run(f"eligibility check {record.id}: final write", write)
         if done is not None:
+            self.on_final(step.status.value, 1)
             log.info("eligibility check %s: %s%s", record.id, step.status.value,
                      f" ({step.failure_reason})" if step.failure_reason else "")
         else:
@@ -529,13 +597,16 @@ class EligibilityChecks:
     async def check(
         self, tenant_id: str, inquiry: EligibilityInquiry, *, timeout: float | None, include_raw: bool = False
     ) -> CheckView:
-        """Run a check to its final state within the caller's `timeout` (seconds; None = only the budget).
+        """Run a check to its final state within the caller's `timeout` (seconds; None = the policy's default
+        deadline, else only the budget).
 
         Returns VERIFIED or NOT_FOUND checks; raises `EligibilityCheckFailed` for FAILED ones (after storing them;
         `EligibilityCircuitOpen` when the clearinghouse breaker was open), `EligibilityCheckDeferred` when the
         deadline runs out (the worker finishes the check), `StoreUnavailable` when the database is away (a
         decided result is then written as soon as it returns).
         """
+        if timeout is None:
+            timeout = self._policy.default_deadline_seconds
         caller = Deadline.after(None if timeout is None else timeout - self._policy.deadline_margin_seconds)
         record = await self._create(tenant_id, inquiry, CheckMode.SYNC, deadline=caller)
         task = asyncio.current_task()
@@ -644,7 +715,19 @@ class EligibilityChecks:
         record = await self._repo.get(tenant_id, check_id, include_raw=include_raw)
         if record is None:
             raise CheckNotFound(check_id)
+        return await self._with_raw_if_stale(record)
+
+    async def _with_raw_if_stale(self, record: CheckRecord) -> CheckRecord:
+        """A summary of an older recipe is re-derived from the raw 271 (`stored_summary`): read it too."""
+        if summary_is_stale(record) and record.response is not None and record.response.raw is None:
+            reread = await self._repo.get(record.tenant_id, record.id, include_raw=True)
+            if reread is not None:
+                return reread
         return record
+
+    async def record(self, tenant_id: str, check_id: str) -> CheckRecord:
+        """One stored check of the tenant (CheckNotFound otherwise), with the raw 271 when its summary is stale."""
+        return await self._record(tenant_id, check_id)
 
     async def list(
         self,
@@ -665,7 +748,7 @@ class EligibilityChecks:
             page_size=page_size,
             page_token=page_token,
         )
-        return [CheckView.of(r) for r in records], token
+        return [CheckView.of(await self._with_raw_if_stale(r)) for r in records], token
 
     async def stats(self, tenant_id: str, *, policy_id: str | None) -> Stats:
         return await self._repo.stats(tenant_id, policy_id=policy_id)

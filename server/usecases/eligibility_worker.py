@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from server.clients.resilience import Deadline
-from server.store import CheckMode, CheckRecord, StoreUnavailable
+from server.store import CheckMode, CheckRecord, CheckStatus, StoreUnavailable
 
 from .eligibility import (
     STEDI_ATTEMPT_TIMEOUT,
@@ -133,6 +133,7 @@ class EligibilityWorker:
         budget = timedelta(seconds=self._runner.policy.retry_budget_seconds)
         failed = await self._repo.fail_stale(self._stale_after + budget, STALE_PENDING)
         if failed:
+            self._runner.on_final(CheckStatus.FAILED.value, failed)
             log.warning("eligibility sweeper: %d check(s) pending past the retry budget marked FAILED (%s)",
                         failed, STALE_PENDING)
         resumed = 0

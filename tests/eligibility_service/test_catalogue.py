@@ -52,8 +52,9 @@ async def only_check(client: Client, patient_id: str = "patient-1") -> pb.Eligib
     return await client.get(page.checks[0].id)
 
 
-async def assert_failed(client: Client, exc: grpc.aio.AioRpcError, reason: str, attempts: int) -> None:
-    assert exc.code() is grpc.StatusCode.UNAVAILABLE, exc
+async def assert_failed(client: Client, exc: grpc.aio.AioRpcError, reason: str, attempts: int,
+                        code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE) -> None:
+    assert exc.code() is code, exc
     check = await only_check(client)
     assert (status_name(check.status), check.failure_reason, check.attempts) == ("FAILED", reason, attempts)
     assert check.id in (exc.details() or "")  # the caller can look the failed check up
@@ -217,9 +218,10 @@ async def test_malformed_answer_is_failed_not_retried_as_an_answer(client: Clien
     await assert_failed(client, exc, "STEDI_UNAVAILABLE (malformed body)", attempts=1)
 
 
-async def test_16_unknown_payer_is_failed_and_unavailable(client: Client, stedi: StediStandIn) -> None:
-    exc = await client.check_error(inquiry(*RIVERA, payer="NOPE1"))
-    await assert_failed(client, exc, "PAYER_NOT_CONFIGURED (AAA 79)", attempts=1)
+async def test_16_unknown_payer_is_failed_and_a_failed_precondition(client: Client, stedi: StediStandIn) -> None:
+    exc = await client.check_error(inquiry(*RIVERA, payer="NOPE1"))  # permanent: not UNAVAILABLE (clients retry that)
+    await assert_failed(client, exc, "PAYER_NOT_CONFIGURED (AAA 79)", attempts=1,
+                        code=grpc.StatusCode.FAILED_PRECONDITION)
     assert seen(stedi) == 1
 
 

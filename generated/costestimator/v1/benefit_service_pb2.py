@@ -23,25 +23,49 @@ _sym_db = _symbol_database.Default()
 
 
 from costestimator.v1 import common_pb2 as costestimator_dot_v1_dot_common__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&costestimator/v1/benefit_service.proto\x12\x10\x63ostestimator.v1\x1a\x1d\x63ostestimator/v1/common.proto\"\xa1\x01\n\x0bServiceInfo\x12\x33\n\x0cservice_code\x18\x01 \x01(\x0b\x32\x1d.costestimator.v1.ServiceCode\x12\x1b\n\x13provider_type_codes\x18\x02 \x03(\t\x12\x1e\n\x16place_of_service_codes\x18\x03 \x03(\t\x12 \n\x18provider_specialty_codes\x18\x04 \x03(\t\"\xb3\x02\n\x11GetBenefitRequest\x12:\n\x0cproduct_type\x18\x01 \x01(\x0e\x32$.costestimator.v1.BenefitProductType\x12(\n\x06member\x18\x02 \x01(\x0b\x32\x18.costestimator.v1.Member\x12\x34\n\rservice_infos\x18\x03 \x03(\x0b\x32\x1d.costestimator.v1.ServiceInfo\x12;\n\x10network_category\x18\x04 \x01(\x0e\x32!.costestimator.v1.NetworkCategory\x12\x19\n\x11\x62\x65nefit_tier_name\x18\x05 \x01(\t\x12\x19\n\x0c\x62\x65nefit_code\x18\x06 \x01(\x03H\x00\x88\x01\x01\x42\x0f\n\r_benefit_code\"\xab\x02\n\x07\x42\x65nefit\x12\x14\n\x0c\x62\x65nefit_name\x18\x01 \x01(\t\x12\x14\n\x0c\x62\x65nefit_code\x18\x02 \x01(\x03\x12\x34\n\x0finitial_benefit\x18\x03 \x01(\x0e\x32\x1b.costestimator.v1.Indicator\x12;\n\x10network_category\x18\x04 \x01(\x0e\x32!.costestimator.v1.NetworkCategory\x12\x19\n\x11\x62\x65nefit_tier_name\x18\x05 \x01(\t\x12\x18\n\x10\x62\x65nefit_provider\x18\x06 \x01(\t\x12\x1d\n\x15provider_designations\x18\x07 \x03(\t\x12-\n\tcoverages\x18\x08 \x03(\x0b\x32\x1a.costestimator.v1.Coverage\"\xd3\x01\n\x0fServiceBenefits\x12\x34\n\rservice_codes\x18\x01 \x03(\x0b\x32\x1d.costestimator.v1.ServiceCode\x12\x1e\n\x16place_of_service_codes\x18\x02 \x03(\t\x12\x1b\n\x13provider_type_codes\x18\x03 \x03(\t\x12 \n\x18provider_specialty_codes\x18\x04 \x03(\t\x12+\n\x08\x62\x65nefits\x18\x05 \x03(\x0b\x32\x19.costestimator.v1.Benefit\"N\n\x12GetBenefitResponse\x12\x38\n\rservice_infos\x18\x01 \x03(\x0b\x32!.costestimator.v1.ServiceBenefits2i\n\x0e\x42\x65nefitService\x12W\n\nGetBenefit\x12#.costestimator.v1.GetBenefitRequest\x1a$.costestimator.v1.GetBenefitResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&costestimator/v1/benefit_service.proto\x12\x10\x63ostestimator.v1\x1a\x1d\x63ostestimator/v1/common.proto\x1a\x1fgoogle/api/field_behavior.proto\"\xb9\x01\n\x0bServiceInfo\x12\x39\n\x0cservice_code\x18\x01 \x01(\x0b\x32\x1d.costestimator.v1.ServiceCodeB\x04\xe2\x41\x01\x02\x12!\n\x13provider_type_codes\x18\x02 \x03(\tB\x04\xe2\x41\x01\x01\x12$\n\x16place_of_service_codes\x18\x03 \x03(\tB\x04\xe2\x41\x01\x01\x12&\n\x18provider_specialty_codes\x18\x04 \x03(\tB\x04\xe2\x41\x01\x01\"\xd7\x02\n\x11GetBenefitRequest\x12@\n\x0cproduct_type\x18\x01 \x01(\x0e\x32$.costestimator.v1.BenefitProductTypeB\x04\xe2\x41\x01\x02\x12.\n\x06member\x18\x02 \x01(\x0b\x32\x18.costestimator.v1.MemberB\x04\xe2\x41\x01\x02\x12:\n\rservice_infos\x18\x03 \x03(\x0b\x32\x1d.costestimator.v1.ServiceInfoB\x04\xe2\x41\x01\x02\x12\x41\n\x10network_category\x18\x04 \x01(\x0e\x32!.costestimator.v1.NetworkCategoryB\x04\xe2\x41\x01\x01\x12\x1f\n\x11\x62\x65nefit_tier_name\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1f\n\x0c\x62\x65nefit_code\x18\x06 \x01(\x03\x42\x04\xe2\x41\x01\x01H\x00\x88\x01\x01\x42\x0f\n\r_benefit_code\"\xab\x02\n\x07\x42\x65nefit\x12\x14\n\x0c\x62\x65nefit_name\x18\x01 \x01(\t\x12\x14\n\x0c\x62\x65nefit_code\x18\x02 \x01(\x03\x12\x34\n\x0finitial_benefit\x18\x03 \x01(\x0e\x32\x1b.costestimator.v1.Indicator\x12;\n\x10network_category\x18\x04 \x01(\x0e\x32!.costestimator.v1.NetworkCategory\x12\x19\n\x11\x62\x65nefit_tier_name\x18\x05 \x01(\t\x12\x18\n\x10\x62\x65nefit_provider\x18\x06 \x01(\t\x12\x1d\n\x15provider_designations\x18\x07 \x03(\t\x12-\n\tcoverages\x18\x08 \x03(\x0b\x32\x1a.costestimator.v1.Coverage\"\xd3\x01\n\x0fServiceBenefits\x12\x34\n\rservice_codes\x18\x01 \x03(\x0b\x32\x1d.costestimator.v1.ServiceCode\x12\x1e\n\x16place_of_service_codes\x18\x02 \x03(\t\x12\x1b\n\x13provider_type_codes\x18\x03 \x03(\t\x12 \n\x18provider_specialty_codes\x18\x04 \x03(\t\x12+\n\x08\x62\x65nefits\x18\x05 \x03(\x0b\x32\x19.costestimator.v1.Benefit\"T\n\x12GetBenefitResponse\x12>\n\rservice_infos\x18\x01 \x03(\x0b\x32!.costestimator.v1.ServiceBenefitsB\x04\xe2\x41\x01\x03\x32i\n\x0e\x42\x65nefitService\x12W\n\nGetBenefit\x12#.costestimator.v1.GetBenefitRequest\x1a$.costestimator.v1.GetBenefitResponseB}\n\x14\x63om.costestimator.v1B\x13\x42\x65nefitServiceProtoP\x01ZNgithub.com/costestimator/costestimator/gen/go/costestimator/v1;costestimatorv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'costestimator.v1.benefit_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
-  _globals['_SERVICEINFO']._serialized_start=92
-  _globals['_SERVICEINFO']._serialized_end=253
-  _globals['_GETBENEFITREQUEST']._serialized_start=256
-  _globals['_GETBENEFITREQUEST']._serialized_end=563
-  _globals['_BENEFIT']._serialized_start=566
-  _globals['_BENEFIT']._serialized_end=865
-  _globals['_SERVICEBENEFITS']._serialized_start=868
-  _globals['_SERVICEBENEFITS']._serialized_end=1079
-  _globals['_GETBENEFITRESPONSE']._serialized_start=1081
-  _globals['_GETBENEFITRESPONSE']._serialized_end=1159
-  _globals['_BENEFITSERVICE']._serialized_start=1161
-  _globals['_BENEFITSERVICE']._serialized_end=1266
+  _globals['DESCRIPTOR']._loaded_options = None
+  _globals['DESCRIPTOR']._serialized_options = b'\n\024com.costestimator.v1B\023BenefitServiceProtoP\001ZNgithub.com/costestimator/costestimator/gen/go/costestimator/v1;costestimatorv1'
+  _globals['_SERVICEINFO'].fields_by_name['service_code']._loaded_options = None
+  _globals['_SERVICEINFO'].fields_by_name['service_code']._serialized_options = b'\342A\001\002'
+  _globals['_SERVICEINFO'].fields_by_name['provider_type_codes']._loaded_options = None
+  _globals['_SERVICEINFO'].fields_by_name['provider_type_codes']._serialized_options = b'\342A\001\001'
+  _globals['_SERVICEINFO'].fields_by_name['place_of_service_codes']._loaded_options = None
+  _globals['_SERVICEINFO'].fields_by_name['place_of_service_codes']._serialized_options = b'\342A\001\001'
+  _globals['_SERVICEINFO'].fields_by_name['provider_specialty_codes']._loaded_options = None
+  _globals['_SERVICEINFO'].fields_by_name['provider_specialty_codes']._serialized_options = b'\342A\001\001'
+  _globals['_GETBENEFITREQUEST'].fields_by_name['product_type']._loaded_options = None
+  _globals['_GETBENEFITREQUEST'].fields_by_name['product_type']._serialized_options = b'\342A\001\002'
+  _globals['_GETBENEFITREQUEST'].fields_by_name['member']._loaded_options = None
+  _globals['_GETBENEFITREQUEST'].fields_by_name['member']._serialized_options = b'\342A\001\002'
+  _globals['_GETBENEFITREQUEST'].fields_by_name['service_infos']._loaded_options = None
+  _globals['_GETBENEFITREQUEST'].fields_by_name['service_infos']._serialized_options = b'\342A\001\002'
+  _globals['_GETBENEFITREQUEST'].fields_by_name['network_category']._loaded_options = None
+  _globals['_GETBENEFITREQUEST'].fields_by_name['network_category']._serialized_options = b'\342A\001\001'
+  _globals['_GETBENEFITREQUEST'].fields_by_name['benefit_tier_name']._loaded_options = None
+  _globals['_GETBENEFITREQUEST'].fields_by_name['benefit_tier_name']._serialized_options = b'\342A\001\001'
+  _globals['_GETBENEFITREQUEST'].fields_by_name['benefit_code']._loaded_options = None
+  _globals['_GETBENEFITREQUEST'].fields_by_name['benefit_code']._serialized_options = b'\342A\001\001'
+  _globals['_GETBENEFITRESPONSE'].fields_by_name['service_infos']._loaded_options = None
+  _globals['_GETBENEFITRESPONSE'].fields_by_name['service_infos']._serialized_options = b'\342A\001\003'
+  _globals['_SERVICEINFO']._serialized_start=125
+  _globals['_SERVICEINFO']._serialized_end=310
+  _globals['_GETBENEFITREQUEST']._serialized_start=313
+  _globals['_GETBENEFITREQUEST']._serialized_end=656
+  _globals['_BENEFIT']._serialized_start=659
+  _globals['_BENEFIT']._serialized_end=958
+  _globals['_SERVICEBENEFITS']._serialized_start=961
+  _globals['_SERVICEBENEFITS']._serialized_end=1172
+  _globals['_GETBENEFITRESPONSE']._serialized_start=1174
+  _globals['_GETBENEFITRESPONSE']._serialized_end=1258
+  _globals['_BENEFITSERVICE']._serialized_start=1260
+  _globals['_BENEFITSERVICE']._serialized_end=1365
 # @@protoc_insertion_point(module_scope)

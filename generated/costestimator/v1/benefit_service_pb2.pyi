@@ -30,18 +30,26 @@ class ServiceInfo(_message.Message):
     PLACE_OF_SERVICE_CODES_FIELD_NUMBER: _builtins.int
     PROVIDER_SPECIALTY_CODES_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def service_code(self) -> _common_pb2.ServiceCode: ...
+    def service_code(self) -> _common_pb2.ServiceCode:
+        """The service's billing code and code system."""
+
     @_builtins.property
     def provider_type_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Provider type codes, e.g. "HO"."""
+        """Provider type codes, e.g. "HO".
+        At most 20, each 1-16 letters, digits, '.' or '-'. Empty: not restricted by provider type.
+        """
 
     @_builtins.property
     def place_of_service_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Place of service codes, e.g. "11" (office)."""
+        """Place of service codes, e.g. "11" (office).
+        At most 20. Empty: not restricted by place of service.
+        """
 
     @_builtins.property
     def provider_specialty_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Provider specialty codes, e.g. "08"."""
+        """Provider specialty codes, e.g. "08".
+        At most 20. Empty: not restricted by specialty.
+        """
 
     def __init__(
         self,
@@ -61,6 +69,8 @@ Global___ServiceInfo: _TypeAlias = ServiceInfo  # noqa: Y015
 
 @_typing.final
 class GetBenefitRequest(_message.Message):
+    """The request of GetBenefit: whose benefits, for which services, and optional filters."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     PRODUCT_TYPE_FIELD_NUMBER: _builtins.int
@@ -70,16 +80,27 @@ class GetBenefitRequest(_message.Message):
     BENEFIT_TIER_NAME_FIELD_NUMBER: _builtins.int
     BENEFIT_CODE_FIELD_NUMBER: _builtins.int
     product_type: _common_pb2.BenefitProductType.ValueType
+    """The insurance product whose benefits are read."""
     network_category: _common_pb2.NetworkCategory.ValueType
-    """Optional filter: only benefits of this network."""
+    """Optional filter: only benefits of this network.
+    Unspecified: benefits of both networks.
+    """
     benefit_tier_name: _builtins.str
-    """Optional filter: only benefits of this tier name ("1", "2", "PCP")."""
+    """Optional filter: only benefits of this tier name ("1", "2", "PCP").
+    Empty: every tier. At most 16 characters.
+    """
     benefit_code: _builtins.int
-    """Optional filter: only the benefit with this code."""
+    """Optional filter: only the benefit with this code.
+    Unset: every benefit code.
+    """
     @_builtins.property
-    def member(self) -> _common_pb2.Member: ...
+    def member(self) -> _common_pb2.Member:
+        """The member whose benefits are read."""
+
     @_builtins.property
-    def service_infos(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceInfo]: ...
+    def service_infos(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceInfo]:
+        """The services to look up: 1 to 20."""
+
     def __init__(
         self,
         *,
@@ -115,17 +136,25 @@ class Benefit(_message.Message):
     PROVIDER_DESIGNATIONS_FIELD_NUMBER: _builtins.int
     COVERAGES_FIELD_NUMBER: _builtins.int
     benefit_name: _builtins.str
+    """The payer's benefit name."""
     benefit_code: _builtins.int
+    """The payer's numeric benefit code (0 when the payer sent none or a non-numeric one)."""
     initial_benefit: _common_pb2.Indicator.ValueType
+    """The payer's isInitialBenefit flag, as sent. Unspecified: not sent."""
     network_category: _common_pb2.NetworkCategory.ValueType
+    """The network the benefit applies to; unspecified when the payer sent an unknown value."""
     benefit_tier_name: _builtins.str
+    """The benefit's tier, e.g. "1", "2" or "PCP"; empty when the payer sent none."""
     benefit_provider: _builtins.str
+    """The payer's provider network of the benefit, e.g. "PPONET". Informational."""
     @_builtins.property
     def provider_designations(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Provider designations this benefit serves, e.g. "PCP"."""
 
     @_builtins.property
-    def coverages(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Coverage]: ...
+    def coverages(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Coverage]:
+        """The coverages of the benefit, in the payer's order."""
+
     def __init__(
         self,
         *,
@@ -158,15 +187,25 @@ class ServiceBenefits(_message.Message):
     PROVIDER_SPECIALTY_CODES_FIELD_NUMBER: _builtins.int
     BENEFITS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def service_codes(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ServiceCode]: ...
+    def service_codes(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ServiceCode]:
+        """The service codes this answer is for, as the payer echoed them."""
+
     @_builtins.property
-    def place_of_service_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def place_of_service_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The place of service codes of the lookup, as the payer echoed them."""
+
     @_builtins.property
-    def provider_type_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def provider_type_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The provider type codes of the lookup, as the payer echoed them."""
+
     @_builtins.property
-    def provider_specialty_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def provider_specialty_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The provider specialty codes of the lookup, as the payer echoed them."""
+
     @_builtins.property
-    def benefits(self) -> _containers.RepeatedCompositeFieldContainer[Global___Benefit]: ...
+    def benefits(self) -> _containers.RepeatedCompositeFieldContainer[Global___Benefit]:
+        """The benefits that apply, after the request's filters. Empty: none found."""
+
     def __init__(
         self,
         *,
@@ -186,11 +225,15 @@ Global___ServiceBenefits: _TypeAlias = ServiceBenefits  # noqa: Y015
 
 @_typing.final
 class GetBenefitResponse(_message.Message):
+    """The answer of GetBenefit."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SERVICE_INFOS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def service_infos(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceBenefits]: ...
+    def service_infos(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceBenefits]:
+        """The benefits per requested service."""
+
     def __init__(
         self,
         *,

@@ -48,6 +48,7 @@ class BenefitServiceServicer:
 
     def GetBenefit(self, request, context):
         """Returns the benefits that apply to the requested services, optionally filtered.
+        Bad input: INVALID_ARGUMENT with every field violation; the payer unreachable: UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -34,7 +34,9 @@ class BenefitServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> BenefitServiceAsyncStub: ...
     GetBenefit: _grpc.UnaryUnaryMultiCallable[_benefit_service_pb2.GetBenefitRequest, _benefit_service_pb2.GetBenefitResponse]
-    """Returns the benefits that apply to the requested services, optionally filtered."""
+    """Returns the benefits that apply to the requested services, optionally filtered.
+    Bad input: INVALID_ARGUMENT with every field violation; the payer unreachable: UNAVAILABLE.
+    """
 
 @_typing.type_check_only
 class BenefitServiceAsyncStub(BenefitServiceStub):
@@ -42,7 +44,9 @@ class BenefitServiceAsyncStub(BenefitServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetBenefit: _aio.UnaryUnaryMultiCallable[_benefit_service_pb2.GetBenefitRequest, _benefit_service_pb2.GetBenefitResponse]  # type: ignore[assignment]
-    """Returns the benefits that apply to the requested services, optionally filtered."""
+    """Returns the benefits that apply to the requested services, optionally filtered.
+    Bad input: INVALID_ARGUMENT with every field violation; the payer unreachable: UNAVAILABLE.
+    """
 
 class BenefitServiceServicer(metaclass=_abc_1.ABCMeta):
     """Reads a member's benefits (coverage rules) from the payer's Benefits API."""
@@ -53,6 +57,8 @@ class BenefitServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _benefit_service_pb2.GetBenefitRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_benefit_service_pb2.GetBenefitResponse, _abc.Awaitable[_benefit_service_pb2.GetBenefitResponse]]:
-        """Returns the benefits that apply to the requested services, optionally filtered."""
+        """Returns the benefits that apply to the requested services, optionally filtered.
+        Bad input: INVALID_ARGUMENT with every field violation; the payer unreachable: UNAVAILABLE.
+        """
 
 def add_BenefitServiceServicer_to_server(servicer: BenefitServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -22,39 +22,113 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.type import decimal_pb2 as google_dot_type_dot_decimal__pb2
 from google.type import money_pb2 as google_dot_type_dot_money__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63ostestimator/v1/common.proto\x12\x10\x63ostestimator.v1\x1a\x19google/type/decimal.proto\x1a\x17google/type/money.proto\"J\n\x0bServiceCode\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12-\n\tcode_type\x18\x02 \x01(\x0e\x32\x1a.costestimator.v1.CodeType\"8\n\x06Member\x12\x15\n\rmembership_id\x18\x01 \x01(\t\x12\x17\n\x0fplan_identifier\x18\x02 \x01(\t\"\x81\x01\n\x12RelatedAccumulator\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\t\x12\x17\n\x0f\x64\x65\x64uctible_code\x18\x03 \x01(\t\x12\x15\n\raccum_ex_code\x18\x04 \x01(\t\x12\x1e\n\x16network_indicator_code\x18\x05 \x01(\t\"\xb4\x06\n\x08\x43overage\x12\x17\n\x0fsequence_number\x18\x01 \x01(\x05\x12\x1b\n\x13\x62\x65nefit_description\x18\x02 \x01(\t\x12!\n\x05\x63opay\x18\x03 \x01(\x0b\x32\x12.google.type.Money\x12\x31\n\x13\x63oinsurance_percent\x18\x04 \x01(\x0b\x32\x14.google.type.Decimal\x12@\n\x1b\x63opay_applies_out_of_pocket\x18\x05 \x01(\x0e\x32\x1b.costestimator.v1.Indicator\x12\x46\n!coinsurance_applies_out_of_pocket\x18\x06 \x01(\x0e\x32\x1b.costestimator.v1.Indicator\x12\x45\n deductible_applies_out_of_pocket\x18\x07 \x01(\x0e\x32\x1b.costestimator.v1.Indicator\x12?\n\x1a\x63opay_counts_to_deductible\x18\x08 \x01(\x0e\x32\x1b.costestimator.v1.Indicator\x12H\n#copay_continues_when_deductible_met\x18\t \x01(\x0e\x32\x1b.costestimator.v1.Indicator\x12O\n*copay_continues_when_out_of_pocket_max_met\x18\n \x01(\x0e\x32\x1b.costestimator.v1.Indicator\x12<\n\x17\x64\x65\x64uctible_before_copay\x18\x0b \x01(\x0e\x32\x1b.costestimator.v1.Indicator\x12\x37\n\x12\x62\x65nefit_limitation\x18\x0c \x01(\x0e\x32\x1b.costestimator.v1.Indicator\x12\x34\n\x0fservice_covered\x18\r \x01(\x0e\x32\x1b.costestimator.v1.Indicator\x12\x42\n\x14related_accumulators\x18\x0e \x03(\x0b\x32$.costestimator.v1.RelatedAccumulator\"\xa5\x03\n\x0b\x41\x63\x63umulator\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\r\n\x05level\x18\x02 \x01(\t\x12\x1e\n\x16network_indicator_code\x18\x03 \x01(\t\x12)\n\x0blimit_value\x18\x04 \x01(\x0b\x32\x14.google.type.Decimal\x12+\n\rcurrent_value\x18\x05 \x01(\x0b\x32\x14.google.type.Decimal\x12.\n\x10\x63\x61lculated_value\x18\x06 \x01(\x0b\x32\x14.google.type.Decimal\x12\x12\n\nlimit_type\x18\x07 \x01(\t\x12\x1c\n\x0findividuals_met\x18\x08 \x01(\x05H\x00\x88\x01\x01\x12\'\n\x1aindividuals_needed_to_meet\x18\t \x01(\x05H\x01\x88\x01\x01\x12\x15\n\raccum_ex_code\x18\n \x01(\t\x12\x17\n\x0f\x64\x65\x64uctible_code\x18\x0b \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x0c \x01(\tB\x12\n\x10_individuals_metB\x1d\n\x1b_individuals_needed_to_meet*\x9e\x01\n\x12\x42\x65nefitProductType\x12$\n BENEFIT_PRODUCT_TYPE_UNSPECIFIED\x10\x00\x12 \n\x1c\x42\x45NEFIT_PRODUCT_TYPE_MEDICAL\x10\x01\x12\x1f\n\x1b\x42\x45NEFIT_PRODUCT_TYPE_DENTAL\x10\x02\x12\x1f\n\x1b\x42\x45NEFIT_PRODUCT_TYPE_VISION\x10\x03*\x8d\x01\n\x08\x43odeType\x12\x19\n\x15\x43ODE_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x43ODE_TYPE_CPT4\x10\x01\x12\x13\n\x0f\x43ODE_TYPE_HCPCS\x10\x02\x12\x13\n\x0f\x43ODE_TYPE_ICD10\x10\x03\x12\x15\n\x11\x43ODE_TYPE_REVENUE\x10\x04\x12\x11\n\rCODE_TYPE_CDT\x10\x05*y\n\x0fNetworkCategory\x12 \n\x1cNETWORK_CATEGORY_UNSPECIFIED\x10\x00\x12\x1f\n\x1bNETWORK_CATEGORY_IN_NETWORK\x10\x01\x12#\n\x1fNETWORK_CATEGORY_OUT_OF_NETWORK\x10\x02*K\n\tIndicator\x12\x19\n\x15INDICATOR_UNSPECIFIED\x10\x00\x12\x11\n\rINDICATOR_YES\x10\x01\x12\x10\n\x0cINDICATOR_NO\x10\x02*\x98\x01\n\x0f\x41\x63\x63umulatorKind\x12 \n\x1c\x41\x43\x43UMULATOR_KIND_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x41\x43\x43UMULATOR_KIND_DEDUCTIBLE\x10\x01\x12&\n\"ACCUMULATOR_KIND_OUT_OF_POCKET_MAX\x10\x02\x12\x1a\n\x16\x41\x43\x43UMULATOR_KIND_LIMIT\x10\x03*u\n\x10\x41\x63\x63umulatorLevel\x12!\n\x1d\x41\x43\x43UMULATOR_LEVEL_UNSPECIFIED\x10\x00\x12 \n\x1c\x41\x43\x43UMULATOR_LEVEL_INDIVIDUAL\x10\x01\x12\x1c\n\x18\x41\x43\x43UMULATOR_LEVEL_FAMILY\x10\x02*V\n\tLimitType\x12\x1a\n\x16LIMIT_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11LIMIT_TYPE_DOLLAR\x10\x01\x12\x16\n\x12LIMIT_TYPE_COUNTER\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63ostestimator/v1/common.proto\x12\x10\x63ostestimator.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/type/decimal.proto\x1a\x17google/type/money.proto\"V\n\x0bServiceCode\x12\x12\n\x04\x63ode\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x33\n\tcode_type\x18\x02 \x01(\x0e\x32\x1a.costestimator.v1.CodeTypeB\x04\xe2\x41\x01\x02\"D\n\x06Member\x12\x1b\n\rmembership_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1d\n\x0fplan_identifier\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\"\x9f\x01\n\x12RelatedAccumulator\x12\x12\n\x04\x63ode\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\x12\x13\n\x05level\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1d\n\x0f\x64\x65\x64uctible_code\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1b\n\raccum_ex_code\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12$\n\x16network_indicator_code\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\"\x88\x07\n\x08\x43overage\x12\x1d\n\x0fsequence_number\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12!\n\x13\x62\x65nefit_description\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\'\n\x05\x63opay\x18\x03 \x01(\x0b\x32\x12.google.type.MoneyB\x04\xe2\x41\x01\x01\x12\x37\n\x13\x63oinsurance_percent\x18\x04 \x01(\x0b\x32\x14.google.type.DecimalB\x04\xe2\x41\x01\x01\x12\x46\n\x1b\x63opay_applies_out_of_pocket\x18\x05 \x01(\x0e\x32\x1b.costestimator.v1.IndicatorB\x04\xe2\x41\x01\x01\x12L\n!coinsurance_applies_out_of_pocket\x18\x06 \x01(\x0e\x32\x1b.costestimator.v1.IndicatorB\x04\xe2\x41\x01\x01\x12K\n deductible_applies_out_of_pocket\x18\x07 \x01(\x0e\x32\x1b.costestimator.v1.IndicatorB\x04\xe2\x41\x01\x01\x12\x45\n\x1a\x63opay_counts_to_deductible\x18\x08 \x01(\x0e\x32\x1b.costestimator.v1.IndicatorB\x04\xe2\x41\x01\x01\x12N\n#copay_continues_when_deductible_met\x18\t \x01(\x0e\x32\x1b.costestimator.v1.IndicatorB\x04\xe2\x41\x01\x01\x12U\n*copay_continues_when_out_of_pocket_max_met\x18\n \x01(\x0e\x32\x1b.costestimator.v1.IndicatorB\x04\xe2\x41\x01\x01\x12\x42\n\x17\x64\x65\x64uctible_before_copay\x18\x0b \x01(\x0e\x32\x1b.costestimator.v1.IndicatorB\x04\xe2\x41\x01\x01\x12=\n\x12\x62\x65nefit_limitation\x18\x0c \x01(\x0e\x32\x1b.costestimator.v1.IndicatorB\x04\xe2\x41\x01\x01\x12:\n\x0fservice_covered\x18\r \x01(\x0e\x32\x1b.costestimator.v1.IndicatorB\x04\xe2\x41\x01\x01\x12H\n\x14related_accumulators\x18\x0e \x03(\x0b\x32$.costestimator.v1.RelatedAccumulatorB\x04\xe2\x41\x01\x01\"\x8e\x04\n\x0b\x41\x63\x63umulator\x12\x12\n\x04\x63ode\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\x12\x13\n\x05level\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12$\n\x16network_indicator_code\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12/\n\x0blimit_value\x18\x04 \x01(\x0b\x32\x14.google.type.DecimalB\x04\xe2\x41\x01\x01\x12\x31\n\rcurrent_value\x18\x05 \x01(\x0b\x32\x14.google.type.DecimalB\x04\xe2\x41\x01\x01\x12\x34\n\x10\x63\x61lculated_value\x18\x06 \x01(\x0b\x32\x14.google.type.DecimalB\x04\xe2\x41\x01\x01\x12\x18\n\nlimit_type\x18\x07 \x01(\tB\x04\xe2\x41\x01\x01\x12\"\n\x0findividuals_met\x18\x08 \x01(\x05\x42\x04\xe2\x41\x01\x01H\x00\x88\x01\x01\x12-\n\x1aindividuals_needed_to_meet\x18\t \x01(\x05\x42\x04\xe2\x41\x01\x01H\x01\x88\x01\x01\x12\x1b\n\raccum_ex_code\x18\n \x01(\tB\x04\xe2\x41\x01\x01\x12\x1d\n\x0f\x64\x65\x64uctible_code\x18\x0b \x01(\tB\x04\xe2\x41\x01\x01\x12\x19\n\x0b\x64\x65scription\x18\x0c \x01(\tB\x04\xe2\x41\x01\x01\x12\x1f\n\x11network_indicator\x18\r \x01(\tB\x04\xe2\x41\x01\x01\x42\x12\n\x10_individuals_metB\x1d\n\x1b_individuals_needed_to_meet*\x9e\x01\n\x12\x42\x65nefitProductType\x12$\n BENEFIT_PRODUCT_TYPE_UNSPECIFIED\x10\x00\x12 \n\x1c\x42\x45NEFIT_PRODUCT_TYPE_MEDICAL\x10\x01\x12\x1f\n\x1b\x42\x45NEFIT_PRODUCT_TYPE_DENTAL\x10\x02\x12\x1f\n\x1b\x42\x45NEFIT_PRODUCT_TYPE_VISION\x10\x03*\x8d\x01\n\x08\x43odeType\x12\x19\n\x15\x43ODE_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x43ODE_TYPE_CPT4\x10\x01\x12\x13\n\x0f\x43ODE_TYPE_HCPCS\x10\x02\x12\x13\n\x0f\x43ODE_TYPE_ICD10\x10\x03\x12\x15\n\x11\x43ODE_TYPE_REVENUE\x10\x04\x12\x11\n\rCODE_TYPE_CDT\x10\x05*y\n\x0fNetworkCategory\x12 \n\x1cNETWORK_CATEGORY_UNSPECIFIED\x10\x00\x12\x1f\n\x1bNETWORK_CATEGORY_IN_NETWORK\x10\x01\x12#\n\x1fNETWORK_CATEGORY_OUT_OF_NETWORK\x10\x02*K\n\tIndicator\x12\x19\n\x15INDICATOR_UNSPECIFIED\x10\x00\x12\x11\n\rINDICATOR_YES\x10\x01\x12\x10\n\x0cINDICATOR_NO\x10\x02*\x98\x01\n\x0f\x41\x63\x63umulatorKind\x12 \n\x1c\x41\x43\x43UMULATOR_KIND_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x41\x43\x43UMULATOR_KIND_DEDUCTIBLE\x10\x01\x12&\n\"ACCUMULATOR_KIND_OUT_OF_POCKET_MAX\x10\x02\x12\x1a\n\x16\x41\x43\x43UMULATOR_KIND_LIMIT\x10\x03*u\n\x10\x41\x63\x63umulatorLevel\x12!\n\x1d\x41\x43\x43UMULATOR_LEVEL_UNSPECIFIED\x10\x00\x12 \n\x1c\x41\x43\x43UMULATOR_LEVEL_INDIVIDUAL\x10\x01\x12\x1c\n\x18\x41\x43\x43UMULATOR_LEVEL_FAMILY\x10\x02*V\n\tLimitType\x12\x1a\n\x16LIMIT_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11LIMIT_TYPE_DOLLAR\x10\x01\x12\x16\n\x12LIMIT_TYPE_COUNTER\x10\x02\x42u\n\x14\x63om.costestimator.v1B\x0b\x43ommonProtoP\x01ZNgithub.com/costestimator/costestimator/gen/go/costestimator/v1;costestimatorv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'costestimator.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
-  DESCRIPTOR._loaded_options = None
-  _globals['_BENEFITPRODUCTTYPE']._serialized_start=1617
-  _globals['_BENEFITPRODUCTTYPE']._serialized_end=1775
-  _globals['_CODETYPE']._serialized_start=1778
-  _globals['_CODETYPE']._serialized_end=1919
-  _globals['_NETWORKCATEGORY']._serialized_start=1921
-  _globals['_NETWORKCATEGORY']._serialized_end=2042
-  _globals['_INDICATOR']._serialized_start=2044
-  _globals['_INDICATOR']._serialized_end=2119
-  _globals['_ACCUMULATORKIND']._serialized_start=2122
-  _globals['_ACCUMULATORKIND']._serialized_end=2274
-  _globals['_ACCUMULATORLEVEL']._serialized_start=2276
-  _globals['_ACCUMULATORLEVEL']._serialized_end=2393
-  _globals['_LIMITTYPE']._serialized_start=2395
-  _globals['_LIMITTYPE']._serialized_end=2481
-  _globals['_SERVICECODE']._serialized_start=103
-  _globals['_SERVICECODE']._serialized_end=177
-  _globals['_MEMBER']._serialized_start=179
-  _globals['_MEMBER']._serialized_end=235
-  _globals['_RELATEDACCUMULATOR']._serialized_start=238
-  _globals['_RELATEDACCUMULATOR']._serialized_end=367
-  _globals['_COVERAGE']._serialized_start=370
-  _globals['_COVERAGE']._serialized_end=1190
-  _globals['_ACCUMULATOR']._serialized_start=1193
-  _globals['_ACCUMULATOR']._serialized_end=1614
+  _globals['DESCRIPTOR']._loaded_options = None
+  _globals['DESCRIPTOR']._serialized_options = b'\n\024com.costestimator.v1B\013CommonProtoP\001ZNgithub.com/costestimator/costestimator/gen/go/costestimator/v1;costestimatorv1'
+  _globals['_SERVICECODE'].fields_by_name['code']._loaded_options = None
+  _globals['_SERVICECODE'].fields_by_name['code']._serialized_options = b'\342A\001\002'
+  _globals['_SERVICECODE'].fields_by_name['code_type']._loaded_options = None
+  _globals['_SERVICECODE'].fields_by_name['code_type']._serialized_options = b'\342A\001\002'
+  _globals['_MEMBER'].fields_by_name['membership_id']._loaded_options = None
+  _globals['_MEMBER'].fields_by_name['membership_id']._serialized_options = b'\342A\001\002'
+  _globals['_MEMBER'].fields_by_name['plan_identifier']._loaded_options = None
+  _globals['_MEMBER'].fields_by_name['plan_identifier']._serialized_options = b'\342A\001\002'
+  _globals['_RELATEDACCUMULATOR'].fields_by_name['code']._loaded_options = None
+  _globals['_RELATEDACCUMULATOR'].fields_by_name['code']._serialized_options = b'\342A\001\001'
+  _globals['_RELATEDACCUMULATOR'].fields_by_name['level']._loaded_options = None
+  _globals['_RELATEDACCUMULATOR'].fields_by_name['level']._serialized_options = b'\342A\001\002'
+  _globals['_RELATEDACCUMULATOR'].fields_by_name['deductible_code']._loaded_options = None
+  _globals['_RELATEDACCUMULATOR'].fields_by_name['deductible_code']._serialized_options = b'\342A\001\001'
+  _globals['_RELATEDACCUMULATOR'].fields_by_name['accum_ex_code']._loaded_options = None
+  _globals['_RELATEDACCUMULATOR'].fields_by_name['accum_ex_code']._serialized_options = b'\342A\001\001'
+  _globals['_RELATEDACCUMULATOR'].fields_by_name['network_indicator_code']._loaded_options = None
+  _globals['_RELATEDACCUMULATOR'].fields_by_name['network_indicator_code']._serialized_options = b'\342A\001\001'
+  _globals['_COVERAGE'].fields_by_name['sequence_number']._loaded_options = None
+  _globals['_COVERAGE'].fields_by_name['sequence_number']._serialized_options = b'\342A\001\001'
+  _globals['_COVERAGE'].fields_by_name['benefit_description']._loaded_options = None
+  _globals['_COVERAGE'].fields_by_name['benefit_description']._serialized_options = b'\342A\001\001'
+  _globals['_COVERAGE'].fields_by_name['copay']._loaded_options = None
+  _globals['_COVERAGE'].fields_by_name['copay']._serialized_options = b'\342A\001\001'
+  _globals['_COVERAGE'].fields_by_name['coinsurance_percent']._loaded_options = None
+  _globals['_COVERAGE'].fields_by_name['coinsurance_percent']._serialized_options = b'\342A\001\001'
+  _globals['_COVERAGE'].fields_by_name['copay_applies_out_of_pocket']._loaded_options = None
+  _globals['_COVERAGE'].fields_by_name['copay_applies_out_of_pocket']._serialized_options = b'\342A\001\001'
+  _globals['_COVERAGE'].fields_by_name['coinsurance_applies_out_of_pocket']._loaded_options = None
+  _globals['_COVERAGE'].fields_by_name['coinsurance_applies_out_of_pocket']._serialized_options = b'\342A\001\001'
+  _globals['_COVERAGE'].fields_by_name['deductible_applies_out_of_pocket']._loaded_options = None
+  _globals['_COVERAGE'].fields_by_name['deductible_applies_out_of_pocket']._serialized_options = b'\342A\001\001'
+  _globals['_COVERAGE'].fields_by_name['copay_counts_to_deductible']._loaded_options = None
+  _globals['_COVERAGE'].fields_by_name['copay_counts_to_deductible']._serialized_options = b'\342A\001\001'
+  _globals['_COVERAGE'].fields_by_name['copay_continues_when_deductible_met']._loaded_options = None
+  _globals['_COVERAGE'].fields_by_name['copay_continues_when_deductible_met']._serialized_options = b'\342A\001\001'
+  _globals['_COVERAGE'].fields_by_name['copay_continues_when_out_of_pocket_max_met']._loaded_options = None
+  _globals['_COVERAGE'].fields_by_name['copay_continues_when_out_of_pocket_max_met']._serialized_options = b'\342A\001\001'
+  _globals['_COVERAGE'].fields_by_name['deductible_before_copay']._loaded_options = None
+  _globals['_COVERAGE'].fields_by_name['deductible_before_copay']._serialized_options = b'\342A\001\001'
+  _globals['_COVERAGE'].fields_by_name['benefit_limitation']._loaded_options = None
+  _globals['_COVERAGE'].fields_by_name['benefit_limitation']._serialized_options = b'\342A\001\001'
+  _globals['_COVERAGE'].fields_by_name['service_covered']._loaded_options = None
+  _globals['_COVERAGE'].fields_by_name['service_covered']._serialized_options = b'\342A\001\001'
+  _globals['_COVERAGE'].fields_by_name['related_accumulators']._loaded_options = None
+  _globals['_COVERAGE'].fields_by_name['related_accumulators']._serialized_options = b'\342A\001\001'
+  _globals['_ACCUMULATOR'].fields_by_name['code']._loaded_options = None
+  _globals['_ACCUMULATOR'].fields_by_name['code']._serialized_options = b'\342A\001\001'
+  _globals['_ACCUMULATOR'].fields_by_name['level']._loaded_options = None
+  _globals['_ACCUMULATOR'].fields_by_name['level']._serialized_options = b'\342A\001\002'
+  _globals['_ACCUMULATOR'].fields_by_name['network_indicator_code']._loaded_options = None
+  _globals['_ACCUMULATOR'].fields_by_name['network_indicator_code']._serialized_options = b'\342A\001\001'
+  _globals['_ACCUMULATOR'].fields_by_name['limit_value']._loaded_options = None
+  _globals['_ACCUMULATOR'].fields_by_name['limit_value']._serialized_options = b'\342A\001\001'
+  _globals['_ACCUMULATOR'].fields_by_name['current_value']._loaded_options = None
+  _globals['_ACCUMULATOR'].fields_by_name['current_value']._serialized_options = b'\342A\001\001'
+  _globals['_ACCUMULATOR'].fields_by_name['calculated_value']._loaded_options = None
+  _globals['_ACCUMULATOR'].fields_by_name['calculated_value']._serialized_options = b'\342A\001\001'
+  _globals['_ACCUMULATOR'].fields_by_name['limit_type']._loaded_options = None
+  _globals['_ACCUMULATOR'].fields_by_name['limit_type']._serialized_options = b'\342A\001\001'
+  _globals['_ACCUMULATOR'].fields_by_name['individuals_met']._loaded_options = None
+  _globals['_ACCUMULATOR'].fields_by_name['individuals_met']._serialized_options = b'\342A\001\001'
+  _globals['_ACCUMULATOR'].fields_by_name['individuals_needed_to_meet']._loaded_options = None
+  _globals['_ACCUMULATOR'].fields_by_name['individuals_needed_to_meet']._serialized_options = b'\342A\001\001'
+  _globals['_ACCUMULATOR'].fields_by_name['accum_ex_code']._loaded_options = None
+  _globals['_ACCUMULATOR'].fields_by_name['accum_ex_code']._serialized_options = b'\342A\001\001'
+  _globals['_ACCUMULATOR'].fields_by_name['deductible_code']._loaded_options = None
+  _globals['_ACCUMULATOR'].fields_by_name['deductible_code']._serialized_options = b'\342A\001\001'
+  _globals['_ACCUMULATOR'].fields_by_name['description']._loaded_options = None
+  _globals['_ACCUMULATOR'].fields_by_name['description']._serialized_options = b'\342A\001\001'
+  _globals['_ACCUMULATOR'].fields_by_name['network_indicator']._loaded_options = None
+  _globals['_ACCUMULATOR'].fields_by_name['network_indicator']._serialized_options = b'\342A\001\001'
+  _globals['_BENEFITPRODUCTTYPE']._serialized_start=1893
+  _globals['_BENEFITPRODUCTTYPE']._serialized_end=2051
+  _globals['_CODETYPE']._serialized_start=2054
+  _globals['_CODETYPE']._serialized_end=2195
+  _globals['_NETWORKCATEGORY']._serialized_start=2197
+  _globals['_NETWORKCATEGORY']._serialized_end=2318
+  _globals['_INDICATOR']._serialized_start=2320
+  _globals['_INDICATOR']._serialized_end=2395
+  _globals['_ACCUMULATORKIND']._serialized_start=2398
+  _globals['_ACCUMULATORKIND']._serialized_end=2550
+  _globals['_ACCUMULATORLEVEL']._serialized_start=2552
+  _globals['_ACCUMULATORLEVEL']._serialized_end=2669
+  _globals['_LIMITTYPE']._serialized_start=2671
+  _globals['_LIMITTYPE']._serialized_end=2757
+  _globals['_SERVICECODE']._serialized_start=136
+  _globals['_SERVICECODE']._serialized_end=222
+  _globals['_MEMBER']._serialized_start=224
+  _globals['_MEMBER']._serialized_end=292
+  _globals['_RELATEDACCUMULATOR']._serialized_start=295
+  _globals['_RELATEDACCUMULATOR']._serialized_end=454
+  _globals['_COVERAGE']._serialized_start=457
+  _globals['_COVERAGE']._serialized_end=1361
+  _globals['_ACCUMULATOR']._serialized_start=1364
+  _globals['_ACCUMULATOR']._serialized_end=1890
 # @@protoc_insertion_point(module_scope)

@@ -28,9 +28,13 @@ class _BenefitProductType:
 class _BenefitProductTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_BenefitProductType.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     BENEFIT_PRODUCT_TYPE_UNSPECIFIED: _BenefitProductType.ValueType  # 0
+    """Not set. Refused (INVALID_ARGUMENT) where a request requires a product type."""
     BENEFIT_PRODUCT_TYPE_MEDICAL: _BenefitProductType.ValueType  # 1
+    """Medical coverage (the payer's "Medical")."""
     BENEFIT_PRODUCT_TYPE_DENTAL: _BenefitProductType.ValueType  # 2
+    """Dental coverage (the payer's "Dental")."""
     BENEFIT_PRODUCT_TYPE_VISION: _BenefitProductType.ValueType  # 3
+    """Vision coverage (the payer's "Vision")."""
 
 class BenefitProductType(_BenefitProductType, metaclass=_BenefitProductTypeEnumTypeWrapper):
     """Money convention for the whole API: google.type.Money in USD ("USD" or empty currency_code),
@@ -41,9 +45,13 @@ class BenefitProductType(_BenefitProductType, metaclass=_BenefitProductTypeEnumT
     """
 
 BENEFIT_PRODUCT_TYPE_UNSPECIFIED: BenefitProductType.ValueType  # 0
+"""Not set. Refused (INVALID_ARGUMENT) where a request requires a product type."""
 BENEFIT_PRODUCT_TYPE_MEDICAL: BenefitProductType.ValueType  # 1
+"""Medical coverage (the payer's "Medical")."""
 BENEFIT_PRODUCT_TYPE_DENTAL: BenefitProductType.ValueType  # 2
+"""Dental coverage (the payer's "Dental")."""
 BENEFIT_PRODUCT_TYPE_VISION: BenefitProductType.ValueType  # 3
+"""Vision coverage (the payer's "Vision")."""
 Global___BenefitProductType: _TypeAlias = BenefitProductType  # noqa: Y015
 
 class _CodeType:
@@ -53,21 +61,33 @@ class _CodeType:
 class _CodeTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CodeType.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     CODE_TYPE_UNSPECIFIED: _CodeType.ValueType  # 0
+    """Not set. Refused (INVALID_ARGUMENT) where a request requires a code type."""
     CODE_TYPE_CPT4: _CodeType.ValueType  # 1
+    """CPT-4 procedure code (AMA Current Procedural Terminology), e.g. "99214"."""
     CODE_TYPE_HCPCS: _CodeType.ValueType  # 2
+    """HCPCS Level II code, e.g. "J3490"."""
     CODE_TYPE_ICD10: _CodeType.ValueType  # 3
+    """ICD-10 diagnosis code, e.g. "J06.9"."""
     CODE_TYPE_REVENUE: _CodeType.ValueType  # 4
+    """UB-04 revenue code, e.g. "0450"."""
     CODE_TYPE_CDT: _CodeType.ValueType  # 5
+    """CDT dental procedure code, e.g. "D0120"."""
 
 class CodeType(_CodeType, metaclass=_CodeTypeEnumTypeWrapper):
     """The code system of a service code."""
 
 CODE_TYPE_UNSPECIFIED: CodeType.ValueType  # 0
+"""Not set. Refused (INVALID_ARGUMENT) where a request requires a code type."""
 CODE_TYPE_CPT4: CodeType.ValueType  # 1
+"""CPT-4 procedure code (AMA Current Procedural Terminology), e.g. "99214"."""
 CODE_TYPE_HCPCS: CodeType.ValueType  # 2
+"""HCPCS Level II code, e.g. "J3490"."""
 CODE_TYPE_ICD10: CodeType.ValueType  # 3
+"""ICD-10 diagnosis code, e.g. "J06.9"."""
 CODE_TYPE_REVENUE: CodeType.ValueType  # 4
+"""UB-04 revenue code, e.g. "0450"."""
 CODE_TYPE_CDT: CodeType.ValueType  # 5
+"""CDT dental procedure code, e.g. "D0120"."""
 Global___CodeType: _TypeAlias = CodeType  # noqa: Y015
 
 class _NetworkCategory:
@@ -77,15 +97,21 @@ class _NetworkCategory:
 class _NetworkCategoryEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_NetworkCategory.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     NETWORK_CATEGORY_UNSPECIFIED: _NetworkCategory.ValueType  # 0
+    """Not set. In a request it means "no filter" or the documented default of the field."""
     NETWORK_CATEGORY_IN_NETWORK: _NetworkCategory.ValueType  # 1
+    """In network (the payer's "InNetwork", network indicator code "I")."""
     NETWORK_CATEGORY_OUT_OF_NETWORK: _NetworkCategory.ValueType  # 2
+    """Out of network (the payer's "OutofNetwork", network indicator code "O")."""
 
 class NetworkCategory(_NetworkCategory, metaclass=_NetworkCategoryEnumTypeWrapper):
     """Whether a provider (or a benefit) is in or out of the member's network."""
 
 NETWORK_CATEGORY_UNSPECIFIED: NetworkCategory.ValueType  # 0
+"""Not set. In a request it means "no filter" or the documented default of the field."""
 NETWORK_CATEGORY_IN_NETWORK: NetworkCategory.ValueType  # 1
+"""In network (the payer's "InNetwork", network indicator code "I")."""
 NETWORK_CATEGORY_OUT_OF_NETWORK: NetworkCategory.ValueType  # 2
+"""Out of network (the payer's "OutofNetwork", network indicator code "O")."""
 Global___NetworkCategory: _TypeAlias = NetworkCategory  # noqa: Y015
 
 class _Indicator:
@@ -95,15 +121,21 @@ class _Indicator:
 class _IndicatorEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Indicator.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     INDICATOR_UNSPECIFIED: _Indicator.ValueType  # 0
+    """Blank or missing: read as NO by the calculation (cost-share-rules.md §1.1)."""
     INDICATOR_YES: _Indicator.ValueType  # 1
+    """Yes ("Y", "Yes" or "true" from the payer)."""
     INDICATOR_NO: _Indicator.ValueType  # 2
+    """No ("N", "No" or "false" from the payer)."""
 
 class Indicator(_Indicator, metaclass=_IndicatorEnumTypeWrapper):
     """A Y/N flag of the payer's benefit model. UNSPECIFIED means blank, which the rules read as NO."""
 
 INDICATOR_UNSPECIFIED: Indicator.ValueType  # 0
+"""Blank or missing: read as NO by the calculation (cost-share-rules.md §1.1)."""
 INDICATOR_YES: Indicator.ValueType  # 1
+"""Yes ("Y", "Yes" or "true" from the payer)."""
 INDICATOR_NO: Indicator.ValueType  # 2
+"""No ("N", "No" or "false" from the payer)."""
 Global___Indicator: _TypeAlias = Indicator  # noqa: Y015
 
 class _AccumulatorKind:
@@ -113,17 +145,25 @@ class _AccumulatorKind:
 class _AccumulatorKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AccumulatorKind.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     ACCUMULATOR_KIND_UNSPECIFIED: _AccumulatorKind.ValueType  # 0
+    """Not set. Refused (INVALID_ARGUMENT) where a request requires a kind."""
     ACCUMULATOR_KIND_DEDUCTIBLE: _AccumulatorKind.ValueType  # 1
+    """The deductible: what the member pays before the plan starts sharing costs."""
     ACCUMULATOR_KIND_OUT_OF_POCKET_MAX: _AccumulatorKind.ValueType  # 2
+    """The out-of-pocket maximum: the yearly cap on the member's counted cost sharing."""
     ACCUMULATOR_KIND_LIMIT: _AccumulatorKind.ValueType  # 3
+    """A benefit limit: dollars or visits the plan covers for this benefit."""
 
 class AccumulatorKind(_AccumulatorKind, metaclass=_AccumulatorKindEnumTypeWrapper):
     """The kind of an accumulator, after normalising the payer's code ("OOP Max", "OOPMAX", "Deductible", "Limit")."""
 
 ACCUMULATOR_KIND_UNSPECIFIED: AccumulatorKind.ValueType  # 0
+"""Not set. Refused (INVALID_ARGUMENT) where a request requires a kind."""
 ACCUMULATOR_KIND_DEDUCTIBLE: AccumulatorKind.ValueType  # 1
+"""The deductible: what the member pays before the plan starts sharing costs."""
 ACCUMULATOR_KIND_OUT_OF_POCKET_MAX: AccumulatorKind.ValueType  # 2
+"""The out-of-pocket maximum: the yearly cap on the member's counted cost sharing."""
 ACCUMULATOR_KIND_LIMIT: AccumulatorKind.ValueType  # 3
+"""A benefit limit: dollars or visits the plan covers for this benefit."""
 Global___AccumulatorKind: _TypeAlias = AccumulatorKind  # noqa: Y015
 
 class _AccumulatorLevel:
@@ -133,15 +173,21 @@ class _AccumulatorLevel:
 class _AccumulatorLevelEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AccumulatorLevel.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     ACCUMULATOR_LEVEL_UNSPECIFIED: _AccumulatorLevel.ValueType  # 0
+    """Not set. Refused (INVALID_ARGUMENT) where a request requires a level."""
     ACCUMULATOR_LEVEL_INDIVIDUAL: _AccumulatorLevel.ValueType  # 1
+    """The member's own accumulator ("Individual", "I")."""
     ACCUMULATOR_LEVEL_FAMILY: _AccumulatorLevel.ValueType  # 2
+    """The family's shared accumulator ("Family", "F")."""
 
 class AccumulatorLevel(_AccumulatorLevel, metaclass=_AccumulatorLevelEnumTypeWrapper):
     """Individual or family level of an accumulator."""
 
 ACCUMULATOR_LEVEL_UNSPECIFIED: AccumulatorLevel.ValueType  # 0
+"""Not set. Refused (INVALID_ARGUMENT) where a request requires a level."""
 ACCUMULATOR_LEVEL_INDIVIDUAL: AccumulatorLevel.ValueType  # 1
+"""The member's own accumulator ("Individual", "I")."""
 ACCUMULATOR_LEVEL_FAMILY: AccumulatorLevel.ValueType  # 2
+"""The family's shared accumulator ("Family", "F")."""
 Global___AccumulatorLevel: _TypeAlias = AccumulatorLevel  # noqa: Y015
 
 class _LimitType:
@@ -151,15 +197,21 @@ class _LimitType:
 class _LimitTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_LimitType.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     LIMIT_TYPE_UNSPECIFIED: _LimitType.ValueType  # 0
+    """Not a limit, or the type is not known."""
     LIMIT_TYPE_DOLLAR: _LimitType.ValueType  # 1
+    """The limit counts dollars the plan pays (the payer's "Dollar")."""
     LIMIT_TYPE_COUNTER: _LimitType.ValueType  # 2
+    """The limit counts whole visits (the payer's "Counter")."""
 
 class LimitType(_LimitType, metaclass=_LimitTypeEnumTypeWrapper):
     """Unit of a benefit limit."""
 
 LIMIT_TYPE_UNSPECIFIED: LimitType.ValueType  # 0
+"""Not a limit, or the type is not known."""
 LIMIT_TYPE_DOLLAR: LimitType.ValueType  # 1
+"""The limit counts dollars the plan pays (the payer's "Dollar")."""
 LIMIT_TYPE_COUNTER: LimitType.ValueType  # 2
+"""The limit counts whole visits (the payer's "Counter")."""
 Global___LimitType: _TypeAlias = LimitType  # noqa: Y015
 
 @_typing.final
@@ -171,7 +223,9 @@ class ServiceCode(_message.Message):
     CODE_FIELD_NUMBER: _builtins.int
     CODE_TYPE_FIELD_NUMBER: _builtins.int
     code: _builtins.str
+    """The code as billed: 1-16 letters, digits, '.' or '-', e.g. "99214"."""
     code_type: Global___CodeType.ValueType
+    """The code system of `code`; UNSPECIFIED is refused in requests."""
     def __init__(
         self,
         *,
@@ -195,9 +249,11 @@ class Member(_message.Message):
     MEMBERSHIP_ID_FIELD_NUMBER: _builtins.int
     PLAN_IDENTIFIER_FIELD_NUMBER: _builtins.int
     membership_id: _builtins.str
-    """Opaque payer membership id, e.g. "5~186103331+10+7+20240101+793854+8A+829". Protected health information."""
+    """Opaque payer membership id, e.g. "5~186103331+10+7+20240101+793854+8A+829". Protected health information.
+    At most 200 printable characters, no spaces.
+    """
     plan_identifier: _builtins.str
-    """Payer plan identifier, e.g. "3~"."""
+    """Payer plan identifier, e.g. "3~". At most 64 printable characters."""
     def __init__(
         self,
         *,
@@ -224,11 +280,17 @@ class RelatedAccumulator(_message.Message):
     ACCUM_EX_CODE_FIELD_NUMBER: _builtins.int
     NETWORK_INDICATOR_CODE_FIELD_NUMBER: _builtins.int
     code: _builtins.str
-    """"Deductible", "OOP Max" (also "OOPMAX"), "Limit"; blank means limit."""
+    """"Deductible", "OOP Max" (also "OOPMAX"), "Limit"; blank means limit.
+    Matched case- and punctuation-insensitively; other codes are ignored.
+    """
     level: _builtins.str
-    """"Individual" / "Family" (also "I" / "F")."""
+    """"Individual" / "Family" (also "I" / "F"). Anything else is refused (INVALID_ARGUMENT)."""
     deductible_code: _builtins.str
+    """The payer's deductible code: a tie-breaker between accumulators of the same code, level and network
+    (used only when both sides are non-blank).
+    """
     accum_ex_code: _builtins.str
+    """The payer's accumulator exception code, e.g. "L01": a tie-breaker like `deductible_code`."""
     network_indicator_code: _builtins.str
     """"I" or "O"; blank means the benefit's own network."""
     def __init__(
@@ -269,26 +331,51 @@ class Coverage(_message.Message):
     SERVICE_COVERED_FIELD_NUMBER: _builtins.int
     RELATED_ACCUMULATORS_FIELD_NUMBER: _builtins.int
     sequence_number: _builtins.int
+    """The payer's order of this coverage within its benefit. Informational: the calculation does not read it."""
     benefit_description: _builtins.str
+    """The payer's free-text description of the coverage. Informational: the calculation does not read it."""
     copay_applies_out_of_pocket: Global___Indicator.ValueType
+    """YES: copay dollars count toward the out-of-pocket maximum. Unspecified reads as NO."""
     coinsurance_applies_out_of_pocket: Global___Indicator.ValueType
+    """YES: coinsurance dollars count toward the out-of-pocket maximum. Unspecified reads as NO."""
     deductible_applies_out_of_pocket: Global___Indicator.ValueType
+    """YES: deductible dollars count toward the out-of-pocket maximum. Unspecified reads as NO."""
     copay_counts_to_deductible: Global___Indicator.ValueType
+    """YES: copay dollars also reduce the deductible (only when the copay is charged before the deductible).
+    Unspecified reads as NO.
+    """
     copay_continues_when_deductible_met: Global___Indicator.ValueType
+    """YES: the copay is still charged once the deductible is met. Unspecified reads as NO."""
     copay_continues_when_out_of_pocket_max_met: Global___Indicator.ValueType
+    """YES: the copay (and nothing else) is still charged once the out-of-pocket maximum is met.
+    Unspecified reads as NO.
+    """
     deductible_before_copay: Global___Indicator.ValueType
+    """YES: deductible first, copay after it; NO: copay first, the rest goes to the deductible.
+    Unspecified reads as NO.
+    """
     benefit_limitation: Global___Indicator.ValueType
+    """The payer's benefit-limitation flag. Informational: the limit accumulator, not this flag, drives limits."""
     service_covered: Global___Indicator.ValueType
+    """YES: the plan covers this service at all. Unspecified reads as NO: the member pays the whole amount."""
     @_builtins.property
     def copay(self) -> _money_pb2.Money:
-        """Fixed dollars per service."""
+        """Fixed dollars per service.
+        Absent means no copay (0). Must not be negative.
+        """
 
     @_builtins.property
     def coinsurance_percent(self) -> _decimal_pb2.Decimal:
-        """Member's share in percent, 0..100."""
+        """Member's share in percent, 0..100.
+        Absent means no coinsurance (0).
+        """
 
     @_builtins.property
-    def related_accumulators(self) -> _containers.RepeatedCompositeFieldContainer[Global___RelatedAccumulator]: ...
+    def related_accumulators(self) -> _containers.RepeatedCompositeFieldContainer[Global___RelatedAccumulator]:
+        """The accumulators this coverage uses, in the payer's order. Empty: no deductible, no out-of-pocket
+        maximum and no limit apply.
+        """
+
     def __init__(
         self,
         *,
@@ -333,30 +420,58 @@ class Accumulator(_message.Message):
     ACCUM_EX_CODE_FIELD_NUMBER: _builtins.int
     DEDUCTIBLE_CODE_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
+    NETWORK_INDICATOR_FIELD_NUMBER: _builtins.int
     code: _builtins.str
-    """"Deductible", "OOP Max", "Limit"."""
+    """"Deductible", "OOP Max", "Limit".
+    Matched case- and punctuation-insensitively (also "OOPMAX"); blank means limit; other codes are ignored.
+    """
     level: _builtins.str
-    """"Individual" / "Family"."""
+    """"Individual" / "Family".
+    Also "I" / "F"; anything else is refused (INVALID_ARGUMENT) for a code the calculation uses.
+    """
     network_indicator_code: _builtins.str
-    """"I" / "O"."""
+    """"I" / "O".
+    Blank means in network.
+    """
     limit_type: _builtins.str
-    """"Dollar" / "Counter" (limits only)."""
+    """"Dollar" / "Counter" (limits only).
+    Blank for deductibles and out-of-pocket maximums. Another type on a positive limit is refused.
+    """
     individuals_met: _builtins.int
+    """Family members who have met the deductible (deductibles only). With `individuals_needed_to_meet` > 0 and
+    met >= needed, the deductible counts as met for this member (§5 rule 3). Unset: unknown.
+    """
     individuals_needed_to_meet: _builtins.int
+    """Family members who must meet the deductible for it to count as met for everyone. Unset: unknown."""
     accum_ex_code: _builtins.str
+    """The payer's accumulator exception code, e.g. "L01": a tie-breaker between accumulators of the same code,
+    level and network.
+    """
     deductible_code: _builtins.str
+    """The payer's deductible code: a tie-breaker like `accum_ex_code`."""
     description: _builtins.str
+    """The payer's description, e.g. "Physical therapy visits". Informational."""
+    network_indicator: _builtins.str
+    """The textual network indicator, "InNetwork" / "OutofNetwork" (the Accumulators API's `networkIndicator`): read
+    only when `network_indicator_code` is blank; both blank means in network (cost-share-rules.md §1.2).
+    """
     @_builtins.property
     def limit_value(self) -> _decimal_pb2.Decimal:
-        """Yearly amount (dollars, or visits for a counter limit)."""
+        """Yearly amount (dollars, or visits for a counter limit).
+        Unset when the payer did not send it.
+        """
 
     @_builtins.property
     def current_value(self) -> _decimal_pb2.Decimal:
-        """Used so far."""
+        """Used so far.
+        Unset is read as 0 when the remaining value is derived from `limit_value`.
+        """
 
     @_builtins.property
     def calculated_value(self) -> _decimal_pb2.Decimal:
-        """Remaining (limit minus current), as the payer computed it."""
+        """Remaining (limit minus current), as the payer computed it.
+        Unset: derived as limit_value - current_value, or unknown when limit_value is unset too (§1.4).
+        """
 
     def __init__(
         self,
@@ -373,10 +488,11 @@ class Accumulator(_message.Message):
         accum_ex_code: _builtins.str = ...,
         deductible_code: _builtins.str = ...,
         description: _builtins.str = ...,
+        network_indicator: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_individuals_met", b"_individuals_met", "_individuals_needed_to_meet", b"_individuals_needed_to_meet", "calculated_value", b"calculated_value", "current_value", b"current_value", "individuals_met", b"individuals_met", "individuals_needed_to_meet", b"individuals_needed_to_meet", "limit_value", b"limit_value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_individuals_met", b"_individuals_met", "_individuals_needed_to_meet", b"_individuals_needed_to_meet", "accum_ex_code", b"accum_ex_code", "calculated_value", b"calculated_value", "code", b"code", "current_value", b"current_value", "deductible_code", b"deductible_code", "description", b"description", "individuals_met", b"individuals_met", "individuals_needed_to_meet", b"individuals_needed_to_meet", "level", b"level", "limit_type", b"limit_type", "limit_value", b"limit_value", "network_indicator_code", b"network_indicator_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_individuals_met", b"_individuals_met", "_individuals_needed_to_meet", b"_individuals_needed_to_meet", "accum_ex_code", b"accum_ex_code", "calculated_value", b"calculated_value", "code", b"code", "current_value", b"current_value", "deductible_code", b"deductible_code", "description", b"description", "individuals_met", b"individuals_met", "individuals_needed_to_meet", b"individuals_needed_to_meet", "level", b"level", "limit_type", b"limit_type", "limit_value", b"limit_value", "network_indicator", b"network_indicator", "network_indicator_code", b"network_indicator_code"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__individuals_met: _TypeAlias = _typing.Literal["individuals_met"]  # noqa: Y015
     _WhichOneofArgType__individuals_met: _TypeAlias = _typing.Literal["_individuals_met", b"_individuals_met"]  # noqa: Y015

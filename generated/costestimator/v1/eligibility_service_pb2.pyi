@@ -31,20 +31,41 @@ class _EligibilityStatus:
 class _EligibilityStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EligibilityStatus.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     ELIGIBILITY_STATUS_UNSPECIFIED: _EligibilityStatus.ValueType  # 0
+    """Not set. As a ListEligibilityChecks filter: any status."""
     ELIGIBILITY_STATUS_PENDING: _EligibilityStatus.ValueType  # 1
+    """Created; the clearinghouse call (or its retries) is in progress. Not final."""
     ELIGIBILITY_STATUS_VERIFIED: _EligibilityStatus.ValueType  # 2
+    """The payer answered with benefits (active or inactive coverage: see summary.activity). Final."""
     ELIGIBILITY_STATUS_FAILED: _EligibilityStatus.ValueType  # 3
+    """Anything else: a provider or request error, an exhausted retry budget, a clearinghouse failure.
+    failure_reason says which. Final.
+    """
     ELIGIBILITY_STATUS_NOT_FOUND: _EligibilityStatus.ValueType  # 4
+    """The payer does not know the member (member-data AAA errors such as 72, 73, 75). Never retried. Final."""
     ELIGIBILITY_STATUS_EXPIRED: _EligibilityStatus.ValueType  # 5
+    """A VERIFIED or NOT_FOUND check older than 30 days, reported as such by reads (benefits change over a
+    plan year): run a new check.
+    """
 
-class EligibilityStatus(_EligibilityStatus, metaclass=_EligibilityStatusEnumTypeWrapper): ...
+class EligibilityStatus(_EligibilityStatus, metaclass=_EligibilityStatusEnumTypeWrapper):
+    """The state of a stored eligibility check (eligibility.md §3.5)."""
 
 ELIGIBILITY_STATUS_UNSPECIFIED: EligibilityStatus.ValueType  # 0
+"""Not set. As a ListEligibilityChecks filter: any status."""
 ELIGIBILITY_STATUS_PENDING: EligibilityStatus.ValueType  # 1
+"""Created; the clearinghouse call (or its retries) is in progress. Not final."""
 ELIGIBILITY_STATUS_VERIFIED: EligibilityStatus.ValueType  # 2
+"""The payer answered with benefits (active or inactive coverage: see summary.activity). Final."""
 ELIGIBILITY_STATUS_FAILED: EligibilityStatus.ValueType  # 3
+"""Anything else: a provider or request error, an exhausted retry budget, a clearinghouse failure.
+failure_reason says which. Final.
+"""
 ELIGIBILITY_STATUS_NOT_FOUND: EligibilityStatus.ValueType  # 4
+"""The payer does not know the member (member-data AAA errors such as 72, 73, 75). Never retried. Final."""
 ELIGIBILITY_STATUS_EXPIRED: EligibilityStatus.ValueType  # 5
+"""A VERIFIED or NOT_FOUND check older than 30 days, reported as such by reads (benefits change over a
+plan year): run a new check.
+"""
 Global___EligibilityStatus: _TypeAlias = EligibilityStatus  # noqa: Y015
 
 class _CoverageActivity:
@@ -54,8 +75,11 @@ class _CoverageActivity:
 class _CoverageActivityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CoverageActivity.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     COVERAGE_ACTIVITY_UNSPECIFIED: _CoverageActivity.ValueType  # 0
+    """Not set (no summary)."""
     COVERAGE_ACTIVITY_ACTIVE: _CoverageActivity.ValueType  # 1
+    """Active coverage (X12 EB01 1-5 for service type 30) and the date of service within the plan dates."""
     COVERAGE_ACTIVITY_INACTIVE: _CoverageActivity.ValueType  # 2
+    """Inactive coverage (EB01 6-8), or the date of service outside the plan dates (flag DOS_OUTSIDE_PLAN_DATES)."""
     COVERAGE_ACTIVITY_UNCLEAR: _CoverageActivity.ValueType  # 3
     """Conflicting or missing status entries (flag COVERAGE_STATUS_UNCLEAR)."""
 
@@ -63,8 +87,11 @@ class CoverageActivity(_CoverageActivity, metaclass=_CoverageActivityEnumTypeWra
     """Whether the payer reports active coverage on the date of service."""
 
 COVERAGE_ACTIVITY_UNSPECIFIED: CoverageActivity.ValueType  # 0
+"""Not set (no summary)."""
 COVERAGE_ACTIVITY_ACTIVE: CoverageActivity.ValueType  # 1
+"""Active coverage (X12 EB01 1-5 for service type 30) and the date of service within the plan dates."""
 COVERAGE_ACTIVITY_INACTIVE: CoverageActivity.ValueType  # 2
+"""Inactive coverage (EB01 6-8), or the date of service outside the plan dates (flag DOS_OUTSIDE_PLAN_DATES)."""
 COVERAGE_ACTIVITY_UNCLEAR: CoverageActivity.ValueType  # 3
 """Conflicting or missing status entries (flag COVERAGE_STATUS_UNCLEAR)."""
 Global___CoverageActivity: _TypeAlias = CoverageActivity  # noqa: Y015
@@ -82,9 +109,13 @@ class ProviderIdentity(_message.Message):
     npi: _builtins.str
     """10 digits with a valid check digit."""
     organization_name: _builtins.str
-    """An organization name, or first and last name for an individual."""
+    """An organization name, or first and last name for an individual.
+    1-60 characters; required unless first_name and last_name are given.
+    """
     first_name: _builtins.str
+    """An individual provider's first name (1-35 characters), with last_name, instead of organization_name."""
     last_name: _builtins.str
+    """An individual provider's last name (1-60 characters), with first_name, instead of organization_name."""
     def __init__(
         self,
         *,
@@ -103,7 +134,9 @@ Global___ProviderIdentity: _TypeAlias = ProviderIdentity  # noqa: Y015
 
 @_typing.final
 class Person(_message.Message):
-    """A person as on the insurance card. Protected health information."""
+    """A person as on the insurance card. Protected health information.
+    Names exactly as on the card: no X12 delimiter (* ~ ^ > ` :) or control characters; diacritics are folded.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -114,12 +147,23 @@ class Person(_message.Message):
     SUFFIX_FIELD_NUMBER: _builtins.int
     DATE_OF_BIRTH_FIELD_NUMBER: _builtins.int
     member_id: _builtins.str
+    """The member id as on the card, card prefix included: 2-80 letters, digits, '-' or spaces.
+    Required for the subscriber; leave empty for a dependent without their own id.
+    """
     first_name: _builtins.str
+    """First name, 1-35 characters. Required for the patient (the dependent when given, else the subscriber)."""
     last_name: _builtins.str
+    """Last name, 1-60 characters, without suffix. Required for the patient."""
     middle_name: _builtins.str
+    """Middle name, at most 25 characters; empty when none."""
     suffix: _builtins.str
+    """Suffix such as "Jr." or "III", at most 10 characters; empty when none."""
     @_builtins.property
-    def date_of_birth(self) -> _date_pb2.Date: ...
+    def date_of_birth(self) -> _date_pb2.Date:
+        """Date of birth, a full real date, not in the future and not after the date of service. Required for the
+        patient.
+        """
+
     def __init__(
         self,
         *,
@@ -154,27 +198,44 @@ class EligibilityInquiry(_message.Message):
     POLICY_ID_FIELD_NUMBER: _builtins.int
     PATIENT_ID_FIELD_NUMBER: _builtins.int
     payer_id: _builtins.str
-    """Clearinghouse trading partner (payer) id, e.g. "60054". Leading zeros matter."""
+    """Clearinghouse trading partner (payer) id, e.g. "60054". Leading zeros matter.
+    1-80 characters.
+    """
     dependent_relationship_code: _builtins.str
-    """"01" spouse, "19" child, "34" other adult."""
+    """"01" spouse, "19" child, "34" other adult.
+    Required with `dependent`, refused without it.
+    """
     policy_id: _builtins.str
-    """The caller's own ids, for history."""
+    """The caller's own ids, for history.
+    The caller's policy id (at most 128 characters): a filter of ListEligibilityChecks and GetEligibilityStats.
+    """
     patient_id: _builtins.str
+    """The caller's patient id (at most 128 characters): a filter of ListEligibilityChecks. Never a name."""
     @_builtins.property
-    def provider(self) -> Global___ProviderIdentity: ...
+    def provider(self) -> Global___ProviderIdentity:
+        """The provider asking."""
+
     @_builtins.property
-    def subscriber(self) -> Global___Person: ...
+    def subscriber(self) -> Global___Person:
+        """The subscriber (policy holder); also the patient unless `dependent` is set. member_id is required."""
+
     @_builtins.property
     def dependent(self) -> Global___Person:
-        """Only when the patient is a dependent without their own member id."""
+        """Only when the patient is a dependent without their own member id.
+        A dependent with their own member id is checked as the subscriber instead.
+        """
 
     @_builtins.property
     def service_type_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """X12 service type codes; empty means ["30"]."""
+        """X12 service type codes; empty means ["30"].
+        At most 99, each one the clearinghouse accepts in a request (e.g. "98" office visit); duplicates dropped.
+        """
 
     @_builtins.property
     def date_of_service(self) -> _date_pb2.Date:
-        """Defaults to today."""
+        """Defaults to today.
+        Within the last 12 months or the current month.
+        """
 
     def __init__(
         self,
@@ -199,7 +260,9 @@ Global___EligibilityInquiry: _TypeAlias = EligibilityInquiry  # noqa: Y015
 
 @_typing.final
 class AccumulatorBucket(_message.Message):
-    """One deductible or out-of-pocket bucket. Unset amounts are ones the payer did not send."""
+    """One deductible or out-of-pocket bucket. Unset amounts are ones the payer did not send.
+    Amounts are USD exactly as the payer sent them (not rounded to cents).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -209,18 +272,37 @@ class AccumulatorBucket(_message.Message):
     REMAINING_FIELD_NUMBER: _builtins.int
     PERIOD_FIELD_NUMBER: _builtins.int
     FLAGS_FIELD_NUMBER: _builtins.int
+    SOURCE_INDICES_FIELD_NUMBER: _builtins.int
     period: _builtins.str
     """X12 time qualifier of the total, e.g. "23" calendar year."""
     @_builtins.property
-    def total(self) -> _money_pb2.Money: ...
+    def total(self) -> _money_pb2.Money:
+        """The yearly amount (X12 time qualifier `period`)."""
+
     @_builtins.property
-    def met(self) -> _money_pb2.Money: ...
+    def met(self) -> _money_pb2.Money:
+        """Met so far, derived as total - remaining (the value that agrees with `remaining`)."""
+
     @_builtins.property
-    def met_reported(self) -> _money_pb2.Money: ...
+    def met_reported(self) -> _money_pb2.Money:
+        """Met so far as the payer reported it (time qualifier 24, year to date); may disagree with `met`
+        (flag INCONSISTENT).
+        """
+
     @_builtins.property
-    def remaining(self) -> _money_pb2.Money: ...
+    def remaining(self) -> _money_pb2.Money:
+        """Still to meet (time qualifier 29): what the payer will apply next."""
+
     @_builtins.property
-    def flags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def flags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Data-quality flags: AMBIGUOUS_TOTAL, AMBIGUOUS_REMAINING, AMBIGUOUS_MET_REPORTED (several different values:
+        the largest is shown), INCONSISTENT.
+        """
+
+    @_builtins.property
+    def source_indices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Indices of the benefitsInformation entries (of the raw 271) these amounts were read from."""
+
     def __init__(
         self,
         *,
@@ -230,10 +312,11 @@ class AccumulatorBucket(_message.Message):
         remaining: _money_pb2.Money | None = ...,
         period: _builtins.str = ...,
         flags: _abc.Iterable[_builtins.str] | None = ...,
+        source_indices: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["met", b"met", "met_reported", b"met_reported", "remaining", b"remaining", "total", b"total"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["flags", b"flags", "met", b"met", "met_reported", b"met_reported", "period", b"period", "remaining", b"remaining", "total", b"total"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["flags", b"flags", "met", b"met", "met_reported", b"met_reported", "period", b"period", "remaining", b"remaining", "source_indices", b"source_indices", "total", b"total"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -241,14 +324,20 @@ Global___AccumulatorBucket: _TypeAlias = AccumulatorBucket  # noqa: Y015
 
 @_typing.final
 class NetworkBuckets(_message.Message):
+    """One accumulator's buckets per network. Unset bucket: the payer sent nothing for it."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     IN_NETWORK_FIELD_NUMBER: _builtins.int
     OUT_OF_NETWORK_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def in_network(self) -> Global___AccumulatorBucket: ...
+    def in_network(self) -> Global___AccumulatorBucket:
+        """In-network bucket (X12 EB12 Y, or W/U/missing which apply to both networks)."""
+
     @_builtins.property
-    def out_of_network(self) -> Global___AccumulatorBucket: ...
+    def out_of_network(self) -> Global___AccumulatorBucket:
+        """Out-of-network bucket (X12 EB12 N, or W/U/missing which apply to both networks)."""
+
     def __init__(
         self,
         *,
@@ -265,14 +354,20 @@ Global___NetworkBuckets: _TypeAlias = NetworkBuckets  # noqa: Y015
 
 @_typing.final
 class LevelBuckets(_message.Message):
+    """One accumulator's buckets per level."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     INDIVIDUAL_FIELD_NUMBER: _builtins.int
     FAMILY_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def individual(self) -> Global___NetworkBuckets: ...
+    def individual(self) -> Global___NetworkBuckets:
+        """Individual level (X12 EB02 IND or EMP, or no level)."""
+
     @_builtins.property
-    def family(self) -> Global___NetworkBuckets: ...
+    def family(self) -> Global___NetworkBuckets:
+        """Family level (X12 EB02 FAM)."""
+
     def __init__(
         self,
         *,
@@ -297,13 +392,25 @@ class CostShareCandidate(_message.Message):
     PERCENT_FIELD_NUMBER: _builtins.int
     NOTES_FIELD_NUMBER: _builtins.int
     PLACE_OF_SERVICE_FIELD_NUMBER: _builtins.int
+    SOURCE_INDICES_FIELD_NUMBER: _builtins.int
     place_of_service: _builtins.str
+    """The place of service code the entry is for, e.g. "11" office; empty when not given."""
     @_builtins.property
-    def amount(self) -> _money_pb2.Money: ...
+    def amount(self) -> _money_pb2.Money:
+        """The copay amount (USD as sent); unset for a coinsurance."""
+
     @_builtins.property
-    def percent(self) -> _decimal_pb2.Decimal: ...
+    def percent(self) -> _decimal_pb2.Decimal:
+        """The coinsurance in percent ("20" means 20 %); unset for a copay."""
+
     @_builtins.property
-    def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The payer's free-text notes on the entry (X12 MSG), e.g. "SPECIALIST"."""
+
+    @_builtins.property
+    def source_indices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Index of the benefitsInformation entry (of the raw 271) this value was read from; empty when unknown."""
+
     def __init__(
         self,
         *,
@@ -311,10 +418,11 @@ class CostShareCandidate(_message.Message):
         percent: _decimal_pb2.Decimal | None = ...,
         notes: _abc.Iterable[_builtins.str] | None = ...,
         place_of_service: _builtins.str = ...,
+        source_indices: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "percent", b"percent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "notes", b"notes", "percent", b"percent", "place_of_service", b"place_of_service"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "notes", b"notes", "percent", b"percent", "place_of_service", b"place_of_service", "source_indices", b"source_indices"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -322,6 +430,8 @@ Global___CostShareCandidate: _TypeAlias = CostShareCandidate  # noqa: Y015
 
 @_typing.final
 class NetworkCostShare(_message.Message):
+    """The copay and coinsurance of one service type in one network."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     COPAY_FIELD_NUMBER: _builtins.int
@@ -329,18 +439,35 @@ class NetworkCostShare(_message.Message):
     FLAGS_FIELD_NUMBER: _builtins.int
     COPAY_CANDIDATES_FIELD_NUMBER: _builtins.int
     COINSURANCE_CANDIDATES_FIELD_NUMBER: _builtins.int
+    SOURCE_INDICES_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def copay(self) -> _money_pb2.Money: ...
-    @_builtins.property
-    def coinsurance_percent(self) -> _decimal_pb2.Decimal:
-        """In percent: "20" means 20 %."""
+    def copay(self) -> _money_pb2.Money:
+        """The copay; unset when the payer sent none (flag STC_NOT_RETURNED when it sent nothing for the service type)."""
 
     @_builtins.property
-    def flags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def coinsurance_percent(self) -> _decimal_pb2.Decimal:
+        """In percent: "20" means 20 %.
+        Unset when the payer sent none.
+        """
+
     @_builtins.property
-    def copay_candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostShareCandidate]: ...
+    def flags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """AMBIGUOUS_COPAY / AMBIGUOUS_COINSURANCE (several different values: the largest is shown, all are listed in
+        the candidates), STC_NOT_RETURNED (the payer sent nothing for this service type).
+        """
+
     @_builtins.property
-    def coinsurance_candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostShareCandidate]: ...
+    def copay_candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostShareCandidate]:
+        """Every copay the most specific entries gave, when they disagree (to choose e.g. PCP vs specialist)."""
+
+    @_builtins.property
+    def coinsurance_candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostShareCandidate]:
+        """Every coinsurance the most specific entries gave, when they disagree."""
+
+    @_builtins.property
+    def source_indices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Indices of the benefitsInformation entries (of the raw 271) the copay and coinsurance were read from."""
+
     def __init__(
         self,
         *,
@@ -349,10 +476,11 @@ class NetworkCostShare(_message.Message):
         flags: _abc.Iterable[_builtins.str] | None = ...,
         copay_candidates: _abc.Iterable[Global___CostShareCandidate] | None = ...,
         coinsurance_candidates: _abc.Iterable[Global___CostShareCandidate] | None = ...,
+        source_indices: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["coinsurance_percent", b"coinsurance_percent", "copay", b"copay"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["coinsurance_candidates", b"coinsurance_candidates", "coinsurance_percent", b"coinsurance_percent", "copay", b"copay", "copay_candidates", b"copay_candidates", "flags", b"flags"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coinsurance_candidates", b"coinsurance_candidates", "coinsurance_percent", b"coinsurance_percent", "copay", b"copay", "copay_candidates", b"copay_candidates", "flags", b"flags", "source_indices", b"source_indices"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -360,6 +488,8 @@ Global___NetworkCostShare: _TypeAlias = NetworkCostShare  # noqa: Y015
 
 @_typing.final
 class ServiceCostShare(_message.Message):
+    """The copay and coinsurance of one service type, per network."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SERVICE_TYPE_CODE_FIELD_NUMBER: _builtins.int
@@ -367,11 +497,19 @@ class ServiceCostShare(_message.Message):
     IN_NETWORK_FIELD_NUMBER: _builtins.int
     OUT_OF_NETWORK_FIELD_NUMBER: _builtins.int
     service_type_code: _builtins.str
+    """The X12 service type code, e.g. "98"."""
     service_type_name: _builtins.str
+    """Its name, e.g. "Professional (Physician) Visit - Office"; the payer's name (or empty) for a code we do not
+    list.
+    """
     @_builtins.property
-    def in_network(self) -> Global___NetworkCostShare: ...
+    def in_network(self) -> Global___NetworkCostShare:
+        """In-network copay and coinsurance."""
+
     @_builtins.property
-    def out_of_network(self) -> Global___NetworkCostShare: ...
+    def out_of_network(self) -> Global___NetworkCostShare:
+        """Out-of-network copay and coinsurance."""
+
     def __init__(
         self,
         *,
@@ -397,21 +535,32 @@ class OfficeVisitHeadline(_message.Message):
     SERVICE_TYPE_CODE_FIELD_NUMBER: _builtins.int
     COPAY_FIELD_NUMBER: _builtins.int
     COINSURANCE_PERCENT_FIELD_NUMBER: _builtins.int
+    SOURCE_INDICES_FIELD_NUMBER: _builtins.int
     service_type_code: _builtins.str
+    """The service type code the values come from: "98", "BY", "96" or "BZ"."""
     @_builtins.property
-    def copay(self) -> _money_pb2.Money: ...
+    def copay(self) -> _money_pb2.Money:
+        """The copay; unset when that service type has none."""
+
     @_builtins.property
-    def coinsurance_percent(self) -> _decimal_pb2.Decimal: ...
+    def coinsurance_percent(self) -> _decimal_pb2.Decimal:
+        """The coinsurance in percent; unset when that service type has none."""
+
+    @_builtins.property
+    def source_indices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Indices of the benefitsInformation entries (of the raw 271) the copay and coinsurance were read from."""
+
     def __init__(
         self,
         *,
         service_type_code: _builtins.str = ...,
         copay: _money_pb2.Money | None = ...,
         coinsurance_percent: _decimal_pb2.Decimal | None = ...,
+        source_indices: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["coinsurance_percent", b"coinsurance_percent", "copay", b"copay"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["coinsurance_percent", b"coinsurance_percent", "copay", b"copay", "service_type_code", b"service_type_code"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["coinsurance_percent", b"coinsurance_percent", "copay", b"copay", "service_type_code", b"service_type_code", "source_indices", b"source_indices"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -443,20 +592,29 @@ class CostShareLine(_message.Message):
     time_qualifier_code: _builtins.str
     """X12 EB06, e.g. 27 visit."""
     place_of_service: _builtins.str
+    """The place of service code, e.g. "11"; empty when not given."""
     auth_or_cert_indicator: _builtins.str
     """X12 EB11: Y when prior authorization or certification is required."""
     source_index: _builtins.int
     """Index of the entry in the raw benefitsInformation array."""
     @_builtins.property
-    def service_type_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
-    @_builtins.property
-    def amount(self) -> _money_pb2.Money: ...
-    @_builtins.property
-    def percent(self) -> _decimal_pb2.Decimal:
-        """In percent: "20" means 20 %."""
+    def service_type_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The X12 service type codes the line applies to."""
 
     @_builtins.property
-    def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def amount(self) -> _money_pb2.Money:
+        """The copay (USD as sent); unset for a coinsurance."""
+
+    @_builtins.property
+    def percent(self) -> _decimal_pb2.Decimal:
+        """In percent: "20" means 20 %.
+        Unset for a copay.
+        """
+
+    @_builtins.property
+    def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The payer's free-text notes (X12 MSG), e.g. "COPAY WAIVED IF ADMITTED"."""
+
     def __init__(
         self,
         *,
@@ -482,6 +640,8 @@ Global___CostShareLine: _TypeAlias = CostShareLine  # noqa: Y015
 
 @_typing.final
 class SummaryNote(_message.Message):
+    """A remark of the payer worth showing (eligibility.md §4 step 5b)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     KIND_FIELD_NUMBER: _builtins.int
@@ -490,8 +650,11 @@ class SummaryNote(_message.Message):
     kind: _builtins.str
     """AUTH_REQUIRED, PCP, RELATED_ENTITY, INFO."""
     text: _builtins.str
+    """The note, in the payer's words. May name organizations, never the patient."""
     @_builtins.property
-    def service_type_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def service_type_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The X12 service type codes the note concerns; empty when it concerns the plan."""
+
     def __init__(
         self,
         *,
@@ -509,7 +672,9 @@ Global___SummaryNote: _TypeAlias = SummaryNote  # noqa: Y015
 
 @_typing.final
 class EligibilitySummary(_message.Message):
-    """The normalized 271 answer (eligibility.md §4)."""
+    """The normalized 271 answer (eligibility.md §4).
+    Every number is the payer's own (never inferred); unset or empty means the payer did not send it.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -533,37 +698,95 @@ class EligibilitySummary(_message.Message):
     OFFICE_VISIT_IN_NETWORK_FIELD_NUMBER: _builtins.int
     OFFICE_VISIT_OUT_OF_NETWORK_FIELD_NUMBER: _builtins.int
     COST_SHARES_FIELD_NUMBER: _builtins.int
+    SERVICE_LINES_FIELD_NUMBER: _builtins.int
+    PLAN_COVERAGES_FIELD_NUMBER: _builtins.int
+    DATE_OF_SERVICE_FIELD_NUMBER: _builtins.int
+    COVERAGE_STATUS_FIELD_NUMBER: _builtins.int
+    SOURCE_INDICES_FIELD_NUMBER: _builtins.int
     activity: Global___CoverageActivity.ValueType
+    """Whether coverage is active on the date of service."""
     plan_name: _builtins.str
+    """The plan's name, e.g. "CHOICE PPO 2500"."""
     plan_number: _builtins.str
+    """The payer's plan number."""
     group_number: _builtins.str
+    """The group (employer) number."""
     group_name: _builtins.str
+    """The group (employer) name."""
     insurance_type_code: _builtins.str
+    """X12 insurance type (EB04), e.g. "PR" PPO, "HM" HMO, "C1" commercial."""
     payer_name: _builtins.str
+    """The payer's name as it reports itself."""
     payer_reported_id: _builtins.str
+    """The payer's id as it reports itself; may differ from the payer_id sent."""
     recipe_version: _builtins.str
+    """The version of the normalization recipe that built this summary, e.g. "stedi-v3/1"."""
     @_builtins.property
-    def effective_date(self) -> _date_pb2.Date: ...
+    def effective_date(self) -> _date_pb2.Date:
+        """When the plan (coverage) begins."""
+
     @_builtins.property
-    def termination_date(self) -> _date_pb2.Date: ...
+    def termination_date(self) -> _date_pb2.Date:
+        """When the plan ends; unset when open-ended or not sent."""
+
     @_builtins.property
-    def eligibility_begin_date(self) -> _date_pb2.Date: ...
+    def eligibility_begin_date(self) -> _date_pb2.Date:
+        """When the member's eligibility began."""
+
     @_builtins.property
-    def deductible(self) -> Global___LevelBuckets: ...
+    def deductible(self) -> Global___LevelBuckets:
+        """Deductible (X12 EB01 C) buckets for the plan (service type 30)."""
+
     @_builtins.property
-    def out_of_pocket(self) -> Global___LevelBuckets: ...
+    def out_of_pocket(self) -> Global___LevelBuckets:
+        """Out-of-pocket maximum (X12 EB01 G) buckets for the plan (service type 30)."""
+
     @_builtins.property
-    def service_cost_shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceCostShare]: ...
+    def service_cost_shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceCostShare]:
+        """Copay and coinsurance per requested service type (with the office-visit family when only "30" was asked)."""
+
     @_builtins.property
-    def notes(self) -> _containers.RepeatedCompositeFieldContainer[Global___SummaryNote]: ...
+    def notes(self) -> _containers.RepeatedCompositeFieldContainer[Global___SummaryNote]:
+        """Prior-authorization requirements, primary care provider, related entities, other remarks."""
+
     @_builtins.property
-    def flags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def flags(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Summary-level flags: COVERAGE_STATUS_UNCLEAR, DOS_OUTSIDE_PLAN_DATES, UNMAPPED_COVERAGE_LEVEL."""
+
     @_builtins.property
-    def office_visit_in_network(self) -> Global___OfficeVisitHeadline: ...
+    def office_visit_in_network(self) -> Global___OfficeVisitHeadline:
+        """In-network office-visit headline; unset when none of 98, BY, 96, BZ has a value."""
+
     @_builtins.property
-    def office_visit_out_of_network(self) -> Global___OfficeVisitHeadline: ...
+    def office_visit_out_of_network(self) -> Global___OfficeVisitHeadline:
+        """Out-of-network office-visit headline; unset when none of 98, BY, 96, BZ has a value."""
+
     @_builtins.property
-    def cost_shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostShareLine]: ...
+    def cost_shares(self) -> _containers.RepeatedCompositeFieldContainer[Global___CostShareLine]:
+        """Every copay and coinsurance line the payer sent, in the payer's order."""
+
+    @_builtins.property
+    def service_lines(self) -> _containers.RepeatedCompositeFieldContainer[Global___ServiceLine]:
+        """Service-level deductible / out-of-pocket lines (STCs other than 30), limitations and not-covered lines, as sent."""
+
+    @_builtins.property
+    def plan_coverages(self) -> _containers.RepeatedCompositeFieldContainer[Global___PlanCoverage]:
+        """Distinct plans (planCoverage, insurance type) of the active STC-30 lines; two or more = several plans answered."""
+
+    @_builtins.property
+    def date_of_service(self) -> _date_pb2.Date:
+        """The check's date of service: every value in this summary is as of that day."""
+
+    @_builtins.property
+    def coverage_status(self) -> Global___CoverageStatus:
+        """The X12 EB01 code of the coverage line that decided `activity`, and its name (eligibility.md §2.5), e.g. "1"
+        "Active Coverage", "6" "Inactive"; unset when the payer sent no coverage line.
+        """
+
+    @_builtins.property
+    def source_indices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Indices of the benefitsInformation entries (of the raw 271) that decided `activity` and `coverage_status`."""
+
     def __init__(
         self,
         *,
@@ -587,14 +810,153 @@ class EligibilitySummary(_message.Message):
         office_visit_in_network: Global___OfficeVisitHeadline | None = ...,
         office_visit_out_of_network: Global___OfficeVisitHeadline | None = ...,
         cost_shares: _abc.Iterable[Global___CostShareLine] | None = ...,
+        service_lines: _abc.Iterable[Global___ServiceLine] | None = ...,
+        plan_coverages: _abc.Iterable[Global___PlanCoverage] | None = ...,
+        date_of_service: _date_pb2.Date | None = ...,
+        coverage_status: Global___CoverageStatus | None = ...,
+        source_indices: _abc.Iterable[_builtins.int] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["deductible", b"deductible", "effective_date", b"effective_date", "eligibility_begin_date", b"eligibility_begin_date", "office_visit_in_network", b"office_visit_in_network", "office_visit_out_of_network", b"office_visit_out_of_network", "out_of_pocket", b"out_of_pocket", "termination_date", b"termination_date"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["coverage_status", b"coverage_status", "date_of_service", b"date_of_service", "deductible", b"deductible", "effective_date", b"effective_date", "eligibility_begin_date", b"eligibility_begin_date", "office_visit_in_network", b"office_visit_in_network", "office_visit_out_of_network", b"office_visit_out_of_network", "out_of_pocket", b"out_of_pocket", "termination_date", b"termination_date"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "cost_shares", b"cost_shares", "deductible", b"deductible", "effective_date", b"effective_date", "eligibility_begin_date", b"eligibility_begin_date", "flags", b"flags", "group_name", b"group_name", "group_number", b"group_number", "insurance_type_code", b"insurance_type_code", "notes", b"notes", "office_visit_in_network", b"office_visit_in_network", "office_visit_out_of_network", b"office_visit_out_of_network", "out_of_pocket", b"out_of_pocket", "payer_name", b"payer_name", "payer_reported_id", b"payer_reported_id", "plan_name", b"plan_name", "plan_number", b"plan_number", "recipe_version", b"recipe_version", "service_cost_shares", b"service_cost_shares", "termination_date", b"termination_date"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "cost_shares", b"cost_shares", "coverage_status", b"coverage_status", "date_of_service", b"date_of_service", "deductible", b"deductible", "effective_date", b"effective_date", "eligibility_begin_date", b"eligibility_begin_date", "flags", b"flags", "group_name", b"group_name", "group_number", b"group_number", "insurance_type_code", b"insurance_type_code", "notes", b"notes", "office_visit_in_network", b"office_visit_in_network", "office_visit_out_of_network", b"office_visit_out_of_network", "out_of_pocket", b"out_of_pocket", "payer_name", b"payer_name", "payer_reported_id", b"payer_reported_id", "plan_coverages", b"plan_coverages", "plan_name", b"plan_name", "plan_number", b"plan_number", "recipe_version", b"recipe_version", "service_cost_shares", b"service_cost_shares", "service_lines", b"service_lines", "source_indices", b"source_indices", "termination_date", b"termination_date"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EligibilitySummary: _TypeAlias = EligibilitySummary  # noqa: Y015
+
+@_typing.final
+class CoverageStatus(_message.Message):
+    """An X12 EB01 eligibility-or-benefit code of a coverage line, with its X12 name."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    code: _builtins.str
+    """The EB01 code, e.g. "1" (active coverage) or "6" (inactive)."""
+    name: _builtins.str
+    """The code's X12 name, e.g. "Active Coverage"."""
+    def __init__(
+        self,
+        *,
+        code: _builtins.str = ...,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CoverageStatus: _TypeAlias = CoverageStatus  # noqa: Y015
+
+@_typing.final
+class ServiceLine(_message.Message):
+    """A 271 line the plan-level summary leaves out: a deductible (C) or out-of-pocket (G) line of specific services,
+    or a limitation (F) or not-covered (I) line (estimate-from-eligibility.md §7.1).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    SERVICE_TYPE_CODES_FIELD_NUMBER: _builtins.int
+    NETWORK_CODE_FIELD_NUMBER: _builtins.int
+    COVERAGE_LEVEL_CODE_FIELD_NUMBER: _builtins.int
+    TIME_QUALIFIER_CODE_FIELD_NUMBER: _builtins.int
+    AMOUNT_FIELD_NUMBER: _builtins.int
+    PERCENT_FIELD_NUMBER: _builtins.int
+    QUANTITY_QUALIFIER_CODE_FIELD_NUMBER: _builtins.int
+    QUANTITY_FIELD_NUMBER: _builtins.int
+    NOTES_FIELD_NUMBER: _builtins.int
+    PLACE_OF_SERVICE_FIELD_NUMBER: _builtins.int
+    AUTH_OR_CERT_INDICATOR_FIELD_NUMBER: _builtins.int
+    SOURCE_INDEX_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """DEDUCTIBLE, OUT_OF_POCKET, LIMITATION or NOT_COVERED."""
+    network_code: _builtins.str
+    """X12 EB12: Y in network, N out of network, W both, U unknown."""
+    coverage_level_code: _builtins.str
+    """X12 EB02, e.g. IND, FAM."""
+    time_qualifier_code: _builtins.str
+    """X12 EB06, e.g. 29 remaining, 23 calendar year."""
+    quantity_qualifier_code: _builtins.str
+    """X12 EB09, e.g. VS visits."""
+    place_of_service: _builtins.str
+    """Place of service (III industry code), e.g. "11"."""
+    auth_or_cert_indicator: _builtins.str
+    """X12 EB11: Y when prior authorization or certification is required."""
+    source_index: _builtins.int
+    """Index of the entry in the raw benefitsInformation array."""
+    @_builtins.property
+    def service_type_codes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """X12 EB03: the services the line is about."""
+
+    @_builtins.property
+    def amount(self) -> _money_pb2.Money:
+        """X12 EB07, when sent."""
+
+    @_builtins.property
+    def percent(self) -> _decimal_pb2.Decimal:
+        """X12 EB08 in percent ("20" means 20 %), when sent."""
+
+    @_builtins.property
+    def quantity(self) -> _decimal_pb2.Decimal:
+        """X12 EB10, e.g. 20 (visits)."""
+
+    @_builtins.property
+    def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The payer's MSG texts."""
+
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        service_type_codes: _abc.Iterable[_builtins.str] | None = ...,
+        network_code: _builtins.str = ...,
+        coverage_level_code: _builtins.str = ...,
+        time_qualifier_code: _builtins.str = ...,
+        amount: _money_pb2.Money | None = ...,
+        percent: _decimal_pb2.Decimal | None = ...,
+        quantity_qualifier_code: _builtins.str = ...,
+        quantity: _decimal_pb2.Decimal | None = ...,
+        notes: _abc.Iterable[_builtins.str] | None = ...,
+        place_of_service: _builtins.str = ...,
+        auth_or_cert_indicator: _builtins.str = ...,
+        source_index: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "percent", b"percent", "quantity", b"quantity"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["amount", b"amount", "auth_or_cert_indicator", b"auth_or_cert_indicator", "coverage_level_code", b"coverage_level_code", "kind", b"kind", "network_code", b"network_code", "notes", b"notes", "percent", b"percent", "place_of_service", b"place_of_service", "quantity", b"quantity", "quantity_qualifier_code", b"quantity_qualifier_code", "service_type_codes", b"service_type_codes", "source_index", b"source_index", "time_qualifier_code", b"time_qualifier_code"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServiceLine: _TypeAlias = ServiceLine  # noqa: Y015
+
+@_typing.final
+class PlanCoverage(_message.Message):
+    """One plan the 271 reports as active for STC 30."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PLAN_COVERAGE_FIELD_NUMBER: _builtins.int
+    INSURANCE_TYPE_CODE_FIELD_NUMBER: _builtins.int
+    plan_coverage: _builtins.str
+    """X12 EB05 plan name, e.g. "CHOICE PPO 2500"; empty when not sent."""
+    insurance_type_code: _builtins.str
+    """X12 EB04, e.g. PR; empty when not sent."""
+    def __init__(
+        self,
+        *,
+        plan_coverage: _builtins.str = ...,
+        insurance_type_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["insurance_type_code", b"insurance_type_code", "plan_coverage", b"plan_coverage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PlanCoverage: _TypeAlias = PlanCoverage  # noqa: Y015
 
 @_typing.final
 class EligibilityCheck(_message.Message):
@@ -615,21 +977,35 @@ class EligibilityCheck(_message.Message):
     SUMMARY_FIELD_NUMBER: _builtins.int
     RAW_RESPONSE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
+    """The check's id, assigned by the service: use it with Get and Watch."""
     status: Global___EligibilityStatus.ValueType
+    """Where the check stands."""
     policy_id: _builtins.str
+    """The caller's policy id from the inquiry."""
     patient_id: _builtins.str
+    """The caller's patient id from the inquiry."""
     payer_id: _builtins.str
+    """The payer id of the inquiry."""
     failure_reason: _builtins.str
-    """Machine code and AAA code, e.g. "PAYER_UNAVAILABLE (AAA 42)". Never PHI."""
+    """Machine code and AAA code, e.g. "PAYER_UNAVAILABLE (AAA 42)". Never PHI.
+    Empty unless the status is FAILED or NOT_FOUND.
+    """
     clearinghouse_check_id: _builtins.str
     """The clearinghouse's own id of the check (Stedi "ec_...")."""
     attempts: _builtins.int
+    """Clearinghouse calls made so far (retries included)."""
     @_builtins.property
-    def requested_at(self) -> _timestamp_pb2.Timestamp: ...
+    def requested_at(self) -> _timestamp_pb2.Timestamp:
+        """When the check was created."""
+
     @_builtins.property
-    def completed_at(self) -> _timestamp_pb2.Timestamp: ...
+    def completed_at(self) -> _timestamp_pb2.Timestamp:
+        """When the check reached its final state; unset while PENDING."""
+
     @_builtins.property
-    def summary(self) -> Global___EligibilitySummary: ...
+    def summary(self) -> Global___EligibilitySummary:
+        """The normalized answer; set when the status is VERIFIED (or EXPIRED after VERIFIED)."""
+
     @_builtins.property
     def raw_response(self) -> _struct_pb2.Struct:
         """The raw clearinghouse answer, only when asked for."""
@@ -660,13 +1036,18 @@ Global___EligibilityCheck: _TypeAlias = EligibilityCheck  # noqa: Y015
 
 @_typing.final
 class CheckEligibilityRequest(_message.Message):
+    """The request of CheckEligibility."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     INQUIRY_FIELD_NUMBER: _builtins.int
     INCLUDE_RAW_RESPONSE_FIELD_NUMBER: _builtins.int
     include_raw_response: _builtins.bool
+    """True: the answer carries the raw clearinghouse response (raw_response)."""
     @_builtins.property
-    def inquiry(self) -> Global___EligibilityInquiry: ...
+    def inquiry(self) -> Global___EligibilityInquiry:
+        """What to check."""
+
     def __init__(
         self,
         *,
@@ -683,11 +1064,15 @@ Global___CheckEligibilityRequest: _TypeAlias = CheckEligibilityRequest  # noqa: 
 
 @_typing.final
 class CheckEligibilityResponse(_message.Message):
+    """The answer of CheckEligibility."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CHECK_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def check(self) -> Global___EligibilityCheck: ...
+    def check(self) -> Global___EligibilityCheck:
+        """The check in its final state."""
+
     def __init__(
         self,
         *,
@@ -703,11 +1088,15 @@ Global___CheckEligibilityResponse: _TypeAlias = CheckEligibilityResponse  # noqa
 
 @_typing.final
 class SubmitEligibilityCheckRequest(_message.Message):
+    """The request of SubmitEligibilityCheck."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     INQUIRY_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def inquiry(self) -> Global___EligibilityInquiry: ...
+    def inquiry(self) -> Global___EligibilityInquiry:
+        """What to check."""
+
     def __init__(
         self,
         *,
@@ -723,11 +1112,15 @@ Global___SubmitEligibilityCheckRequest: _TypeAlias = SubmitEligibilityCheckReque
 
 @_typing.final
 class SubmitEligibilityCheckResponse(_message.Message):
+    """The answer of SubmitEligibilityCheck."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CHECK_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def check(self) -> Global___EligibilityCheck: ...
+    def check(self) -> Global___EligibilityCheck:
+        """The stored check, PENDING."""
+
     def __init__(
         self,
         *,
@@ -743,12 +1136,16 @@ Global___SubmitEligibilityCheckResponse: _TypeAlias = SubmitEligibilityCheckResp
 
 @_typing.final
 class GetEligibilityCheckRequest(_message.Message):
+    """The request of GetEligibilityCheck."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
     INCLUDE_RAW_RESPONSE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
+    """The check's id (EligibilityCheck.id)."""
     include_raw_response: _builtins.bool
+    """True: the answer carries the raw clearinghouse response (raw_response)."""
     def __init__(
         self,
         *,
@@ -765,11 +1162,15 @@ Global___GetEligibilityCheckRequest: _TypeAlias = GetEligibilityCheckRequest  # 
 
 @_typing.final
 class GetEligibilityCheckResponse(_message.Message):
+    """The answer of GetEligibilityCheck."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CHECK_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def check(self) -> Global___EligibilityCheck: ...
+    def check(self) -> Global___EligibilityCheck:
+        """The check as it stands."""
+
     def __init__(
         self,
         *,
@@ -785,10 +1186,13 @@ Global___GetEligibilityCheckResponse: _TypeAlias = GetEligibilityCheckResponse  
 
 @_typing.final
 class WatchEligibilityCheckRequest(_message.Message):
+    """The request of WatchEligibilityCheck."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ID_FIELD_NUMBER: _builtins.int
     id: _builtins.str
+    """The check's id (EligibilityCheck.id)."""
     def __init__(
         self,
         *,
@@ -804,11 +1208,15 @@ Global___WatchEligibilityCheckRequest: _TypeAlias = WatchEligibilityCheckRequest
 
 @_typing.final
 class WatchEligibilityCheckResponse(_message.Message):
+    """One message of the WatchEligibilityCheck stream."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CHECK_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def check(self) -> Global___EligibilityCheck: ...
+    def check(self) -> Global___EligibilityCheck:
+        """The check's state now; the last message of the stream has a final status."""
+
     def __init__(
         self,
         *,
@@ -824,6 +1232,8 @@ Global___WatchEligibilityCheckResponse: _TypeAlias = WatchEligibilityCheckRespon
 
 @_typing.final
 class ListEligibilityChecksRequest(_message.Message):
+    """The request of ListEligibilityChecks. Empty filters match everything."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     POLICY_ID_FIELD_NUMBER: _builtins.int
@@ -832,12 +1242,19 @@ class ListEligibilityChecksRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     policy_id: _builtins.str
+    """Only checks with this policy id."""
     patient_id: _builtins.str
+    """Only checks with this patient id."""
     status: Global___EligibilityStatus.ValueType
+    """Only checks with this status. Unspecified: any status."""
     page_size: _builtins.int
-    """Default 50, at most 500."""
+    """Default 50, at most 500.
+    0 means the default; larger values are lowered to 500; negative is refused.
+    """
     page_token: _builtins.str
-    """Opaque; from a previous response with the same filters."""
+    """Opaque; from a previous response with the same filters.
+    Empty: the first page.
+    """
     def __init__(
         self,
         *,
@@ -857,13 +1274,18 @@ Global___ListEligibilityChecksRequest: _TypeAlias = ListEligibilityChecksRequest
 
 @_typing.final
 class ListEligibilityChecksResponse(_message.Message):
+    """The answer of ListEligibilityChecks."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CHECKS_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     next_page_token: _builtins.str
+    """The page_token of the next page; empty on the last page."""
     @_builtins.property
-    def checks(self) -> _containers.RepeatedCompositeFieldContainer[Global___EligibilityCheck]: ...
+    def checks(self) -> _containers.RepeatedCompositeFieldContainer[Global___EligibilityCheck]:
+        """Up to page_size checks, newest first, without their raw responses."""
+
     def __init__(
         self,
         *,
@@ -880,6 +1302,8 @@ Global___ListEligibilityChecksResponse: _TypeAlias = ListEligibilityChecksRespon
 
 @_typing.final
 class GetEligibilityStatsRequest(_message.Message):
+    """The request of GetEligibilityStats."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     POLICY_ID_FIELD_NUMBER: _builtins.int
@@ -900,6 +1324,8 @@ Global___GetEligibilityStatsRequest: _TypeAlias = GetEligibilityStatsRequest  # 
 
 @_typing.final
 class GetEligibilityStatsResponse(_message.Message):
+    """The answer of GetEligibilityStats: counts of the tenant's checks (of one policy when asked)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     TOTAL_FIELD_NUMBER: _builtins.int
@@ -911,18 +1337,28 @@ class GetEligibilityStatsResponse(_message.Message):
     LAST_CHECKED_AT_FIELD_NUMBER: _builtins.int
     LAST_COMPLETED_AT_FIELD_NUMBER: _builtins.int
     total: _builtins.int
+    """All checks."""
     pending: _builtins.int
+    """Checks in PENDING."""
     verified: _builtins.int
+    """Checks in VERIFIED."""
     failed: _builtins.int
+    """Checks in FAILED."""
     not_found: _builtins.int
+    """Checks in NOT_FOUND."""
     expired: _builtins.int
+    """Checks in EXPIRED."""
     @_builtins.property
     def last_checked_at(self) -> _timestamp_pb2.Timestamp:
-        """When the newest check was requested."""
+        """When the newest check was requested.
+        Unset when there is none.
+        """
 
     @_builtins.property
     def last_completed_at(self) -> _timestamp_pb2.Timestamp:
-        """When the newest check reached its final state."""
+        """When the newest check reached its final state.
+        Unset when none has.
+        """
 
     def __init__(
         self,

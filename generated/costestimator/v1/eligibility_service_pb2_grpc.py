@@ -27,6 +27,7 @@ if _version_not_supported:
 
 class EligibilityServiceStub:
     """Real-time 270/271 eligibility checks through the clearinghouse, stored per tenant.
+    Every RPC acts only within the caller's tenant: another tenant's check reads as NOT_FOUND.
     """
 
     def __init__(self, channel):
@@ -69,10 +70,13 @@ class EligibilityServiceStub:
 
 class EligibilityServiceServicer:
     """Real-time 270/271 eligibility checks through the clearinghouse, stored per tenant.
+    Every RPC acts only within the caller's tenant: another tenant's check reads as NOT_FOUND.
     """
 
     def CheckEligibility(self, request, context):
         """Runs a check and waits for its final state (bounded by the caller's deadline).
+        A member the payer does not know is a valid answer (status NOT_FOUND), not an RPC error. When the deadline
+        runs out first, the RPC answers DEADLINE_EXCEEDED and the check goes on in the background.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -80,6 +84,7 @@ class EligibilityServiceServicer:
 
     def SubmitEligibilityCheck(self, request, context):
         """Stores a PENDING check and returns it at once; a background worker completes it.
+        Follow it with GetEligibilityCheck or WatchEligibilityCheck.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -87,6 +92,7 @@ class EligibilityServiceServicer:
 
     def GetEligibilityCheck(self, request, context):
         """Reads one check of the caller's tenant.
+        NOT_FOUND when no check of the tenant has this id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -94,6 +100,7 @@ class EligibilityServiceServicer:
 
     def WatchEligibilityCheck(self, request, context):
         """Streams the current state of a check, then each change, ending at a final state.
+        NOT_FOUND when no check of the tenant has this id.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -156,6 +163,7 @@ def add_EligibilityServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class EligibilityService:
     """Real-time 270/271 eligibility checks through the clearinghouse, stored per tenant.
+    Every RPC acts only within the caller's tenant: another tenant's check reads as NOT_FOUND.
     """
 
     @staticmethod

@@ -27,20 +27,31 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class EligibilityServiceStub:
-    """Real-time 270/271 eligibility checks through the clearinghouse, stored per tenant."""
+    """Real-time 270/271 eligibility checks through the clearinghouse, stored per tenant.
+    Every RPC acts only within the caller's tenant: another tenant's check reads as NOT_FOUND.
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> EligibilityServiceAsyncStub: ...
     CheckEligibility: _grpc.UnaryUnaryMultiCallable[_eligibility_service_pb2.CheckEligibilityRequest, _eligibility_service_pb2.CheckEligibilityResponse]
-    """Runs a check and waits for its final state (bounded by the caller's deadline)."""
+    """Runs a check and waits for its final state (bounded by the caller's deadline).
+    A member the payer does not know is a valid answer (status NOT_FOUND), not an RPC error. When the deadline
+    runs out first, the RPC answers DEADLINE_EXCEEDED and the check goes on in the background.
+    """
     SubmitEligibilityCheck: _grpc.UnaryUnaryMultiCallable[_eligibility_service_pb2.SubmitEligibilityCheckRequest, _eligibility_service_pb2.SubmitEligibilityCheckResponse]
-    """Stores a PENDING check and returns it at once; a background worker completes it."""
+    """Stores a PENDING check and returns it at once; a background worker completes it.
+    Follow it with GetEligibilityCheck or WatchEligibilityCheck.
+    """
     GetEligibilityCheck: _grpc.UnaryUnaryMultiCallable[_eligibility_service_pb2.GetEligibilityCheckRequest, _eligibility_service_pb2.GetEligibilityCheckResponse]
-    """Reads one check of the caller's tenant."""
+    """Reads one check of the caller's tenant.
+    NOT_FOUND when no check of the tenant has this id.
+    """
     WatchEligibilityCheck: _grpc.UnaryStreamMultiCallable[_eligibility_service_pb2.WatchEligibilityCheckRequest, _eligibility_service_pb2.WatchEligibilityCheckResponse]
-    """Streams the current state of a check, then each change, ending at a final state."""
+    """Streams the current state of a check, then each change, ending at a final state.
+    NOT_FOUND when no check of the tenant has this id.
+    """
     ListEligibilityChecks: _grpc.UnaryUnaryMultiCallable[_eligibility_service_pb2.ListEligibilityChecksRequest, _eligibility_service_pb2.ListEligibilityChecksResponse]
     """The tenant's check history, newest first, paginated."""
     GetEligibilityStats: _grpc.UnaryUnaryMultiCallable[_eligibility_service_pb2.GetEligibilityStatsRequest, _eligibility_service_pb2.GetEligibilityStatsResponse]
@@ -48,24 +59,37 @@ class EligibilityServiceStub:
 
 @_typing.type_check_only
 class EligibilityServiceAsyncStub(EligibilityServiceStub):
-    """Real-time 270/271 eligibility checks through the clearinghouse, stored per tenant."""
+    """Real-time 270/271 eligibility checks through the clearinghouse, stored per tenant.
+    Every RPC acts only within the caller's tenant: another tenant's check reads as NOT_FOUND.
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     CheckEligibility: _aio.UnaryUnaryMultiCallable[_eligibility_service_pb2.CheckEligibilityRequest, _eligibility_service_pb2.CheckEligibilityResponse]  # type: ignore[assignment]
-    """Runs a check and waits for its final state (bounded by the caller's deadline)."""
+    """Runs a check and waits for its final state (bounded by the caller's deadline).
+    A member the payer does not know is a valid answer (status NOT_FOUND), not an RPC error. When the deadline
+    runs out first, the RPC answers DEADLINE_EXCEEDED and the check goes on in the background.
+    """
     SubmitEligibilityCheck: _aio.UnaryUnaryMultiCallable[_eligibility_service_pb2.SubmitEligibilityCheckRequest, _eligibility_service_pb2.SubmitEligibilityCheckResponse]  # type: ignore[assignment]
-    """Stores a PENDING check and returns it at once; a background worker completes it."""
+    """Stores a PENDING check and returns it at once; a background worker completes it.
+    Follow it with GetEligibilityCheck or WatchEligibilityCheck.
+    """
     GetEligibilityCheck: _aio.UnaryUnaryMultiCallable[_eligibility_service_pb2.GetEligibilityCheckRequest, _eligibility_service_pb2.GetEligibilityCheckResponse]  # type: ignore[assignment]
-    """Reads one check of the caller's tenant."""
+    """Reads one check of the caller's tenant.
+    NOT_FOUND when no check of the tenant has this id.
+    """
     WatchEligibilityCheck: _aio.UnaryStreamMultiCallable[_eligibility_service_pb2.WatchEligibilityCheckRequest, _eligibility_service_pb2.WatchEligibilityCheckResponse]  # type: ignore[assignment]
-    """Streams the current state of a check, then each change, ending at a final state."""
+    """Streams the current state of a check, then each change, ending at a final state.
+    NOT_FOUND when no check of the tenant has this id.
+    """
     ListEligibilityChecks: _aio.UnaryUnaryMultiCallable[_eligibility_service_pb2.ListEligibilityChecksRequest, _eligibility_service_pb2.ListEligibilityChecksResponse]  # type: ignore[assignment]
     """The tenant's check history, newest first, paginated."""
     GetEligibilityStats: _aio.UnaryUnaryMultiCallable[_eligibility_service_pb2.GetEligibilityStatsRequest, _eligibility_service_pb2.GetEligibilityStatsResponse]  # type: ignore[assignment]
     """Counts by status and the last check time, overall or for one policy."""
 
 class EligibilityServiceServicer(metaclass=_abc_1.ABCMeta):
-    """Real-time 270/271 eligibility checks through the clearinghouse, stored per tenant."""
+    """Real-time 270/271 eligibility checks through the clearinghouse, stored per tenant.
+    Every RPC acts only within the caller's tenant: another tenant's check reads as NOT_FOUND.
+    """
 
     @_abc_1.abstractmethod
     def CheckEligibility(
@@ -73,7 +97,10 @@ class EligibilityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _eligibility_service_pb2.CheckEligibilityRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_eligibility_service_pb2.CheckEligibilityResponse, _abc.Awaitable[_eligibility_service_pb2.CheckEligibilityResponse]]:
-        """Runs a check and waits for its final state (bounded by the caller's deadline)."""
+        """Runs a check and waits for its final state (bounded by the caller's deadline).
+        A member the payer does not know is a valid answer (status NOT_FOUND), not an RPC error. When the deadline
+        runs out first, the RPC answers DEADLINE_EXCEEDED and the check goes on in the background.
+        """
 
     @_abc_1.abstractmethod
     def SubmitEligibilityCheck(
@@ -81,7 +108,9 @@ class EligibilityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _eligibility_service_pb2.SubmitEligibilityCheckRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_eligibility_service_pb2.SubmitEligibilityCheckResponse, _abc.Awaitable[_eligibility_service_pb2.SubmitEligibilityCheckResponse]]:
-        """Stores a PENDING check and returns it at once; a background worker completes it."""
+        """Stores a PENDING check and returns it at once; a background worker completes it.
+        Follow it with GetEligibilityCheck or WatchEligibilityCheck.
+        """
 
     @_abc_1.abstractmethod
     def GetEligibilityCheck(
@@ -89,7 +118,9 @@ class EligibilityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _eligibility_service_pb2.GetEligibilityCheckRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_eligibility_service_pb2.GetEligibilityCheckResponse, _abc.Awaitable[_eligibility_service_pb2.GetEligibilityCheckResponse]]:
-        """Reads one check of the caller's tenant."""
+        """Reads one check of the caller's tenant.
+        NOT_FOUND when no check of the tenant has this id.
+        """
 
     @_abc_1.abstractmethod
     def WatchEligibilityCheck(
@@ -97,7 +128,9 @@ class EligibilityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _eligibility_service_pb2.WatchEligibilityCheckRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_eligibility_service_pb2.WatchEligibilityCheckResponse], _abc.AsyncIterator[_eligibility_service_pb2.WatchEligibilityCheckResponse]]:
-        """Streams the current state of a check, then each change, ending at a final state."""
+        """Streams the current state of a check, then each change, ending at a final state.
+        NOT_FOUND when no check of the tenant has this id.
+        """
 
     @_abc_1.abstractmethod
     def ListEligibilityChecks(

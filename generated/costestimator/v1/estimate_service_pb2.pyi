@@ -5,10 +5,12 @@ isort:skip_file
 
 from collections import abc as _abc
 from costestimator.v1 import common_pb2 as _common_pb2
+from costestimator.v1 import eligibility_estimate_pb2 as _eligibility_estimate_pb2
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.rpc import status_pb2 as _status_pb2
+from google.type import date_pb2 as _date_pb2
 from google.type import decimal_pb2 as _decimal_pb2
 from google.type import money_pb2 as _money_pb2
 import builtins as _builtins
@@ -32,9 +34,13 @@ class RequestedService(_message.Message):
     CODE_TYPE_FIELD_NUMBER: _builtins.int
     PLACE_OF_SERVICE_CODE_FIELD_NUMBER: _builtins.int
     code: _builtins.str
+    """The billing code, e.g. "99214": 1-16 letters, digits, '.' or '-'."""
     code_type: _common_pb2.CodeType.ValueType
+    """The code system of `code`."""
     place_of_service_code: _builtins.str
-    """Place of service code, e.g. "11"."""
+    """Place of service code, e.g. "11".
+    Empty matches benefits for any place of service.
+    """
     def __init__(
         self,
         *,
@@ -65,20 +71,30 @@ class Provider(_message.Message):
     PROVIDER_DESIGNATION_FIELD_NUMBER: _builtins.int
     NEGOTIATED_AMOUNT_FIELD_NUMBER: _builtins.int
     provider_id: _builtins.str
-    """Caller's id for this provider; unique within a request."""
+    """Caller's id for this provider; unique within a request.
+    Echoed in the provider's result. At most 64 printable characters.
+    """
     display_name: _builtins.str
+    """The provider's name for display (at most 64 characters). Informational: not used to select a benefit."""
     network_category: _common_pb2.NetworkCategory.ValueType
+    """Whether the provider is in the member's network: selects in- or out-of-network benefits."""
     benefit_tier_name: _builtins.str
     """"1", "2", "PCP"... empty matches any tier."""
     provider_type_code: _builtins.str
-    """e.g. "HO"."""
+    """e.g. "HO".
+    The payer's provider type code; empty matches any.
+    """
     provider_specialty_code: _builtins.str
-    """e.g. "08"."""
+    """e.g. "08".
+    The payer's provider specialty code; empty matches any.
+    """
     provider_designation: _builtins.str
     """e.g. "PCP"; empty matches any designation."""
     @_builtins.property
     def negotiated_amount(self) -> _money_pb2.Money:
-        """The negotiated (allowed) amount for the service."""
+        """The negotiated (allowed) amount for the service.
+        USD, more than zero, at most two decimal places.
+        """
 
     def __init__(
         self,
@@ -111,11 +127,16 @@ class AccumulatorOverride(_message.Message):
     NETWORK_FIELD_NUMBER: _builtins.int
     REMAINING_FIELD_NUMBER: _builtins.int
     kind: _common_pb2.AccumulatorKind.ValueType
+    """Which accumulator to replace."""
     level: _common_pb2.AccumulatorLevel.ValueType
+    """Its level."""
     network: _common_pb2.NetworkCategory.ValueType
+    """Its network."""
     @_builtins.property
     def remaining(self) -> _decimal_pb2.Decimal:
-        """New remaining value (dollars, or visits for a counter limit); "0" means met / exhausted."""
+        """New remaining value (dollars, or visits for a counter limit); "0" means met / exhausted.
+        Not negative, at most two decimal places.
+        """
 
     def __init__(
         self,
@@ -135,6 +156,8 @@ Global___AccumulatorOverride: _TypeAlias = AccumulatorOverride  # noqa: Y015
 
 @_typing.final
 class EstimateRequest(_message.Message):
+    """The request of Estimate: one member, one service, the providers to compare."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     MEMBER_FIELD_NUMBER: _builtins.int
@@ -144,15 +167,25 @@ class EstimateRequest(_message.Message):
     INCLUDE_TRACE_FIELD_NUMBER: _builtins.int
     ACCUMULATOR_OVERRIDES_FIELD_NUMBER: _builtins.int
     product_type: _common_pb2.BenefitProductType.ValueType
+    """The insurance product to estimate under."""
     include_trace: _builtins.bool
+    """True: each result carries the calculation trace (one line per decision)."""
     @_builtins.property
-    def member(self) -> _common_pb2.Member: ...
+    def member(self) -> _common_pb2.Member:
+        """The member whose benefits and accumulators are read."""
+
     @_builtins.property
-    def service(self) -> Global___RequestedService: ...
+    def service(self) -> Global___RequestedService:
+        """The service to estimate."""
+
     @_builtins.property
-    def providers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Provider]: ...
+    def providers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Provider]:
+        """1..N providers (N is the server's configured maximum), each with a distinct provider_id."""
+
     @_builtins.property
-    def accumulator_overrides(self) -> _containers.RepeatedCompositeFieldContainer[Global___AccumulatorOverride]: ...
+    def accumulator_overrides(self) -> _containers.RepeatedCompositeFieldContainer[Global___AccumulatorOverride]:
+        """What-if replacements of accumulator remainders; at most one per kind, level and network."""
+
     def __init__(
         self,
         *,
@@ -173,6 +206,8 @@ Global___EstimateRequest: _TypeAlias = EstimateRequest  # noqa: Y015
 
 @_typing.final
 class EstimateResponse(_message.Message):
+    """The answer of Estimate."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ESTIMATES_FIELD_NUMBER: _builtins.int
@@ -206,15 +241,25 @@ class StreamEstimatesRequest(_message.Message):
     INCLUDE_TRACE_FIELD_NUMBER: _builtins.int
     ACCUMULATOR_OVERRIDES_FIELD_NUMBER: _builtins.int
     product_type: _common_pb2.BenefitProductType.ValueType
+    """The insurance product to estimate under."""
     include_trace: _builtins.bool
+    """True: each result carries the calculation trace (one line per decision)."""
     @_builtins.property
-    def member(self) -> _common_pb2.Member: ...
+    def member(self) -> _common_pb2.Member:
+        """The member whose benefits and accumulators are read."""
+
     @_builtins.property
-    def service(self) -> Global___RequestedService: ...
+    def service(self) -> Global___RequestedService:
+        """The service to estimate."""
+
     @_builtins.property
-    def providers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Provider]: ...
+    def providers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Provider]:
+        """1..N providers (N is the server's configured maximum), each with a distinct provider_id."""
+
     @_builtins.property
-    def accumulator_overrides(self) -> _containers.RepeatedCompositeFieldContainer[Global___AccumulatorOverride]: ...
+    def accumulator_overrides(self) -> _containers.RepeatedCompositeFieldContainer[Global___AccumulatorOverride]:
+        """What-if replacements of accumulator remainders; at most one per kind, level and network."""
+
     def __init__(
         self,
         *,
@@ -235,11 +280,15 @@ Global___StreamEstimatesRequest: _TypeAlias = StreamEstimatesRequest  # noqa: Y0
 
 @_typing.final
 class StreamEstimatesResponse(_message.Message):
+    """One message of the StreamEstimates stream: one provider's result."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ESTIMATE_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def estimate(self) -> Global___CostEstimate: ...
+    def estimate(self) -> Global___CostEstimate:
+        """The result of one provider of the request (its provider_id says which)."""
+
     def __init__(
         self,
         *,
@@ -255,6 +304,8 @@ Global___StreamEstimatesResponse: _TypeAlias = StreamEstimatesResponse  # noqa: 
 
 @_typing.final
 class CalculateRequest(_message.Message):
+    """The request of Calculate: one coverage, the member's accumulators and a service amount."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     COVERAGE_FIELD_NUMBER: _builtins.int
@@ -265,12 +316,21 @@ class CalculateRequest(_message.Message):
     network: _common_pb2.NetworkCategory.ValueType
     """The benefit's network; related accumulators without a network code use it. Unspecified means in network."""
     include_trace: _builtins.bool
+    """True: the result carries the calculation trace."""
     @_builtins.property
-    def coverage(self) -> _common_pb2.Coverage: ...
+    def coverage(self) -> _common_pb2.Coverage:
+        """The coverage exactly as the calculation chain reads it."""
+
     @_builtins.property
-    def accumulators(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Accumulator]: ...
+    def accumulators(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Accumulator]:
+        """The member's accumulators as the Accumulators API gives them; those the coverage does not relate are
+        ignored. Empty: no deductible, out-of-pocket maximum or limit is known (all absent).
+        """
+
     @_builtins.property
-    def service_amount(self) -> _money_pb2.Money: ...
+    def service_amount(self) -> _money_pb2.Money:
+        """The amount charged for the service (USD, not negative, at most two decimal places)."""
+
     def __init__(
         self,
         *,
@@ -290,11 +350,15 @@ Global___CalculateRequest: _TypeAlias = CalculateRequest  # noqa: Y015
 
 @_typing.final
 class CalculateResponse(_message.Message):
+    """The answer of Calculate."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ESTIMATE_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def estimate(self) -> Global___CostEstimate: ...
+    def estimate(self) -> Global___CostEstimate:
+        """The result for the given coverage (provider_id empty)."""
+
     def __init__(
         self,
         *,
@@ -310,7 +374,9 @@ Global___CalculateResponse: _TypeAlias = CalculateResponse  # noqa: Y015
 
 @_typing.final
 class CostBreakdown(_message.Message):
-    """Where the member's share came from. The lines add up to member_pays."""
+    """Where the member's share came from. The lines add up to member_pays.
+    Every line is USD with two decimals and present (zero when nothing was charged on it).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -320,15 +386,27 @@ class CostBreakdown(_message.Message):
     NOT_COVERED_FIELD_NUMBER: _builtins.int
     OVER_LIMIT_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def deductible(self) -> _money_pb2.Money: ...
+    def deductible(self) -> _money_pb2.Money:
+        """Charged toward the deductible."""
+
     @_builtins.property
-    def copay(self) -> _money_pb2.Money: ...
+    def copay(self) -> _money_pb2.Money:
+        """Charged as copay."""
+
     @_builtins.property
-    def coinsurance(self) -> _money_pb2.Money: ...
+    def coinsurance(self) -> _money_pb2.Money:
+        """Charged as coinsurance (rounded half-up to the cent)."""
+
     @_builtins.property
-    def not_covered(self) -> _money_pb2.Money: ...
+    def not_covered(self) -> _money_pb2.Money:
+        """The whole amount, when the service is not covered. Never credited to deductible or out-of-pocket."""
+
     @_builtins.property
-    def over_limit(self) -> _money_pb2.Money: ...
+    def over_limit(self) -> _money_pb2.Money:
+        """What a benefit limit does not cover (exhausted limit, or the plan's share above a dollar limit).
+        Never credited to deductible or out-of-pocket.
+        """
+
     def __init__(
         self,
         *,
@@ -360,20 +438,49 @@ class AccumulatorState(_message.Message):
     REMAINING_AFTER_FIELD_NUMBER: _builtins.int
     LIMIT_VALUE_FIELD_NUMBER: _builtins.int
     ACCUM_EX_CODE_FIELD_NUMBER: _builtins.int
+    DEDUCTIBLE_CODE_FIELD_NUMBER: _builtins.int
+    CURRENT_VALUE_FIELD_NUMBER: _builtins.int
+    CURRENT_VALUE_AFTER_FIELD_NUMBER: _builtins.int
+    INDIVIDUALS_MET_FIELD_NUMBER: _builtins.int
+    INDIVIDUALS_NEEDED_TO_MEET_FIELD_NUMBER: _builtins.int
     kind: _common_pb2.AccumulatorKind.ValueType
+    """Deductible, out-of-pocket maximum or limit."""
     level: _common_pb2.AccumulatorLevel.ValueType
+    """Individual or family."""
     network: _common_pb2.NetworkCategory.ValueType
+    """The network of the accumulator."""
     limit_type: _common_pb2.LimitType.ValueType
     """Set for limits only."""
     accum_ex_code: _builtins.str
+    """The payer's accumulator exception code, e.g. "L01"; empty when none."""
+    deductible_code: _builtins.str
+    """The accumulator's deductible code as the payer sent it (tells several deductibles of one level apart)."""
+    individuals_met: _builtins.int
+    """Deductibles: how many family members have met their deductible (`numOfIndividualsMet`), when sent."""
+    individuals_needed_to_meet: _builtins.int
+    """Deductibles: how many must meet it for the family deductible to count as met (`numOfIndividualsNeededToMeet`);
+    met >= needed explains "deductible met" next to a positive remainder (cost-share-rules.md §2).
+    """
     @_builtins.property
     def remaining_before(self) -> _decimal_pb2.Decimal:
         """Unset when unknown. Dollars with two decimals; counters as whole visits."""
 
     @_builtins.property
-    def remaining_after(self) -> _decimal_pb2.Decimal: ...
+    def remaining_after(self) -> _decimal_pb2.Decimal:
+        """The remaining value after this service, in the same unit. Unset when unknown."""
+
     @_builtins.property
-    def limit_value(self) -> _decimal_pb2.Decimal: ...
+    def limit_value(self) -> _decimal_pb2.Decimal:
+        """The yearly amount (dollars or visits). Unset when the payer did not send it."""
+
+    @_builtins.property
+    def current_value(self) -> _decimal_pb2.Decimal:
+        """Used so far before this service (the payer's `currentValue`); unset when the payer did not send it."""
+
+    @_builtins.property
+    def current_value_after(self) -> _decimal_pb2.Decimal:
+        """Used so far after this service; unset when unknown."""
+
     def __init__(
         self,
         *,
@@ -385,17 +492,31 @@ class AccumulatorState(_message.Message):
         remaining_after: _decimal_pb2.Decimal | None = ...,
         limit_value: _decimal_pb2.Decimal | None = ...,
         accum_ex_code: _builtins.str = ...,
+        deductible_code: _builtins.str = ...,
+        current_value: _decimal_pb2.Decimal | None = ...,
+        current_value_after: _decimal_pb2.Decimal | None = ...,
+        individuals_met: _builtins.int | None = ...,
+        individuals_needed_to_meet: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["limit_value", b"limit_value", "remaining_after", b"remaining_after", "remaining_before", b"remaining_before"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_individuals_met", b"_individuals_met", "_individuals_needed_to_meet", b"_individuals_needed_to_meet", "current_value", b"current_value", "current_value_after", b"current_value_after", "individuals_met", b"individuals_met", "individuals_needed_to_meet", b"individuals_needed_to_meet", "limit_value", b"limit_value", "remaining_after", b"remaining_after", "remaining_before", b"remaining_before"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accum_ex_code", b"accum_ex_code", "kind", b"kind", "level", b"level", "limit_type", b"limit_type", "limit_value", b"limit_value", "network", b"network", "remaining_after", b"remaining_after", "remaining_before", b"remaining_before"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_individuals_met", b"_individuals_met", "_individuals_needed_to_meet", b"_individuals_needed_to_meet", "accum_ex_code", b"accum_ex_code", "current_value", b"current_value", "current_value_after", b"current_value_after", "deductible_code", b"deductible_code", "individuals_met", b"individuals_met", "individuals_needed_to_meet", b"individuals_needed_to_meet", "kind", b"kind", "level", b"level", "limit_type", b"limit_type", "limit_value", b"limit_value", "network", b"network", "remaining_after", b"remaining_after", "remaining_before", b"remaining_before"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__individuals_met: _TypeAlias = _typing.Literal["individuals_met"]  # noqa: Y015
+    _WhichOneofArgType__individuals_met: _TypeAlias = _typing.Literal["_individuals_met", b"_individuals_met"]  # noqa: Y015
+    _WhichOneofReturnType__individuals_needed_to_meet: _TypeAlias = _typing.Literal["individuals_needed_to_meet"]  # noqa: Y015
+    _WhichOneofArgType__individuals_needed_to_meet: _TypeAlias = _typing.Literal["_individuals_needed_to_meet", b"_individuals_needed_to_meet"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__individuals_met) -> _WhichOneofReturnType__individuals_met | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__individuals_needed_to_meet) -> _WhichOneofReturnType__individuals_needed_to_meet | None: ...
 
 Global___AccumulatorState: _TypeAlias = AccumulatorState  # noqa: Y015
 
 @_typing.final
 class EstimateFlags(_message.Message):
+    """Yes/no facts about the result."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SERVICE_COVERED_FIELD_NUMBER: _builtins.int
@@ -403,9 +524,13 @@ class EstimateFlags(_message.Message):
     OUT_OF_POCKET_MET_FIELD_NUMBER: _builtins.int
     DEDUCTIBLE_MET_FIELD_NUMBER: _builtins.int
     service_covered: _builtins.bool
+    """The plan covers the service (false: the member pays the whole amount as not_covered)."""
     limit_reached: _builtins.bool
+    """A benefit limit was exhausted or capped what the plan pays."""
     out_of_pocket_met: _builtins.bool
+    """The out-of-pocket maximum is met after this service (remaining 0)."""
     deductible_met: _builtins.bool
+    """The deductible is met after this service (remaining 0, or met by number of individuals)."""
     def __init__(
         self,
         *,
@@ -435,12 +560,19 @@ class MatchedBenefit(_message.Message):
     COVERAGE_SEQUENCE_NUMBER_FIELD_NUMBER: _builtins.int
     PROVIDER_DESIGNATIONS_FIELD_NUMBER: _builtins.int
     benefit_name: _builtins.str
+    """The payer's benefit name."""
     benefit_code: _builtins.int
+    """The payer's benefit code."""
     benefit_tier_name: _builtins.str
+    """The benefit's tier name, e.g. "1" or "PCP"; empty when the benefit has none."""
     network_category: _common_pb2.NetworkCategory.ValueType
+    """The benefit's network."""
     coverage_sequence_number: _builtins.int
+    """The sequence number of the coverage used within the benefit."""
     @_builtins.property
-    def provider_designations(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def provider_designations(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Provider designations the benefit serves, e.g. "PCP"; empty when it serves any."""
+
     def __init__(
         self,
         *,
@@ -489,7 +621,7 @@ class TraceLine(_message.Message):
     DECISION_FIELD_NUMBER: _builtins.int
     VALUES_FIELD_NUMBER: _builtins.int
     handler: _builtins.str
-    """e.g. "H5 Deductible"."""
+    """e.g. "H5 Deductible"; "warning" for a warning (e.g. an unknown accumulator treated as absent)."""
     decision: _builtins.str
     """What was decided, in words."""
     @_builtins.property
@@ -537,25 +669,43 @@ class CostEstimate(_message.Message):
     """
     @_builtins.property
     def status(self) -> _status_pb2.Status:
-        """OK, or why this provider has no estimate (NOT_FOUND: no matching benefit; UNAVAILABLE: upstream failure...)."""
+        """OK, or why this provider has no estimate (NOT_FOUND: no matching benefit; UNAVAILABLE: upstream failure...).
+        When not OK, the money fields below are unset.
+        """
 
     @_builtins.property
-    def service_amount(self) -> _money_pb2.Money: ...
+    def service_amount(self) -> _money_pb2.Money:
+        """The amount the estimate is for: the provider's negotiated amount, or Calculate's service amount."""
+
     @_builtins.property
-    def member_pays(self) -> _money_pb2.Money: ...
+    def member_pays(self) -> _money_pb2.Money:
+        """What the member pays (USD, two decimals). member_pays + plan_pays = service_amount, exactly."""
+
     @_builtins.property
-    def plan_pays(self) -> _money_pb2.Money: ...
+    def plan_pays(self) -> _money_pb2.Money:
+        """What the plan pays (USD, two decimals)."""
+
     @_builtins.property
-    def breakdown(self) -> Global___CostBreakdown: ...
+    def breakdown(self) -> Global___CostBreakdown:
+        """How member_pays splits into deductible, copay, coinsurance, not covered and over limit."""
+
     @_builtins.property
-    def accumulators(self) -> _containers.RepeatedCompositeFieldContainer[Global___AccumulatorState]: ...
+    def accumulators(self) -> _containers.RepeatedCompositeFieldContainer[Global___AccumulatorState]:
+        """Every accumulator the calculation used, before and after this service."""
+
     @_builtins.property
-    def matched_benefit(self) -> Global___MatchedBenefit: ...
+    def matched_benefit(self) -> Global___MatchedBenefit:
+        """The benefit and coverage used; unset for Calculate and when no benefit was chosen."""
+
     @_builtins.property
-    def flags(self) -> Global___EstimateFlags: ...
+    def flags(self) -> Global___EstimateFlags:
+        """Yes/no facts about the result."""
+
     @_builtins.property
     def path(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Handlers visited, in order."""
+        """Handlers visited, in order.
+        e.g. ["H1 ServiceCoverage", "H2 BenefitLimitation", ...].
+        """
 
     @_builtins.property
     def trace(self) -> _containers.RepeatedCompositeFieldContainer[Global___TraceLine]:
@@ -584,3 +734,101 @@ class CostEstimate(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___CostEstimate: _TypeAlias = CostEstimate  # noqa: Y015
+
+@_typing.final
+class EligibilityEstimate(_message.Message):
+    """EstimateFromEligibility: one provider's answer (the other messages are in eligibility_estimate.proto)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ESTIMATE_FIELD_NUMBER: _builtins.int
+    MEMBER_PAYS_LOW_FIELD_NUMBER: _builtins.int
+    MEMBER_PAYS_HIGH_FIELD_NUMBER: _builtins.int
+    COMPLETENESS_FIELD_NUMBER: _builtins.int
+    ASSUMPTIONS_FIELD_NUMBER: _builtins.int
+    SERVICE_TYPE_CODE_FIELD_NUMBER: _builtins.int
+    DERIVED_INPUTS_FIELD_NUMBER: _builtins.int
+    SOURCE_INDICES_FIELD_NUMBER: _builtins.int
+    completeness: _eligibility_estimate_pb2.EstimateCompleteness.ValueType
+    """COMPLETE, AMBIGUOUS or INCOMPLETE."""
+    service_type_code: _builtins.str
+    """The X12 service type code whose cost share was used."""
+    @_builtins.property
+    def estimate(self) -> Global___CostEstimate:
+        """The point estimate; estimate.status is this provider's status (OK, or NOT_FOUND when the 271 has nothing for
+        the service in the provider's network).
+        """
+
+    @_builtins.property
+    def member_pays_low(self) -> _money_pb2.Money:
+        """The least the member pays over every reading the 271 allows."""
+
+    @_builtins.property
+    def member_pays_high(self) -> _money_pb2.Money:
+        """The most the member pays over every reading the 271 allows."""
+
+    @_builtins.property
+    def assumptions(self) -> _containers.RepeatedCompositeFieldContainer[_eligibility_estimate_pb2.EstimateAssumption]:
+        """The assumptions made, each with the 271 entries it rests on."""
+
+    @_builtins.property
+    def derived_inputs(self) -> Global___CalculateRequest:
+        """Calculate(derived_inputs) reproduces the point estimate exactly."""
+
+    @_builtins.property
+    def source_indices(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """The benefitsInformation entries (indices in the raw 271) the estimate used."""
+
+    def __init__(
+        self,
+        *,
+        estimate: Global___CostEstimate | None = ...,
+        member_pays_low: _money_pb2.Money | None = ...,
+        member_pays_high: _money_pb2.Money | None = ...,
+        completeness: _eligibility_estimate_pb2.EstimateCompleteness.ValueType = ...,
+        assumptions: _abc.Iterable[_eligibility_estimate_pb2.EstimateAssumption] | None = ...,
+        service_type_code: _builtins.str = ...,
+        derived_inputs: Global___CalculateRequest | None = ...,
+        source_indices: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["derived_inputs", b"derived_inputs", "estimate", b"estimate", "member_pays_high", b"member_pays_high", "member_pays_low", b"member_pays_low"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assumptions", b"assumptions", "completeness", b"completeness", "derived_inputs", b"derived_inputs", "estimate", b"estimate", "member_pays_high", b"member_pays_high", "member_pays_low", b"member_pays_low", "service_type_code", b"service_type_code", "source_indices", b"source_indices"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EligibilityEstimate: _TypeAlias = EligibilityEstimate  # noqa: Y015
+
+@_typing.final
+class EstimateFromEligibilityResponse(_message.Message):
+    """EstimateFromEligibility's answer."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECK_ID_FIELD_NUMBER: _builtins.int
+    DATE_OF_SERVICE_FIELD_NUMBER: _builtins.int
+    ESTIMATES_FIELD_NUMBER: _builtins.int
+    check_id: _builtins.str
+    """The check used; also when the inquiry was run now."""
+    @_builtins.property
+    def date_of_service(self) -> _date_pb2.Date:
+        """The check's date of service: the estimate is for that day."""
+
+    @_builtins.property
+    def estimates(self) -> _containers.RepeatedCompositeFieldContainer[Global___EligibilityEstimate]:
+        """One per provider, in request order."""
+
+    def __init__(
+        self,
+        *,
+        check_id: _builtins.str = ...,
+        date_of_service: _date_pb2.Date | None = ...,
+        estimates: _abc.Iterable[Global___EligibilityEstimate] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["date_of_service", b"date_of_service"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["check_id", b"check_id", "date_of_service", b"date_of_service", "estimates", b"estimates"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EstimateFromEligibilityResponse: _TypeAlias = EstimateFromEligibilityResponse  # noqa: Y015

@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from costestimator.v1 import eligibility_estimate_pb2 as costestimator_dot_v1_dot_eligibility__estimate__pb2
 from costestimator.v1 import estimate_service_pb2 as costestimator_dot_v1_dot_estimate__service__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -50,6 +51,11 @@ class EstimateServiceStub:
                 request_serializer=costestimator_dot_v1_dot_estimate__service__pb2.CalculateRequest.SerializeToString,
                 response_deserializer=costestimator_dot_v1_dot_estimate__service__pb2.CalculateResponse.FromString,
                 _registered_method=True)
+        self.EstimateFromEligibility = channel.unary_unary(
+                '/costestimator.v1.EstimateService/EstimateFromEligibility',
+                request_serializer=costestimator_dot_v1_dot_eligibility__estimate__pb2.EstimateFromEligibilityRequest.SerializeToString,
+                response_deserializer=costestimator_dot_v1_dot_estimate__service__pb2.EstimateFromEligibilityResponse.FromString,
+                _registered_method=True)
 
 
 class EstimateServiceServicer:
@@ -58,6 +64,8 @@ class EstimateServiceServicer:
 
     def Estimate(self, request, context):
         """One member, one service, 1..N providers; one result per provider, each with its own status.
+        A bad request fails as a whole with INVALID_ARGUMENT; a provider that cannot be estimated (no matching
+        benefit, upstream failure) gets its own non-OK status in its result while the others succeed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -65,6 +73,7 @@ class EstimateServiceServicer:
 
     def StreamEstimates(self, request, context):
         """The same request; each provider's result is sent as soon as it is ready.
+        The stream carries exactly one message per provider, in completion order (match them by provider_id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -72,6 +81,15 @@ class EstimateServiceServicer:
 
     def Calculate(self, request, context):
         """Runs the calculation on an explicit coverage and accumulator state: no upstream call.
+        The answer is the same result message as a provider estimate (cost-share-rules.md).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EstimateFromEligibility(self, request, context):
+        """What the member pays, derived from an eligibility check (271): per provider a point estimate, a range over
+        every reading the 271 allows, its completeness and assumptions, and the Calculate request that reproduces it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -94,6 +112,11 @@ def add_EstimateServiceServicer_to_server(servicer, server):
                     servicer.Calculate,
                     request_deserializer=costestimator_dot_v1_dot_estimate__service__pb2.CalculateRequest.FromString,
                     response_serializer=costestimator_dot_v1_dot_estimate__service__pb2.CalculateResponse.SerializeToString,
+            ),
+            'EstimateFromEligibility': grpc.unary_unary_rpc_method_handler(
+                    servicer.EstimateFromEligibility,
+                    request_deserializer=costestimator_dot_v1_dot_eligibility__estimate__pb2.EstimateFromEligibilityRequest.FromString,
+                    response_serializer=costestimator_dot_v1_dot_estimate__service__pb2.EstimateFromEligibilityResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -178,6 +201,33 @@ class EstimateService:
             '/costestimator.v1.EstimateService/Calculate',
             costestimator_dot_v1_dot_estimate__service__pb2.CalculateRequest.SerializeToString,
             costestimator_dot_v1_dot_estimate__service__pb2.CalculateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EstimateFromEligibility(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/costestimator.v1.EstimateService/EstimateFromEligibility',
+            costestimator_dot_v1_dot_eligibility__estimate__pb2.EstimateFromEligibilityRequest.SerializeToString,
+            costestimator_dot_v1_dot_estimate__service__pb2.EstimateFromEligibilityResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,6 +4,7 @@ isort:skip_file
 """
 
 from collections import abc as _abc
+from costestimator.v1 import eligibility_estimate_pb2 as _eligibility_estimate_pb2
 from costestimator.v1 import estimate_service_pb2 as _estimate_service_pb2
 from grpc import aio as _aio
 import abc as _abc_1
@@ -34,11 +35,22 @@ class EstimateServiceStub:
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> EstimateServiceAsyncStub: ...
     Estimate: _grpc.UnaryUnaryMultiCallable[_estimate_service_pb2.EstimateRequest, _estimate_service_pb2.EstimateResponse]
-    """One member, one service, 1..N providers; one result per provider, each with its own status."""
+    """One member, one service, 1..N providers; one result per provider, each with its own status.
+    A bad request fails as a whole with INVALID_ARGUMENT; a provider that cannot be estimated (no matching
+    benefit, upstream failure) gets its own non-OK status in its result while the others succeed.
+    """
     StreamEstimates: _grpc.UnaryStreamMultiCallable[_estimate_service_pb2.StreamEstimatesRequest, _estimate_service_pb2.StreamEstimatesResponse]
-    """The same request; each provider's result is sent as soon as it is ready."""
+    """The same request; each provider's result is sent as soon as it is ready.
+    The stream carries exactly one message per provider, in completion order (match them by provider_id).
+    """
     Calculate: _grpc.UnaryUnaryMultiCallable[_estimate_service_pb2.CalculateRequest, _estimate_service_pb2.CalculateResponse]
-    """Runs the calculation on an explicit coverage and accumulator state: no upstream call."""
+    """Runs the calculation on an explicit coverage and accumulator state: no upstream call.
+    The answer is the same result message as a provider estimate (cost-share-rules.md).
+    """
+    EstimateFromEligibility: _grpc.UnaryUnaryMultiCallable[_eligibility_estimate_pb2.EstimateFromEligibilityRequest, _estimate_service_pb2.EstimateFromEligibilityResponse]
+    """What the member pays, derived from an eligibility check (271): per provider a point estimate, a range over
+    every reading the 271 allows, its completeness and assumptions, and the Calculate request that reproduces it.
+    """
 
 @_typing.type_check_only
 class EstimateServiceAsyncStub(EstimateServiceStub):
@@ -46,11 +58,22 @@ class EstimateServiceAsyncStub(EstimateServiceStub):
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Estimate: _aio.UnaryUnaryMultiCallable[_estimate_service_pb2.EstimateRequest, _estimate_service_pb2.EstimateResponse]  # type: ignore[assignment]
-    """One member, one service, 1..N providers; one result per provider, each with its own status."""
+    """One member, one service, 1..N providers; one result per provider, each with its own status.
+    A bad request fails as a whole with INVALID_ARGUMENT; a provider that cannot be estimated (no matching
+    benefit, upstream failure) gets its own non-OK status in its result while the others succeed.
+    """
     StreamEstimates: _aio.UnaryStreamMultiCallable[_estimate_service_pb2.StreamEstimatesRequest, _estimate_service_pb2.StreamEstimatesResponse]  # type: ignore[assignment]
-    """The same request; each provider's result is sent as soon as it is ready."""
+    """The same request; each provider's result is sent as soon as it is ready.
+    The stream carries exactly one message per provider, in completion order (match them by provider_id).
+    """
     Calculate: _aio.UnaryUnaryMultiCallable[_estimate_service_pb2.CalculateRequest, _estimate_service_pb2.CalculateResponse]  # type: ignore[assignment]
-    """Runs the calculation on an explicit coverage and accumulator state: no upstream call."""
+    """Runs the calculation on an explicit coverage and accumulator state: no upstream call.
+    The answer is the same result message as a provider estimate (cost-share-rules.md).
+    """
+    EstimateFromEligibility: _aio.UnaryUnaryMultiCallable[_eligibility_estimate_pb2.EstimateFromEligibilityRequest, _estimate_service_pb2.EstimateFromEligibilityResponse]  # type: ignore[assignment]
+    """What the member pays, derived from an eligibility check (271): per provider a point estimate, a range over
+    every reading the 271 allows, its completeness and assumptions, and the Calculate request that reproduces it.
+    """
 
 class EstimateServiceServicer(metaclass=_abc_1.ABCMeta):
     """Estimates what a member pays for a service, per provider."""
@@ -61,7 +84,10 @@ class EstimateServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _estimate_service_pb2.EstimateRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_estimate_service_pb2.EstimateResponse, _abc.Awaitable[_estimate_service_pb2.EstimateResponse]]:
-        """One member, one service, 1..N providers; one result per provider, each with its own status."""
+        """One member, one service, 1..N providers; one result per provider, each with its own status.
+        A bad request fails as a whole with INVALID_ARGUMENT; a provider that cannot be estimated (no matching
+        benefit, upstream failure) gets its own non-OK status in its result while the others succeed.
+        """
 
     @_abc_1.abstractmethod
     def StreamEstimates(
@@ -69,7 +95,9 @@ class EstimateServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _estimate_service_pb2.StreamEstimatesRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_estimate_service_pb2.StreamEstimatesResponse], _abc.AsyncIterator[_estimate_service_pb2.StreamEstimatesResponse]]:
-        """The same request; each provider's result is sent as soon as it is ready."""
+        """The same request; each provider's result is sent as soon as it is ready.
+        The stream carries exactly one message per provider, in completion order (match them by provider_id).
+        """
 
     @_abc_1.abstractmethod
     def Calculate(
@@ -77,6 +105,18 @@ class EstimateServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _estimate_service_pb2.CalculateRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_estimate_service_pb2.CalculateResponse, _abc.Awaitable[_estimate_service_pb2.CalculateResponse]]:
-        """Runs the calculation on an explicit coverage and accumulator state: no upstream call."""
+        """Runs the calculation on an explicit coverage and accumulator state: no upstream call.
+        The answer is the same result message as a provider estimate (cost-share-rules.md).
+        """
+
+    @_abc_1.abstractmethod
+    def EstimateFromEligibility(
+        self,
+        request: _eligibility_estimate_pb2.EstimateFromEligibilityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_estimate_service_pb2.EstimateFromEligibilityResponse, _abc.Awaitable[_estimate_service_pb2.EstimateFromEligibilityResponse]]:
+        """What the member pays, derived from an eligibility check (271): per provider a point estimate, a range over
+        every reading the 271 allows, its completeness and assumptions, and the Calculate request that reproduces it.
+        """
 
 def add_EstimateServiceServicer_to_server(servicer: EstimateServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

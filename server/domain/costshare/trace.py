@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Final
 
 from server.domain.costshare.routing import Edge, HandlerId
 
@@ -35,7 +35,7 @@ class TraceLine:
         head = "warning" if self.handler is None else self.handler.value
         parts = [f"{'  ' * self.depth}[{head}] {self.condition}"]
         if self.looked_at:
-            parts.append(" ".join(f"{name}={_show(value)}" for name, value in self.looked_at))
+            parts.append(" ".join(f"{name}={show_trace_value(value)}" for name, value in self.looked_at))
         if self.charged:
             parts.append("charged " + " ".join(f"{name}={value}" for name, value in self.charged))
         if self.member_pays is not None:
@@ -43,7 +43,9 @@ class TraceLine:
         return " | ".join(parts)
 
 
-def _show(value: TraceValue) -> str:
+def show_trace_value(value: TraceValue) -> str:
+    """A looked-at value as the rule book names it (§1.4): None is "absent" (an unknown remainder is "unknown" or
+    treated as absent with a warning before it gets here), indicators Y/N."""
     if value is None:
         return "absent"
     if value is True:
@@ -51,6 +53,23 @@ def _show(value: TraceValue) -> str:
     if value is False:
         return "N"
     return str(value)
+
+
+# Comparison signs in words or as ≤ ≥: JSON printers (grpcurl, Go's encoding/json) escape < and > as \u003c / \u003e,
+# which makes a trace unreadable in a terminal. The rule book's row labels (routing.py) stay as written there.
+_SIGNS: Final = ((">=", "≥"), ("<=", "≤"), (">", "above"), ("<", "below"))
+_READABLE: dict[str, str] = {}
+
+
+def readable_condition(condition: str) -> str:
+    """A routing row's condition as the trace shows it, e.g. "D > 0, otherwise" → "D above 0, otherwise"."""
+    found = _READABLE.get(condition)
+    if found is None:
+        found = condition
+        for sign, words in _SIGNS:
+            found = found.replace(sign, words)
+        _READABLE[condition] = found
+    return found
 
 
 def _lines(ctx: Context) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal]:
@@ -108,6 +127,6 @@ class Tracer:
         edge = step(ctx)
         after = _lines(ctx)
         charged = tuple((name, a - b) for name, b, a in zip(_LINE_NAMES, before, after) if a != b)
-        self.lines.append(TraceLine(handler, edge.condition, depth, looked_at, charged, ctx.member_pays,
-                                    ctx.amount_left))
+        self.lines.append(TraceLine(handler, readable_condition(edge.condition), depth, looked_at, charged,
+                                    ctx.member_pays, ctx.amount_left))
         return edge

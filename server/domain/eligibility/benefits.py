@@ -124,6 +124,8 @@ class Entry(NamedTuple):
     related_entities: tuple[Mapping[str, Any], ...]
     # Y -> in, N -> out; W (both), U and missing -> both buckets (never "provider is in network").
     networks: tuple[str, ...] = _BOTH
+    quantity_qualifier: str | None = None  # EB09, e.g. VS visits (limitations)
+    quantity: Decimal | None = None  # EB10
 
     def valid_on(self, day: dt.date) -> bool:
         return (self.begin is None or self.begin <= day) and (self.end is None or day <= self.end)
@@ -174,6 +176,7 @@ def parse_entry(index: int, raw: Mapping[str, Any]) -> Entry:
     amount = raw.get("benefitAmount")
     fraction = raw.get("benefitPercent")
     network = _text(raw, "inPlanNetworkIndicatorCode")
+    quantity = raw.get("benefitQuantity")
     return Entry(
         index,
         _text(raw, "code") or "",
@@ -193,6 +196,8 @@ def parse_entry(index: int, raw: Mapping[str, Any]) -> Entry:
         end,
         _related(raw),
         _NETWORKS.get(network, _BOTH),
+        _text(raw, "quantityQualifierCode"),
+        None if quantity is None else decimal(quantity),
     )
 
 

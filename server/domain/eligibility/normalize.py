@@ -40,8 +40,11 @@ from .summary import (
     Note,
     NoteKind,
     OfficeVisitHeadline,
+    PlanCoverage,
     RawRef,
     ServiceCostShare,
+    ServiceLine,
+    ServiceLineKind,
 )
 from .validation import clean_service_type_codes
 
@@ -375,7 +378,7 @@ def _headline(cell_of: Callable[[str, str], CostShareCell], network: str) -> Off
     for stc in OFFICE_VISIT_HEADLINE:
         cell = cell_of(stc, network)
         if cell.copay is not None or cell.coinsurance_percent is not None:
-            return OfficeVisitHeadline(stc, cell.copay, cell.coinsurance_percent)
+            return OfficeVisitHeadline(stc, cell.copay, cell.coinsurance_percent, cell.source_refs)
     return None
 
 
@@ -396,6 +399,37 @@ def _cost_share_lines(entries: Iterable[Entry]) -> tuple[CostShareLine, ...]:
         lines.append(CostShareLine(kind, e.service_type_codes, e.network, e.level, e.time_qualifier, amount, percent,
                                    e.notes, e.place_of_service, e.auth_or_cert, e.position))
     return tuple(lines)
+
+
+_SERVICE_LINE_KINDS: Final = {"C": ServiceLineKind.DEDUCTIBLE, "G": ServiceLineKind.OUT_OF_POCKET,
+                               "F": ServiceLineKind.LIMITATION, "I": ServiceLineKind.NOT_COVERED}
+
+
+def _service_lines(entries: Iterable[Entry]) -> tuple[ServiceLine, ...]:
+    """§7.1 of estimate-from-eligibility.md: C/G lines of specific services (non-empty STC list without 30),
+    and every F (limitation) and I (not covered) line, as sent."""
+    lines: list[ServiceLine] = []
+    for e in entries:
+        kind = _SERVICE_LINE_KINDS.get(e.code)
+        if kind is None:
+            continue
+        stcs = e.service_type_codes
+        if e.code in ("C", "G") and (not stcs or PLAN_COVERAGE_STC in stcs):
+            continue
+        percent = percent_from_fraction(e.fraction) if e.fraction is not None else None
+        lines.append(ServiceLine(kind, stcs, e.network, e.level, e.time_qualifier, e.amount, percent,
+                                 e.quantity_qualifier, e.quantity, e.notes, e.place_of_service, e.auth_or_cert,
+                                 e.position))
+    return tuple(lines)
+
+
+def _plan_coverages(entries: Iterable[Entry]) -> tuple[PlanCoverage, ...]:
+    """§7.2: distinct (planCoverage, insuranceTypeCode) of the active (1–5) STC-30 lines, in order of appearance."""
+    found: dict[tuple[str | None, str | None], list[int]] = {}
+    for e in entries:
+        if e.code in ACTIVE_STATUS_CODES and PLAN_COVERAGE_STC in e.service_type_codes:
+            found.setdefault((e.plan_coverage, e.insurance_type), []).append(e.position)
+    return tuple(PlanCoverage(plan, ins, tuple(refs)) for (plan, ins), refs in found.items())
 
 
 def _entity_text(entity: Mapping[str, Any]) -> str:
@@ -508,4 +542,7 @@ def build_summary(
         flags=tuple(flags),
         source_refs=tuple(s.index for s in statuses if s.index is not None),
         raw_ref=RawRef(stedi_id=_first(body.get("id")), trace_id=_first(meta.get("traceId"))),
+        service_lines=_service_lines(all_entries),
+        plan_coverages=_plan_coverages(entries),
+        date_of_service=dos,
     )

@@ -17,7 +17,7 @@ from decimal import Decimal
 from enum import Enum, StrEnum
 from typing import Any, Final, TypeVar
 
-RECIPE_VERSION: Final = "stedi-v3/1"
+RECIPE_VERSION: Final = "stedi-v3/2"  # /2: service_lines, plan_coverages, date_of_service
 
 
 class NoteKind(StrEnum):
@@ -30,6 +30,15 @@ class NoteKind(StrEnum):
 class CostShareKind(StrEnum):
     COPAY = "COPAY"  # EB01 B, benefitAmount
     COINSURANCE = "COINSURANCE"  # EB01 A, benefitPercent
+
+
+class ServiceLineKind(StrEnum):
+    """What a service-level line says (estimate-from-eligibility.md §7.1)."""
+
+    DEDUCTIBLE = "DEDUCTIBLE"  # EB01 C for STCs other than 30
+    OUT_OF_POCKET = "OUT_OF_POCKET"  # EB01 G for STCs other than 30
+    LIMITATION = "LIMITATION"  # EB01 F
+    NOT_COVERED = "NOT_COVERED"  # EB01 I
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -96,6 +105,7 @@ class OfficeVisitHeadline:
     service_type_code: str
     copay: Decimal | None
     coinsurance_percent: Decimal | None
+    source_refs: tuple[int, ...] = ()  # the cell's: the entries the copay and coinsurance came from
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -113,6 +123,35 @@ class CostShareLine:
     place_of_service: str | None
     auth_or_cert_indicator: str | None
     source_ref: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServiceLine:
+    """A service-level C/G line (STC list without 30), or any F / I line, as sent: the plan-level buckets leave
+    them out (EL §4 step 4.1), the estimate needs them (deductible signals, limits, not-covered)."""
+
+    kind: ServiceLineKind
+    service_type_codes: tuple[str, ...]
+    network_code: str | None
+    coverage_level_code: str | None
+    time_qualifier_code: str | None
+    amount: Decimal | None
+    percent: Decimal | None
+    quantity_qualifier_code: str | None
+    quantity: Decimal | None
+    notes: tuple[str, ...]
+    place_of_service: str | None
+    auth_or_cert_indicator: str | None
+    source_ref: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PlanCoverage:
+    """One distinct (planCoverage, insuranceTypeCode) of the active STC-30 lines: two or more = several plans."""
+
+    plan_coverage: str | None
+    insurance_type_code: str | None
+    source_refs: tuple[int, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -155,6 +194,10 @@ class EligibilitySummary:
     source_refs: tuple[int, ...]  # benefit entries that decided `active`
     raw_ref: RawRef
     recipe_version: str = RECIPE_VERSION
+    # Added by recipe stedi-v3/2 (defaults only so older stored forms still load; they are re-derived on read).
+    service_lines: tuple[ServiceLine, ...] = ()
+    plan_coverages: tuple[PlanCoverage, ...] = ()
+    date_of_service: dt.date | None = None  # the check's: what every value in here is "as of"
 
     def service(self, code: str) -> ServiceCostShare | None:
         return next((item for item in self.service_cost_shares if item.service_type_code == code), None)
