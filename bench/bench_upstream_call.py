@@ -18,7 +18,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from server.clients.http import UpstreamConfig
-from server.clients.models import AccumulatorsResponseModel, BenefitResponseModel, parse_json
+from server.clients.models import AccumulatorsResponseModel, BenefitResponseModel, decode
 from server.clients.resilience import Deadline, Resilience
 
 MEMBER = "5~186103331+10+7+20260101+793854+8A+829"
@@ -85,9 +85,9 @@ def main(n: int = 20_000) -> None:
     benefits, accumulators = asyncio.run(_bodies())
     print(f"resilience.call, first attempt succeeds: {asyncio.run(_resilience(n)):8.2f} µs/call")
     print(f"benefits answer ({len(benefits)} B) → models:    "
-          f"{_per_call(lambda: BenefitResponseModel.model_validate(parse_json(benefits)), n // 4):8.2f} µs/call")
+          f"{_per_call(lambda: decode(benefits, BenefitResponseModel), n // 4):8.2f} µs/call")
     print(f"accumulators answer ({len(accumulators)} B) → models: "
-          f"{_per_call(lambda: AccumulatorsResponseModel.model_validate(parse_json(accumulators)), n // 4):8.2f} µs/call")
+          f"{_per_call(lambda: decode(accumulators, AccumulatorsResponseModel), n // 4):8.2f} µs/call")
 
 
 if __name__ == "__main__":

@@ -159,10 +159,11 @@ class Stack:
     def metadata(self) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {self._token}"),)
 
-    def _spawn(self, name: str, args: list[str], env: dict[str, str], *, stdout_pipe: bool = False) -> Proc:
+    def _spawn(self, name: str, args: list[str], env: dict[str, str], *, stdout_pipe: bool = False,
+               root: Path = ROOT) -> Proc:
         log = self.workdir / f"{name}.log"
         handle: IO[bytes] = open(log, "wb")  # noqa: SIM115 - closed with the process
-        popen = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, start_new_session=True,
+        popen = subprocess.Popen([sys.executable, *args], cwd=root, env=env, start_new_session=True,
                                  stdout=subprocess.PIPE if stdout_pipe else handle, stderr=handle)
         handle.close()
         proc = Proc(name, popen, log)
@@ -196,8 +197,11 @@ class Stack:
         return self._cache["stedi"]
 
     async def server(self, name: str, *, payer_latency: float = 0.0, database_url: str | None = None,
-                     env: dict[str, str] | None = None) -> Proc:
-        """`python -m server` on a free loopback port, pointed at the stand-ins, as a deployment would run it."""
+                     env: dict[str, str] | None = None, root: Path = ROOT) -> Proc:
+        """`python -m server` on a free loopback port, pointed at the stand-ins, as a deployment would run it.
+
+        `root`: the source tree the server runs from (its `server` package comes first on the path), so that
+        `bench.cpu` can compare two versions side by side."""
         if name in self._cache:
             return self._cache[name]
         payer, stedi = await self.payer(payer_latency), await self.stedi()
@@ -221,7 +225,7 @@ class Stack:
         settings.update(env or {})
         shown = " ".join(f"{k}={v}" for k, v in (env or {}).items())
         self.progress(f"starting the server under test '{name}' (python -m server{', ' + shown if shown else ''})")
-        proc = self._spawn(f"server-{name}", ["-m", "server"], clean_env(**settings))
+        proc = self._spawn(f"server-{name}", ["-m", "server"], clean_env(**settings), root=root)
         proc.port = port
         await wait_healthy(port, proc)
         self._cache[name] = proc
@@ -256,6 +260,10 @@ class Stack:
             proc.port = port
             self._cache["lean"] = proc
         return self._cache["lean"]
+
+    def standins(self) -> list[Proc]:
+        """The upstream stand-ins started so far (their CPU is the machine's too, not the server's)."""
+        return [p for key, p in self._cache.items() if key == "stedi" or key.startswith("payer-")]
 
     def stop(self, name: str) -> None:
         """End one cached process (and the others started under the same key prefix, e.g. echo replicas)."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from server.clients.models import AccumulatorsResponseModel, BenefitRequestModel, BenefitResponseModel, parse_json
+from server.clients.models import AccumulatorsResponseModel, BenefitRequestModel, BenefitResponseModel, decode
 from server.domain.costshare import calculate
 from server.usecases.benefit_selection import ProviderTraits, candidates
 from server.usecases.wire_to_domain import accumulators_from_wire, coverage_from_wire
@@ -40,11 +40,11 @@ async def seed_style(info: dict[str, Any], specialties: Sequence[str], providers
         async with aiohttp.ClientSession() as s, s.post(
                 base + "/benefits/v3/retrieve", data=body,
                 headers={**headers, "Content-Type": "application/json"}) as r:
-            benefits = BenefitResponseModel.model_validate(parse_json(await r.read()))
+            benefits = decode(await r.read(), BenefitResponseModel)
         async with aiohttp.ClientSession() as s, s.get(
                 base + "/accumulators/v1/read", params={"membershipId": MEMBER, "planIdentifier": PLAN},
                 headers=headers) as r:
-            accums = AccumulatorsResponseModel.model_validate(parse_json(await r.read()))
+            accums = decode(await r.read(), AccumulatorsResponseModel)
         entry = accums.member(MEMBER)
         assert entry is not None
         options = candidates(benefits, ProviderTraits("InNetwork", "1" if n % 2 else "2", None))

@@ -1,7 +1,8 @@
 """The upstream stand-ins in their own process, as a real deployment has them: `python -m bench.standins payer|stedi`.
 
 Prints one JSON line (`{"url": ...}`) once listening, then serves until killed. Logging is off: the stand-ins log a
-line per call, which would cost the measured machine CPU for nothing.
+line per call, which would cost the measured machine CPU for nothing; and they run on uvloop, for the same reason
+(the upstreams' own CPU is not ours, yet on this machine it is taken from the server under test).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import json
 import logging
 
+import uvloop
 from aiohttp import web
 
 from server.sandbox.payer import PayerSandboxConfig, start_payer_sandbox
@@ -46,7 +48,7 @@ def main() -> None:
     logging.disable(logging.CRITICAL)
     coro = _payer(args.port, args.latency) if args.kind == "payer" else _stedi(args.port, args.key)
     try:
-        asyncio.run(coro)
+        uvloop.run(coro)
     except KeyboardInterrupt:
         pass
 

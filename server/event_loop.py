@@ -7,11 +7,17 @@ import asyncio
 import gc
 
 
+GC_YOUNG_THRESHOLD = 20_000
+
+
 def install(use_uvloop: bool) -> str:
     """Set the event loop policy for the `asyncio.run` that follows; returns the loop's name ("uvloop"/"asyncio").
 
     Also moves everything allocated by imports and settings into the GC's permanent generation (`gc.freeze`):
-    collections then skip those long-lived objects instead of rescanning them on every full pass.
+    collections then skip those long-lived objects instead of rescanning them on every full pass. And the young
+    generation is collected after `GC_YOUNG_THRESHOLD` allocations instead of 700: each request allocates
+    thousands of short-lived containers (parsed answers, protobuf, aiohttp objects) that reference counting frees
+    anyway, so the default ran a collection several times per request (about a tenth of a request's CPU).
     """
     name = "asyncio"
     if use_uvloop:
@@ -22,4 +28,6 @@ def install(use_uvloop: bool) -> str:
     else:
         asyncio.set_event_loop_policy(None)
     gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
     return name

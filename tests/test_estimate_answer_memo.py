@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.clients.models import BenefitResponseModel
+from server.clients.models import BenefitResponseModel, convert
 from server.usecases import estimates
 from server.usecases.benefit_selection import ProviderTraits
 from server.usecases.estimates import EstimateRunner
@@ -21,12 +21,12 @@ def runner() -> EstimateRunner:
 
 def test_same_answer_object_shares_its_memo_and_a_new_one_does_not() -> None:
     r = runner()
-    answer = BenefitResponseModel.model_validate(ANSWER)
+    answer = convert(ANSWER, BenefitResponseModel)
     memo = r._memo(answer)
     traits = ProviderTraits("InNetwork", "1", None)
     first = memo.candidates(traits)
     assert r._memo(answer) is memo and memo.candidates(traits) is first
-    other = BenefitResponseModel.model_validate(ANSWER)  # equal, but another object (another upstream answer)
+    other = convert(ANSWER, BenefitResponseModel)  # equal, but another object (another upstream answer)
     assert r._memo(other) is not memo
 
 
@@ -34,7 +34,7 @@ def test_memos_and_traits_per_memo_are_bounded(monkeypatch: Any) -> None:
     monkeypatch.setattr(estimates, "ANSWER_MEMOS", 3)
     monkeypatch.setattr(estimates, "MEMO_TRAITS", 2)
     r = runner()
-    answers = [BenefitResponseModel.model_validate(ANSWER) for _ in range(5)]
+    answers = [convert(ANSWER, BenefitResponseModel) for _ in range(5)]
     memos = [r._memo(a) for a in answers]
     assert len(r._memos) == 3
     assert r._memo(answers[0]) is not memos[0]  # evicted: made afresh

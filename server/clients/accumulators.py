@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from .http import UpstreamSession
-from .models import AccumulatorsResponseModel
+from .models import AccumulatorsResponseModel, decode
 from .payer_api import PayerApiClient
 from .resilience import Resilience
 from .tokens import TokenProvider
@@ -34,7 +36,7 @@ class AccumulatorsClient(PayerApiClient):
         return await self._exchange(
             "GET",
             self._path,
-            AccumulatorsResponseModel.model_validate,
+            partial(decode, kind=AccumulatorsResponseModel),
             timeout=timeout,
             params={"membershipId": membership_id, "planIdentifier": plan_identifier},
         )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from .http import UpstreamSession
-from .models import BenefitRequestModel, BenefitResponseModel
+from .models import BenefitRequestModel, BenefitResponseModel, decode
 from .payer_api import PayerApiClient
 from .resilience import Resilience
 from .tokens import TokenProvider
@@ -32,7 +34,7 @@ class BenefitsClient(PayerApiClient):
         return await self._exchange(
             "POST",
             self._path,
-            BenefitResponseModel.model_validate,
+            partial(decode, kind=BenefitResponseModel),
             timeout=timeout,
             body=request.to_wire(),
         )

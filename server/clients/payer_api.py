@@ -15,11 +15,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import aiohttp
 from yarl import URL
-from pydantic import ValidationError
 
 from .errors import (
     MemberNotFound,
@@ -30,7 +29,6 @@ from .errors import (
     safe_upstream_message,
 )
 from .http import UpstreamSession, read_body
-from .models import parse_json
 from .resilience import RETRYABLE_STATUSES, Deadline, Resilience, TransientUpstreamError, parse_retry_after
 from .tokens import AccessToken, TokenProvider
 
@@ -64,7 +62,7 @@ class PayerApiClient:
         self,
         method: str,
         path: str,
-        parse: Callable[[Any], T],
+        parse: Callable[[bytes], T],
         *,
         timeout: float | None,
         params: Mapping[str, str] | None = None,
@@ -95,7 +93,7 @@ class PayerApiClient:
         url: URL,
         path: str,
         token: AccessToken,
-        parse: Callable[[Any], T],
+        parse: Callable[[bytes], T],
         params: Mapping[str, str] | None,
         body: bytes | None,
     ) -> T:
@@ -113,11 +111,11 @@ class PayerApiClient:
             return self._parse(payload, parse)
         raise self._error_for(status, payload, retry_after)
 
-    def _parse(self, payload: bytes, parse: Callable[[Any], T]) -> T:
+    def _parse(self, payload: bytes, parse: Callable[[bytes], T]) -> T:
         try:
-            return parse(parse_json(payload))
-        except (ValueError, ValidationError, TypeError):
-            # ValidationError is a ValueError; its text could echo member data, so it is dropped.
+            return parse(payload)
+        except (ValueError, TypeError):
+            # msgspec's DecodeError/ValidationError are ValueErrors; their text could echo member data: dropped.
             raise UpstreamUnavailable(self.name, f"{self.name} returned a malformed body") from None
 
     def _error_for(self, status: int, payload: bytes, retry_after: float | None) -> Exception:

@@ -177,12 +177,14 @@ class StediClient:
         return breaker
 
     async def _check(self, payload: bytes, tries: list[HttpTry], deadline: Deadline) -> StediAnswer:
-        remaining = deadline.remaining()
-        try:
-            async with asyncio.timeout(remaining):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise UpstreamDeadlineExceeded(self.name, "deadline exceeded waiting for a clearinghouse slot") from None
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(deadline.remaining()):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise UpstreamDeadlineExceeded(self.name, "deadline exceeded waiting for a clearinghouse slot") from None
+        else:
+            await self._slots.acquire()  # free: returns at once (no timer for the common case)
         try:
 
             async def once() -> StediAnswer:

@@ -22,7 +22,7 @@ import asyncio
 import dataclasses
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -48,6 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .engine import writer
 from .errors import StoreDeadlineExceeded, StoreUnavailable
+from .pg_writes import PgWrites
 from .pagination import Cursor, PageTokenCodec, clamp_page_size
 from .sealed_columns import RAW_COLUMN, SUMMARY_COLUMN, ResponseSeal, request_ref
 from .sealing import Sealer
@@ -181,6 +182,8 @@ class EligibilityRepository:
         self._engine = engine
         self._sealer = sealer
         self._writer = writer(engine)
+        # PostgreSQL: the synchronous check's two writes as single driver-level statements (pg_writes.py).
+        self._pg = PgWrites(engine) if engine.dialect.name == "postgresql" else None
         self._tokens = PageTokenCodec(page_token_secret)
         self._freshness = freshness
         self._timeout = timeout
@@ -209,7 +212,11 @@ class EligibilityRepository:
         return self._timeout, False
 
     async def _run(self, work: Work[T], *, write: bool, deadline: float | None = None) -> T:
-        """Run `work` in one transaction (writers) or on one connection (readers), within the time limit.
+        """Run `work` in one transaction (writers) or on one connection (readers), within the time limit."""
+        return await self._bounded(lambda: self._once(work, write), deadline)
+
+    async def _bounded(self, once: Callable[[], Awaitable[T]], deadline: float | None = None) -> T:
+        """Run `once` (reconnecting once, see `_attempts`) within the time limit.
 
         The work runs in its own task, so that when the limit passes the caller gets `StoreUnavailable` at once,
         while the task's clean-up of a connection that stopped answering (the driver's graceful close waits up
@@ -217,10 +224,10 @@ class EligibilityRepository:
         """
         limit, callers = self._limit(deadline)
         if limit is None:
-            return await self._attempts(work, write)
+            return await self._attempts(once)
         if limit <= 0:
             raise StoreDeadlineExceeded("the caller's deadline passed before the database call")
-        task = asyncio.ensure_future(self._attempts(work, write))
+        task = asyncio.ensure_future(self._attempts(once))
         try:
             done, _ = await asyncio.wait((task,), timeout=limit)
         except asyncio.CancelledError:
@@ -234,17 +241,18 @@ class EligibilityRepository:
             raise StoreUnavailable("database did not answer in time")
         return task.result()
 
-    async def _attempts(self, work: Work[T], write: bool) -> T:
+    async def _attempts(self, once: Callable[[], Awaitable[T]]) -> T:
         """A dead pooled connection (found on first use, since nothing pings it at checkout) is invalidated by
-        SQLAlchemy, and `work` runs once more on a fresh connection. Writes are guarded by their WHERE clauses
-        (PENDING, lease holder), so a second run after a commit whose answer was lost changes nothing twice."""
+        SQLAlchemy (or `PgWrites`), and the work runs once more on a fresh connection. Writes are guarded by their
+        WHERE clauses (PENDING, lease holder), so a second run after a commit whose answer was lost changes
+        nothing twice."""
         with _unavailable_on_db_outage():
             try:
-                return await self._once(work, write)
+                return await once()
             except DBAPIError as exc:
                 if not _disconnected(exc):
                     raise
-            return await self._once(work, write)
+            return await once()
 
     async def _once(self, work: Work[T], write: bool) -> T:
         if write:
@@ -401,17 +409,24 @@ class EligibilityRepository:
         }
         runs = 0
 
-        async def work(conn: AsyncConnection) -> None:
+        async def insert(run: Callable[[], Awaitable[object]]) -> None:
             nonlocal runs
             runs += 1
             try:
-                await conn.execute(_INSERT_REQUEST, row)
+                await run()
             except IntegrityError:
                 if runs == 1:
                     raise
                 # The first run committed but its connection died before saying so: the row is there.
 
-        await self._run(work, write=True, deadline=deadline)
+        pg = self._pg
+        if pg is not None:
+            await self._bounded(lambda: insert(lambda: pg.insert_pending(row)), deadline)
+        else:
+            async def work(conn: AsyncConnection) -> None:
+                await insert(lambda: conn.execute(_INSERT_REQUEST, row))
+
+            await self._run(work, write=True, deadline=deadline)
         values["status"] = CheckStatus.PENDING
         values["mode"] = mode
         return CheckRecord(**values)
@@ -536,7 +551,7 @@ class EligibilityRepository:
         trace_id: str | None,
         failure_reason: str | None,
         attempts: Sequence[NewAttempt],
-    ) -> RowMapping | None:
+    ) -> Mapping[str, Any] | None:
         """One transaction: the guarded UPDATE (RETURNING what changed), the attempt rows, the response row."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"cannot complete a check as {status.value}")
@@ -568,7 +583,12 @@ class EligibilityRepository:
                 "data_key_id": self._sealer.key_id,
             }
 
-        async def work(conn: AsyncConnection) -> RowMapping | None:
+        pg = self._pg
+        if pg is not None:
+            rows = _attempt_rows(check_id, attempts, len(attempts), now)
+            return await self._bounded(lambda: pg.complete(params, rows, response))
+
+        async def work(conn: AsyncConnection) -> Mapping[str, Any] | None:
             row = (await conn.execute(_COMPLETE, params)).mappings().first()
             if row is None:
                 return None
@@ -576,7 +596,7 @@ class EligibilityRepository:
                 await conn.execute(_INSERT_ATTEMPT, _attempt_rows(check_id, attempts, row["attempts"], now))
             if response is not None:
                 await conn.execute(_INSERT_RESPONSE, response)
-            return row
+            return dict(row)
 
         return await self._run(work, write=True)
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from server.cache.stores import TtlStore
 from server.clients.benefits import BenefitsClient
 from server.clients.errors import UpstreamDeadlineExceeded
-from server.clients.models import BenefitRequestModel, BenefitResponseModel
+from server.clients.models import BenefitRequestModel, BenefitResponseModel, decode, encode
 from server.usecases.counting import NO_COUNT, Count
 
 log = logging.getLogger(__name__)
@@ -37,12 +37,12 @@ KEY_NAMESPACE = "costest:benefit:v1:"
 
 
 def encode_answer(answer: BenefitResponseModel) -> bytes:
-    """JSON for a shared store; pydantic writes Decimal money as strings, which the model reads back exactly."""
-    return answer.model_dump_json(exclude_none=True).encode()
+    """JSON for a shared store: Decimal money as strings, which the answer type reads back exactly."""
+    return encode(answer)
 
 
 def decode_answer(raw: bytes) -> BenefitResponseModel:
-    return BenefitResponseModel.model_validate_json(raw)
+    return decode(raw, BenefitResponseModel)
 
 
 @dataclass(frozen=True)

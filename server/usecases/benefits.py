@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from msgspec.structs import replace
+
 from server.clients.models import BenefitModel, BenefitRequestModel, BenefitResponseModel
 from server.usecases.benefit_cache import BenefitCache
 
@@ -45,12 +47,8 @@ def _network(text: str | None) -> str | None:
 
 
 def apply_filter(response: BenefitResponseModel, criteria: BenefitFilter) -> BenefitResponseModel:
-    return response.model_copy(update={
-        "serviceInfo": [
-            info.model_copy(update={"benefit": [b for b in info.benefit if criteria.accepts(b)]})
-            for info in response.serviceInfo
-        ]
-    })
+    return replace(response, serviceInfo=[
+        replace(info, benefit=[b for b in info.benefit if criteria.accepts(b)]) for info in response.serviceInfo])
 
 
 class BenefitLookup:

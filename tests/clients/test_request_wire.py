@@ -14,13 +14,13 @@ from server.clients.models import (
 )
 
 
-def _request(provider_types: list[str], places: list[str], specialties: list[str], services: int = 1
-             ) -> BenefitRequestModel:
+def _request(provider_types: list[str], places: list[str], specialties: list[str], services: int = 1,
+             member: str = "M-ü\"1") -> BenefitRequestModel:
     infos = [RequestServiceInfoModel(serviceCodeInfo=RequestServiceCodeInfoModel(
         code=f"9921{i}", type="CPT4", providerType=[CodeModel(code=c) for c in provider_types],
         placeOfService=[CodeModel(code=c) for c in places], providerSpecialty=[CodeModel(code=c) for c in specialties]))
         for i in range(services)]
-    return BenefitRequestModel(benefitProductType="Medical", membershipID="M-ü\"1", planIdentifier="P/1",
+    return BenefitRequestModel(benefitProductType="Medical", membershipID=member, planIdentifier="P/1",
                                serviceInfo=infos)
 
 
@@ -28,6 +28,10 @@ def _request(provider_types: list[str], places: list[str], specialties: list[str
     _request([], [], []),
     _request(["22"], ["11"], ["X1"]),
     _request(["22", "23"], [], ["X1", "é"], services=3),
+    _request(["\x7f"], ["\x1f"], ["a\\b"]),
+    _request(["22"], ["11"], ["X1"], member="5~1+2/3\"x"),
+    _request(["\x7f"], [], [], member="5~1"),
+    _request(["\x1f", "\n"], ["\t"], [], member="5~1"),
 ])
 def test_body_equals_pydantic_dump(request_model: BenefitRequestModel) -> None:
     dumped = json.dumps(request_model.model_dump(mode="json", exclude_none=True), separators=(",", ":")).encode()

@@ -73,3 +73,24 @@ async def test_a_silent_database_ends_a_call_within_the_timeout(
     assert time.monotonic() - start < 0.9
     proxy.restore()
     assert await repo.get(t, record.id) is not None
+
+
+async def test_a_database_that_refuses_the_connection_fails_the_same_way_on_both_paths(
+    postgres_schema: Target,
+) -> None:
+    """The hot path (PENDING insert) and a Core read raise the same SQLAlchemy error when no connection opens."""
+    url = make_url(postgres_schema.url).set(database="costest_no_such_database").render_as_string(
+        hide_password=False)
+    engine = create_engine_for(url, schema=postgres_schema.schema, timeout=2.0)
+    repo = EligibilityRepository(engine, page_token_secret=SECRET, sealer=SEALER, timeout=2.0)
+    try:
+        errors = []
+        for call in (lambda: repo.create_pending(new_tenant(), payer_id="SBX01", request_payload={"n": 1}),
+                     lambda: repo.get(new_tenant(), "c1")):
+            with pytest.raises(Exception) as caught:
+                await call()
+            errors.append(caught.value)
+        assert type(errors[0]) is type(errors[1]), errors
+        assert "sqlalchemy" in type(errors[0]).__module__ or isinstance(errors[0], StoreUnavailable), errors
+    finally:
+        await engine.dispose()

@@ -3,6 +3,10 @@
 Budget (issue 13 §2): two transactions (the PENDING row before the clearinghouse call; final state, response and
 attempt rows after it), four statements, no read at all (no re-read of the row, no pre-ping at checkout), on
 SQLite and on PostgreSQL. An AAA 42 answered once then VERIFIED (retried in-process) costs the same.
+
+Counted at both levels: SQLAlchemy's events (Core statements and their transactions) and, on PostgreSQL, asyncpg's
+query logger on every connection checked out of the engine's pool (the hot path's statements, which bypass Core:
+each runs on its own, so it counts as one transaction; BEGIN/COMMIT there are SQLAlchemy's, already counted).
 """
 
 from __future__ import annotations
@@ -53,14 +57,34 @@ def counting(engine: AsyncEngine) -> Iterator[Tally]:
     def on_commit(_conn: Any) -> None:
         tally.commits += 1
 
+    def on_driver_query(record: Any) -> None:  # asyncpg's LoggedQuery
+        text = " ".join(record.query.split())
+        if text.upper().startswith(("BEGIN", "COMMIT", "ROLLBACK")):
+            return
+        tally.statements.append(text[:60])
+        tally.begins += 1
+        tally.commits += record.exception is None
+
+    drivers: list[Any] = []
+
+    def on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if hasattr(driver, "add_query_logger") and driver not in drivers:
+            driver.add_query_logger(on_driver_query)
+            drivers.append(driver)
+
     listeners = [("before_cursor_execute", on_statement), ("begin", on_begin), ("commit", on_commit)]
     for name, fn in listeners:
         event.listen(sync, name, fn)
+    event.listen(sync.pool, "checkout", on_checkout)
     try:
         yield tally
     finally:
         for name, fn in listeners:
             event.remove(sync, name, fn)
+        event.remove(sync.pool, "checkout", on_checkout)
+        for driver in drivers:
+            driver.remove_query_logger(on_driver_query)
 
 
 def _engine(app: Application) -> AsyncEngine:
