@@ -3,16 +3,18 @@ summary's storage form written by orjson exactly as `EligibilitySummary.to_json`
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from server.clients.models import parse_json
 from server.domain.eligibility import NormalizationContext, normalize_response
-from server.domain.eligibility.summary import EligibilitySummary
+from server.domain.eligibility.summary import Accumulator, Bucket, EligibilitySummary, NetworkBuckets
 from server.store import CheckMode, CheckRecord, CheckStatus
 from server.store.records import ResponseRecord
 from server.usecases.eligibility import CheckView, summary_json
@@ -35,6 +37,19 @@ def test_storage_form_is_exactly_to_json(summary: EligibilitySummary) -> None:
     stored = summary_json(summary)
     assert stored == summary.to_json()
     assert json.dumps(stored, sort_keys=True) == summary.to_json_text()  # same types too (money as strings)
+    assert EligibilitySummary.from_json(stored) == summary
+
+
+@pytest.mark.parametrize("amount", ["1E+3", "1.5E-7", "0E-8", "-0.00", "1294.84", "12.50"])
+def test_storage_form_never_writes_exponents(amount: str) -> None:
+    """Decimals whose `str` is exponent form (a payer may send "1E+3") are stored as `to_json` writes them."""
+    base = _summaries()[0]
+    bucket = Bucket(period="23", total=Decimal(amount), remaining=Decimal("0.0000001"))
+    summary = dataclasses.replace(base, deductible=Accumulator(NetworkBuckets(in_network=bucket)),
+                                  plan_name="PLAN 2E+5")
+    stored = summary_json(summary)
+    assert stored == summary.to_json()
+    assert stored["deductible"]["individual"]["in_network"]["total"] == format(Decimal(amount), "f")
     assert EligibilitySummary.from_json(stored) == summary
 
 
