@@ -11,7 +11,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from costestimator.v1 import eligibility_service_pb2 as pb
 
+from server.api.eligibility_convert import check_pb, fill_check
 from server.clients.models import parse_json
 from server.domain.eligibility import NormalizationContext, normalize_response
 from server.domain.eligibility.summary import Accumulator, Bucket, EligibilitySummary, NetworkBuckets
@@ -80,3 +82,19 @@ def test_view_uses_the_summary_the_caller_holds_without_reading_the_stored_form(
 def test_view_repr_carries_no_member_data() -> None:
     text = repr(CheckView.of(_record(summary_json(_summaries()[0]))))
     assert "SBX100001" not in text and "summary" not in text and "raw" not in text
+
+
+@pytest.mark.parametrize("status", [CheckStatus.VERIFIED, CheckStatus.FAILED])
+def test_check_written_into_a_response_is_the_check_message(status: CheckStatus) -> None:
+    """The servicers fill the response's `check` in place: same bytes as the message built on its own and copied
+    in (requested/completed times set, summary only when not FAILED, raw only when asked for)."""
+    view = dataclasses.replace(CheckView.of(_record(summary_json(_summaries()[0]), status)),
+                               raw={"memberId": "SBX100001", "amount": "1.50"})
+    for include_raw in (False, True):
+        built = pb.CheckEligibilityResponse(check=check_pb(view, include_raw=include_raw))
+        filled = pb.CheckEligibilityResponse()
+        fill_check(filled.check, view, include_raw=include_raw)
+        assert filled.SerializeToString(deterministic=True) == built.SerializeToString(deterministic=True)
+        assert filled.check.completed_at.ToDatetime(tzinfo=UTC) == view.completed_at
+        assert filled.check.HasField("summary") is (status is CheckStatus.VERIFIED)
+        assert filled.check.HasField("raw_response") is include_raw
