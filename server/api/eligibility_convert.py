@@ -361,24 +361,29 @@ def _jsonable(value: Any) -> Any:
 
 def check_pb(record: CheckView, *, include_raw: bool = False) -> pb.EligibilityCheck:
     """A check as the API shows it. Summary only when the payer answered with benefits (never on FAILED)."""
-    out = pb.EligibilityCheck(
-        id=record.id,
-        status=_STATUS_TO_PB[record.status],
-        policy_id=record.policy_id or "",
-        patient_id=record.patient_id or "",
-        payer_id=record.payer_id,
-        failure_reason=record.failure_reason or "",
-        clearinghouse_check_id=record.clearinghouse_id or "",
-        attempts=record.attempts,
-    )
-    out.requested_at.CopyFrom(timestamp_pb(record.requested_at))
+    out = pb.EligibilityCheck()
+    fill_check(out, record, include_raw=include_raw)
+    return out
+
+
+def fill_check(out: pb.EligibilityCheck, record: CheckView, *, include_raw: bool = False) -> None:
+    """`check_pb` written into `out` (e.g. a response's `check` field: no copy of the summary)."""
+    out.SetInParent()
+    out.id = record.id
+    out.status = _STATUS_TO_PB[record.status]
+    out.policy_id = record.policy_id or ""
+    out.patient_id = record.patient_id or ""
+    out.payer_id = record.payer_id
+    out.failure_reason = record.failure_reason or ""
+    out.clearinghouse_check_id = record.clearinghouse_id or ""
+    out.attempts = record.attempts
+    out.requested_at.FromDatetime(record.requested_at)
     if record.completed_at is not None:
-        out.completed_at.CopyFrom(timestamp_pb(record.completed_at))
+        out.completed_at.FromDatetime(record.completed_at)
     if record.summary is not None and record.status is not CheckStatus.FAILED:
         fill_summary(out.summary, record.summary)
     if include_raw and record.raw is not None:
         out.raw_response.CopyFrom(raw_struct(record.raw))
-    return out
 
 
 def stats_pb(stats: Stats) -> pb.GetEligibilityStatsResponse:

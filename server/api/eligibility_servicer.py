@@ -30,21 +30,27 @@ class EligibilityServicer(pb_grpc.EligibilityServiceServicer):
         record = await self._checks.check(
             current_tenant(), inquiry, timeout=context.time_remaining(), include_raw=request.include_raw_response
         )
-        return pb.CheckEligibilityResponse(check=convert.check_pb(record, include_raw=request.include_raw_response))
+        response = pb.CheckEligibilityResponse()
+        convert.fill_check(response.check, record, include_raw=request.include_raw_response)
+        return response
 
     async def SubmitEligibilityCheck(
         self, request: pb.SubmitEligibilityCheckRequest, context: Ctx
     ) -> pb.SubmitEligibilityCheckResponse:
         inquiry = convert.inquiry_from_pb(request.inquiry, today=service_today())
         record = await self._checks.submit(current_tenant(), inquiry)
-        return pb.SubmitEligibilityCheckResponse(check=convert.check_pb(record))
+        response = pb.SubmitEligibilityCheckResponse()
+        convert.fill_check(response.check, record)
+        return response
 
     async def GetEligibilityCheck(
         self, request: pb.GetEligibilityCheckRequest, context: Ctx
     ) -> pb.GetEligibilityCheckResponse:
         check_id = convert.required_id(request.id)
         record = await self._checks.get(current_tenant(), check_id, include_raw=request.include_raw_response)
-        return pb.GetEligibilityCheckResponse(check=convert.check_pb(record, include_raw=request.include_raw_response))
+        response = pb.GetEligibilityCheckResponse()
+        convert.fill_check(response.check, record, include_raw=request.include_raw_response)
+        return response
 
     async def WatchEligibilityCheck(
         self, request: pb.WatchEligibilityCheckRequest, context: Ctx

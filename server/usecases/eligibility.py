@@ -30,12 +30,14 @@ import datetime as dt
 import hashlib
 import logging
 import random
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 
+import msgspec
 import orjson
 
 from server.clients.errors import (
@@ -324,10 +326,25 @@ def _exact(value: object) -> str:
     raise TypeError(f"{type(value).__name__} is not part of a summary")
 
 
+_SUMMARY_ENCODER: Final = msgspec.json.Encoder(decimal_format="string")
+# `str(Decimal)` switches to exponent form ("1E+3", "1E-7") where `format(d, "f")` does not: such a digit-E-sign
+# anywhere in the text sends the summary the exact (slower) way. A plain text matching it only costs time.
+_EXPONENT: Final = re.compile(rb"[0-9]E[+-][0-9]")
+
+
 def summary_json(summary: EligibilitySummary) -> dict[str, Any]:
-    """The summary's storage form, exactly `summary.to_json()` (a test pins that), at a fraction of its cost:
-    orjson walks the frozen dataclasses natively (enums by value, dates ISO); money goes through `_exact`."""
-    stored: dict[str, Any] = orjson.loads(orjson.dumps(summary, default=_exact))
+    """The summary's storage form, exactly `summary.to_json()` (a test pins that), at a fraction of its cost.
+
+    msgspec walks the frozen dataclasses natively (enums by value, dates ISO, Decimals as their `str`), about
+    twice as fast as orjson calling `_exact` back per Decimal; whenever a Decimal could have come out in exponent
+    form the orjson path (money through `_exact`: never exponent form) writes it instead."""
+    try:
+        encoded = _SUMMARY_ENCODER.encode(summary)
+    except (TypeError, msgspec.EncodeError):  # pragma: no cover - every summary field type is supported
+        encoded = b"E+0"
+    if _EXPONENT.search(encoded) is not None:
+        encoded = orjson.dumps(summary, default=_exact)
+    stored: dict[str, Any] = orjson.loads(encoded)
     return stored
 
 

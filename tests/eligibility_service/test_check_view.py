@@ -3,16 +3,20 @@ summary's storage form written by orjson exactly as `EligibilitySummary.to_json`
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from costestimator.v1 import eligibility_service_pb2 as pb
 
+from server.api.eligibility_convert import check_pb, fill_check
 from server.clients.models import parse_json
 from server.domain.eligibility import NormalizationContext, normalize_response
-from server.domain.eligibility.summary import EligibilitySummary
+from server.domain.eligibility.summary import Accumulator, Bucket, EligibilitySummary, NetworkBuckets
 from server.store import CheckMode, CheckRecord, CheckStatus
 from server.store.records import ResponseRecord
 from server.usecases.eligibility import CheckView, summary_json
@@ -35,6 +39,19 @@ def test_storage_form_is_exactly_to_json(summary: EligibilitySummary) -> None:
     stored = summary_json(summary)
     assert stored == summary.to_json()
     assert json.dumps(stored, sort_keys=True) == summary.to_json_text()  # same types too (money as strings)
+    assert EligibilitySummary.from_json(stored) == summary
+
+
+@pytest.mark.parametrize("amount", ["1E+3", "1.5E-7", "0E-8", "-0.00", "1294.84", "12.50"])
+def test_storage_form_never_writes_exponents(amount: str) -> None:
+    """Decimals whose `str` is exponent form (a payer may send "1E+3") are stored as `to_json` writes them."""
+    base = _summaries()[0]
+    bucket = Bucket(period="23", total=Decimal(amount), remaining=Decimal("0.0000001"))
+    summary = dataclasses.replace(base, deductible=Accumulator(NetworkBuckets(in_network=bucket)),
+                                  plan_name="PLAN 2E+5")
+    stored = summary_json(summary)
+    assert stored == summary.to_json()
+    assert stored["deductible"]["individual"]["in_network"]["total"] == format(Decimal(amount), "f")
     assert EligibilitySummary.from_json(stored) == summary
 
 
@@ -65,3 +82,19 @@ def test_view_uses_the_summary_the_caller_holds_without_reading_the_stored_form(
 def test_view_repr_carries_no_member_data() -> None:
     text = repr(CheckView.of(_record(summary_json(_summaries()[0]))))
     assert "SBX100001" not in text and "summary" not in text and "raw" not in text
+
+
+@pytest.mark.parametrize("status", [CheckStatus.VERIFIED, CheckStatus.FAILED])
+def test_check_written_into_a_response_is_the_check_message(status: CheckStatus) -> None:
+    """The servicers fill the response's `check` in place: same bytes as the message built on its own and copied
+    in (requested/completed times set, summary only when not FAILED, raw only when asked for)."""
+    view = dataclasses.replace(CheckView.of(_record(summary_json(_summaries()[0]), status)),
+                               raw={"memberId": "SBX100001", "amount": "1.50"})
+    for include_raw in (False, True):
+        built = pb.CheckEligibilityResponse(check=check_pb(view, include_raw=include_raw))
+        filled = pb.CheckEligibilityResponse()
+        fill_check(filled.check, view, include_raw=include_raw)
+        assert filled.SerializeToString(deterministic=True) == built.SerializeToString(deterministic=True)
+        assert filled.check.completed_at.ToDatetime(tzinfo=UTC) == view.completed_at
+        assert filled.check.HasField("summary") is (status is CheckStatus.VERIFIED)
+        assert filled.check.HasField("raw_response") is include_raw
