@@ -52,6 +52,12 @@ class PayerApiClient:
         self._tokens = tokens
         self._resilience = resilience
         self._urls: dict[str, URL] = {}  # parsed once per path: aiohttp would re-parse a str URL on every call
+        # Headers per token (GET, JSON body), built once per issued token rather than once per call.
+        self._headers: tuple[AccessToken | None, dict[str, str], dict[str, str]] = (None, {}, {})
+        # The attempt's deadline is the resilience layer's `asyncio.timeout` around the whole exchange (body read
+        # included): aiohttp's own total-timeout timer per request would only duplicate it. The TCP connect stays
+        # bounded by `sock_connect`.
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=session.config.connect_timeout)
         resilience.register(session.config)
 
     @property
@@ -97,19 +103,29 @@ class PayerApiClient:
         params: Mapping[str, str] | None,
         body: bytes | None,
     ) -> T:
-        headers = {"Accept": "application/json", **token.headers()}
-        if body is not None:
-            headers["Content-Type"] = "application/json"
+        headers = self._headers_for(token, body is not None)
         started = time.monotonic()
-        async with self._http.session.request(method, url, params=params, data=body, headers=headers) as resp:
+        async with self._http.session.request(
+            method, url, params=params, data=body, headers=headers, timeout=self._timeout
+        ) as resp:
             status = resp.status
             payload = await read_body(resp, self._http.config)
-            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-        # Path only: the query string carries the member id.
-        log.debug("upstream %s %s %s: HTTP %d in %.3fs", self.name, method, path, status, time.monotonic() - started)
+            retry_after = parse_retry_after(resp.headers.get("Retry-After")) if status >= 300 else None
+        if log.isEnabledFor(logging.DEBUG):  # Path only: the query string carries the member id.
+            log.debug("upstream %s %s %s: HTTP %d in %.3fs", self.name, method, path, status,
+                      time.monotonic() - started)
         if 200 <= status < 300:
             return self._parse(payload, parse)
         raise self._error_for(status, payload, retry_after)
+
+    def _headers_for(self, token: AccessToken, json_body: bool) -> dict[str, str]:
+        """The request headers for `token` (aiohttp copies them into each request; never mutated here)."""
+        held, plain, with_body = self._headers
+        if held is not token:
+            plain = {"Accept": "application/json", **token.headers()}
+            with_body = {**plain, "Content-Type": "application/json"}
+            self._headers = (token, plain, with_body)
+        return with_body if json_body else plain
 
     def _parse(self, payload: bytes, parse: Callable[[bytes], T]) -> T:
         try:

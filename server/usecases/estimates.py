@@ -195,6 +195,27 @@ class EstimateRunner:
             return MemberAccumulators(apply_overrides(accumulators_from_wire(entry.accumulators), q.overrides))
 
         accumulators_task = asyncio.ensure_future(fetch_accumulators())
+        if len(groups) == 1:  # one benefit key (every Estimate): awaited here, no task, queue or callbacks of its own
+            # The same outcomes, in the same order, as the many-key path below.
+            try:
+                (key, providers), = groups.items()
+                try:
+                    got = await fetch_benefits(key)
+                except MemberNotFound:
+                    raise
+                except Exception as failed:  # noqa: BLE001 - as a failed task below: each provider's status
+                    await _member_accumulators(accumulators_task)
+                    for provider in providers:
+                        yield ProviderOutcome(provider.provider_id, error=failed)
+                    return
+                member = await _member_accumulators(accumulators_task)
+                memo = self._memo(got.answer)
+                for provider in providers:
+                    yield self._compute(provider, got, member, q.include_trace, memo)
+            finally:
+                accumulators_task.cancel()
+                await asyncio.gather(accumulators_task, return_exceptions=True)
+            return
         benefit_tasks: dict[asyncio.Future[BenefitAnswer], BenefitKey] = {
             asyncio.ensure_future(fetch_benefits(key)): key for key in groups}
         # Completion order through one queue fed by done-callbacks: O(keys), where re-waiting on every pending task
