@@ -71,27 +71,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _serve_with_console(application: Application) -> None:
-    """helper "console": the web console (console/) on its own port once the gRPC port serves; stopped after it."""
-    from console.server import ConsoleConfig, ConsoleServer
+    """The web console (console/) on its own port once the gRPC port serves; stopped after it."""
+    from console.server import ConsoleServer
 
-    s = application.settings
+    from server.console_launch import launch_console
+
     started: list[ConsoleServer] = []
 
     async def start_console() -> None:
-        if s.tls_enabled:
-            log.warning("the web console is off: it cannot reach a TLS gRPC port yet")
-            return
-        host = "127.0.0.1" if s.host in ("0.0.0.0", "::", "") else s.host
-        target = f"[{host}]:{application.port}" if ":" in host else f"{host}:{application.port}"
-        console = ConsoleServer(ConsoleConfig(host=s.host, port=s.effective_console_port, grpc_target=target,
-                                              loopback=s.is_loopback, dev_token=application.dev_token))
-        try:
-            await console.start()
-        except OSError as exc:  # the service is up: a busy console port is worth a warning, not a stop
-            log.warning("the web console is off: cannot listen on %s:%d (%s); set COSTEST_CONSOLE_PORT (0 = off)",
-                        s.host, s.effective_console_port, exc.strerror)
-            return
-        started.append(console)  # its address is logged: "web console on http://..."
+        console = await launch_console(application.settings, application.port, application.dev_token)
+        if console is not None:
+            started.append(console)
 
     def started_or_stop(task: asyncio.Task[None]) -> None:
         if not task.cancelled() and (exc := task.exception()) is not None:
@@ -99,9 +89,8 @@ async def _serve_with_console(application: Application) -> None:
             application.request_stop()
 
     def ready() -> None:
-        if s.effective_console_port:
-            tasks.append(task := asyncio.get_running_loop().create_task(start_console()))
-            task.add_done_callback(started_or_stop)
+        tasks.append(task := asyncio.get_running_loop().create_task(start_console()))
+        task.add_done_callback(started_or_stop)
 
     tasks: list[asyncio.Task[None]] = []
     try:

@@ -34,10 +34,10 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus /metrics port; 0 = off")
-    # helper "obs": OpenTelemetry spans per RPC and per upstream attempt, exported with OTLP/gRPC as configured by
+    # OpenTelemetry spans per RPC and per upstream attempt, exported with OTLP/gRPC as configured by
     # the standard OTEL_* variables (endpoint, headers, sampler, service name); off costs nothing
     tracing: bool = Field(False, description="export OpenTelemetry traces (OTLP, OTEL_* variables)")
-    # helper "process": inbound TLS, mTLS when a client CA is set (grpc Python can only require-and-verify a
+    # Inbound TLS, mTLS when a client CA is set (grpc Python can only require-and-verify a
     # client certificate or not ask for one: an "optional" certificate would go unverified), and several
     # server processes on one port
     tls_cert_file: Path | None = None
@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     tls_verify: bool = True
     ca_bundle: Path | None = None
     token_refresh_margin_seconds: float = Field(30.0, ge=0, le=3600)
-    # --- helper "breaker": circuits open on a failure rate over a window (one outcome per request)
+    # --- Circuits open on a failure rate over a window (one outcome per request)
     breaker_failure_rate: float = Field(0.5, gt=0, le=1, description="share of failed requests that opens")
     breaker_min_requests: int = Field(20, ge=1, le=100_000, description="requests in the window before it may open")
     breaker_window_seconds: float = Field(10.0, gt=0, le=3600)
@@ -88,9 +88,9 @@ class Settings(BaseSettings):
 
     # --- estimates
     max_providers: int = Field(100, ge=1, le=1000)
-    # helper "estimates": unset = the HTTP pool size (the pool, not a fixed width, bounds a request's fan-out)
+    # Unset = the HTTP pool size (the pool, not a fixed width, bounds a request's fan-out)
     benefit_fanout: int | None = Field(None, ge=1, le=10_000, description="concurrent benefit calls per request")
-    # --- benefit cache (helper "estimates")
+    # --- benefit cache
     benefit_cache_ttl_seconds: float = Field(900.0, ge=0, le=86_400, description="0 = no benefit cache")
     benefit_cache_max_entries: int = Field(10_000, ge=1, le=10_000_000)
     cache_key_secret: SecretStr | None = None
@@ -114,23 +114,23 @@ class Settings(BaseSettings):
     # --- embedded sandbox
     sandbox_latency_ms: int = Field(0, ge=0, le=60_000)
 
-    # --- helper "input": bad input and token hardening
+    # --- Bad input and token hardening
     max_request_bytes: int = Field(1024 * 1024, ge=4096, le=64 * 1024 * 1024,
                                    description="larger requests are refused with RESOURCE_EXHAUSTED")
     auth_max_token_lifetime_seconds: int = Field(3600, ge=60, le=30 * 86400,
                                                  description="exp - iat of a caller's JWT; iat and exp required")
 
-    # --- helper "console": the web console (console/), a Connect bridge to this gRPC port; unset = 8080 on
+    # --- The web console (console/), a Connect bridge to this gRPC port; unset = 8080 on
     # loopback and off beyond it, 0 = off
     console_port: int | None = Field(None, ge=0, le=65535, description="web console port; 0 = off")
 
-    # --- helper "perf": the event loop
+    # --- The event loop
     uvloop: bool = Field(True, description="run on uvloop; false = the standard asyncio event loop")
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _any_case(cls, value: object, info: ValidationInfo) -> object:
-        """helper "errs": `info`, `Debug`, `JSON` are fine too (levels upper case, formats lower case)."""
+        """`info`, `Debug`, `JSON` are fine too (levels upper case, formats lower case)."""
         if not isinstance(value, str):
             return value
         return value.upper() if info.field_name == "log_level" else value.lower()
@@ -145,14 +145,14 @@ class Settings(BaseSettings):
             raise ValueError(f"payer upstream partly configured; also set {missing}")
         if bool(self.stedi_url) != bool(self.stedi_api_key):
             raise ValueError(f"set both {_env('stedi_url')} and {_env('stedi_api_key')}, or neither")
-        if self.breaker_threshold is not None:  # helper "breaker"
+        if self.breaker_threshold is not None:
             raise ValueError(
                 f"{_env('breaker_threshold')} is no longer used: circuits open on a failure rate; set "
                 f"{_env('breaker_failure_rate')}, {_env('breaker_min_requests')} and {_env('breaker_window_seconds')}"
             )
         if self.auth_hs256_secret and self.auth_rs256_public_key_file:
             raise ValueError(f"set one of {_env('auth_hs256_secret')} or {_env('auth_rs256_public_key_file')}")
-        # helper "input": an HS256 secret shorter than the hash (32 bytes) can be brute-forced offline
+        # An HS256 secret shorter than the hash (32 bytes) can be brute-forced offline
         if self.auth_hs256_secret and len(self.auth_hs256_secret.get_secret_value().encode()) < 32:
             raise ValueError(f"{_env('auth_hs256_secret')} must be at least 32 bytes (e.g. `openssl rand -hex 32`)")
         if self.auth_configured and not (self.auth_issuer and self.auth_audience):
@@ -182,7 +182,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check_transport(self) -> Settings:
-        """helper "process": inbound TLS files come as a pair of readable, matching PEM files; metrics ports fit."""
+        """Inbound TLS files come as a pair of readable, matching PEM files; metrics ports fit."""
         if bool(self.tls_cert_file) != bool(self.tls_key_file):
             raise ValueError(f"set both {_env('tls_cert_file')} and {_env('tls_key_file')}, or neither")
         if self.tls_client_ca_file and not self.tls_cert_file:
@@ -225,7 +225,7 @@ class Settings(BaseSettings):
 
     @property
     def effective_console_port(self) -> int:
-        """helper "console": the console's port, 0 when it is off (beyond loopback it must be asked for)."""
+        """The console's port, 0 when it is off (beyond loopback it must be asked for)."""
         if self.console_port is not None:
             return self.console_port
         return 8080 if self.is_loopback else 0
@@ -243,7 +243,7 @@ class Settings(BaseSettings):
 
 
 def _check_tls_files(cert: Path | None, key: Path | None, client_ca: Path | None) -> None:
-    """helper "process": a bad PEM or a key that does not match the certificate stops the start, named."""
+    """A bad PEM or a key that does not match the certificate stops the start, named."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     if cert is not None and key is not None:
         try:
@@ -263,7 +263,7 @@ def _env(field: str) -> str:
     return {"database_url": "DATABASE_URL", "redis_url": "REDIS_URL"}.get(field, ENV_PREFIX + field.upper())
 
 
-# helper "errs": COSTEST_* variables that are not server settings but are read elsewhere (python -m server.healthcheck,
+# COSTEST_* variables that are not server settings but are read elsewhere (python -m server.healthcheck,
 # the test suite), so they are not reported as unknown.
 OTHER_VARIABLES: Final = frozenset({"COSTEST_DATABASE_URL", "COSTEST_REDIS_URL"})
 OTHER_PREFIXES: Final = ("COSTEST_HEALTHCHECK_", "COSTEST_TEST_", "COSTEST_REQUIRE_")

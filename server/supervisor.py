@@ -36,6 +36,7 @@ from typing import IO
 
 from server.api.auth import DevelopmentAuth
 from server.compose.eligibility import page_token_secret
+from server.console_launch import launch_console
 from server.datadir import ensure_private_dir
 from server.ports import PortInUse, ensure_port_free, reserve_shared_port
 from server.settings import Settings
@@ -79,8 +80,8 @@ def supervise(settings: Settings) -> int:
             print(f"costestimator: cannot start: {PortInUse(host, port)}", file=sys.stderr)
             return 2
         with lock:
-            _prepare_shared_state(settings)
-            return asyncio.run(Supervisor(settings, port).run())
+            dev_token = _prepare_shared_state(settings)
+            return asyncio.run(Supervisor(settings, port, dev_token).run())
 
 
 def _single_instance_lock(data_dir: Path, port: int) -> IO[bytes] | None:
@@ -93,24 +94,29 @@ def _single_instance_lock(data_dir: Path, port: int) -> IO[bytes] | None:
     return handle
 
 
-def _prepare_shared_state(settings: Settings) -> None:
-    """Create the data-dir secrets once, so that the workers read the same ones instead of racing to write."""
+def _prepare_shared_state(settings: Settings) -> str | None:
+    """Create the data-dir secrets once, so that the workers read the same ones instead of racing to write; the
+    development token (loopback without auth settings), which the console uses."""
     page_token_secret(settings)
+    token: str | None = None
     if not settings.auth_configured:
         dev = DevelopmentAuth.load(Path(settings.data_dir), settings.dev_tenant, settings.auth_tenant_claim)
         dev.save()  # the port is reserved above: a second start never gets here
         dev.announce()
+        token = dev.token
     if not settings.database_url:
         log.warning("COSTEST_WORKERS=%d with SQLite (no DATABASE_URL): the processes share one database file and "
                     "SQLite serialises their writes; use PostgreSQL for write-heavy loads", settings.workers)
     if not settings.redis_url:
         log.info("no REDIS_URL: each worker keeps its own circuit-breaker state")
+    return token
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, port: int) -> None:
+    def __init__(self, settings: Settings, port: int, dev_token: str | None = None) -> None:
         self.settings = settings
         self.port = port
+        self.dev_token = dev_token
         self.workers: list[Worker] = []
         self._restarts: collections.deque[float] = collections.deque()
 
@@ -136,6 +142,8 @@ class Supervisor:
             return 1
         log.info("%d workers serving on %s:%d (pids %s)", len(self.workers), self.settings.host, self.port,
                  ", ".join(str(w.pid) for w in self.workers))
+        # one console for all workers, here: it is a client of the shared port like any other
+        console = await launch_console(self.settings, self.port, self.dev_token)
         stopping = asyncio.ensure_future(stop.wait())
         try:
             while True:
@@ -152,6 +160,8 @@ class Supervisor:
                         return 1
         finally:
             stopping.cancel()
+            if console is not None:
+                await console.stop()
 
     async def _replace(self, dead: Worker) -> bool:
         """Restart a crashed worker unless it is a crash loop; False means: give up."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import secrets
@@ -112,8 +113,9 @@ def alive(pid: int) -> bool:
 async def test_two_workers_serve_one_port_share_the_token_and_work_each_check_once(
     tmp_path: Path, database_url: str | None
 ) -> None:
-    data_dir, port, metrics = tmp_path / "data", free_port(), free_port_pair()
-    settings = {"workers": "2", "worker_poll_seconds": "0.05", "metrics_port": str(metrics)}
+    data_dir, port, metrics, console = tmp_path / "data", free_port(), free_port_pair(), free_port()
+    settings = {"workers": "2", "worker_poll_seconds": "0.05", "metrics_port": str(metrics),
+                "console_port": str(console)}
     if database_url:
         settings["DATABASE_URL"] = database_url
     supervisor = ServerProcess.start(server_env(data_dir, port, **settings), tmp_path / "server.log")
@@ -140,12 +142,26 @@ async def test_two_workers_serve_one_port_share_the_token_and_work_each_check_on
         assert await attempts_per_check(url, list(ids)) == {i: 1 for i in ids}
 
         if database_url is None:  # the rest does not depend on the database: once is enough on 2 shared cores
+            await the_console_runs_once_in_the_supervisor(supervisor, console)
             workers = await refuses_a_second_start_and_replaces_a_crashed_worker(supervisor, workers, token, tmp_path)
     finally:
         code = await asyncio.to_thread(supervisor.stop)
     assert code == 0, supervisor.log[-3000:]
     assert len(workers) == 2 and not any(alive(pid) for pid in workers)
     assert supervisor.log.count("draining in-flight RPCs") >= 2
+
+
+async def the_console_runs_once_in_the_supervisor(supervisor: ServerProcess, console: int) -> None:
+    """One web console for all workers, served by the supervisor, calling the shared port with the dev token."""
+    assert supervisor.log.count(f"web console on http://127.0.0.1:{console}/") == 1
+    assert re.search(rf"\[pid {supervisor.process.pid}\] console\.server: web console on", supervisor.log)
+    with urllib.request.urlopen(f"http://127.0.0.1:{console}/", timeout=10) as page:
+        assert page.status == 200 and b"<html" in page.read()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{console}/costestimator.v1.EstimateService/Calculate", data=json.dumps(CALCULATE).encode(),
+        headers={"content-type": "application/json", "connect-protocol-version": "1"}, method="POST")
+    answer = await asyncio.to_thread(urllib.request.urlopen, request, timeout=15)
+    assert answer.status == 200 and "memberPays" in json.loads(answer.read())["estimate"]
 
 
 async def refuses_a_second_start_and_replaces_a_crashed_worker(
