@@ -16,6 +16,8 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
 
+from server.periodic import Periodic
+
 from .engine import check_schema_name, normalize_url
 
 log = logging.getLogger(__name__)
@@ -46,14 +48,14 @@ class DatabaseMonitor:
         schema: str | None = None,
     ) -> None:
         self._dsn, self._ssl = asyncpg_dsn(url)
-        self._interval = interval
         self._timeout = timeout
         self._settings = {"application_name": "costestimator-monitor"}
         if schema is not None:
             self._settings["search_path"] = f'"{check_schema_name(schema)}"'
         self._conn: Any = None
         self._listeners: list[Listener] = []
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("database-monitor", self._tick, interval,
+                              lambda exc: log.error("database monitor step failed: %s", type(exc).__name__))
         self.up = True
 
     def subscribe(self, listener: Listener) -> None:
@@ -95,19 +97,14 @@ class DatabaseMonitor:
             except Exception:  # noqa: BLE001 - a listener's bug must not stop monitoring
                 log.exception("database monitor listener failed")
 
-    async def _loop(self) -> None:
-        while True:
-            self._set(await self.ping())
-            await asyncio.sleep(self._interval)
+    async def _tick(self) -> None:
+        self._set(await self.ping())
 
     async def start(self) -> None:
-        self._set(await self.ping())
-        self._task = asyncio.create_task(self._loop(), name="database-monitor")
+        """The first verdict before returning, then one ping per interval."""
+        await self._tick()
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
         self._drop()
