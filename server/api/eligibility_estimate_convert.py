@@ -18,7 +18,7 @@ from google.rpc import code_pb2
 from server.api.eligibility_convert import inquiry_from_pb
 from server.api.estimate_convert import result_pb
 from server.api.money import CURRENCY, money_to_decimal
-from server.api.validation import RequestInvalid, Violations, check_provider_id
+from server.api.validation import RequestInvalid, Violations, check_provider_count, check_provider_id
 from server.domain.eligibility import EligibilityInquiry
 from server.domain.eligibility.codes import REQUEST_SERVICE_TYPE_CODES
 from server.domain.eligibility_estimate import (
@@ -90,11 +90,7 @@ def _service(message: xpb.ServiceToEstimate, present: bool, v: Violations) -> Se
 
 
 def _providers(items: Any, max_providers: int, v: Violations) -> list[EstimateProvider]:
-    if not items:
-        v.add("providers", "at least one provider is required")
-        return []
-    if len(items) > max_providers:
-        v.add("providers", f"at most {max_providers} providers per request")
+    if not check_provider_count(items, max_providers, v):
         return []
     seen: set[str] = set()
     out = []

@@ -13,7 +13,7 @@ from google.type import decimal_pb2
 from server.api.benefit_convert import CODE_TYPES, NETWORKS, PRODUCT_TYPES, check_code, check_enum, check_member
 from server.api.errors import status_for
 from server.api.money import CURRENCY, decimal_to_money, money_to_decimal, parse_decimal
-from server.api.validation import Violations, check_provider_id
+from server.api.validation import Violations, check_provider_count, check_provider_id
 from server.domain.costshare import (
     AccumKind,
     AccumulatorState,
@@ -97,10 +97,7 @@ def estimate_query_from_pb(req: EstimateRequestPb, max_providers: int) -> tuple[
 
 
 def _providers(items: Any, max_providers: int, v: Violations) -> list[ProviderQuery]:
-    if not items:
-        v.add("providers", "at least one provider is required")
-    elif len(items) > max_providers:
-        v.add("providers", f"at most {max_providers} providers per request")
+    if not check_provider_count(items, max_providers, v):
         return []
     seen: set[str] = set()
     out = []

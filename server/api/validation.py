@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sized
 from dataclasses import dataclass, field
 
 
@@ -38,6 +39,17 @@ class Violations:
     def raise_if_any(self) -> None:
         if self.items:
             raise RequestInvalid(list(self.items))
+
+
+def check_provider_count(items: Sized, max_providers: int, v: Violations) -> bool:
+    """1..`max_providers` providers; False (with the violation) when there are none or too many to look at."""
+    if not items:
+        v.add("providers", "at least one provider is required")
+        return False
+    if len(items) > max_providers:
+        v.add("providers", f"at most {max_providers} providers per request")
+        return False
+    return True
 
 
 def check_provider_id(value: str, path: str, seen: set[str], v: Violations, *, max_length: int = 64) -> bool:
