@@ -23,6 +23,7 @@ from server.clients.resilience import Resilience
 from server.compose.eligibility import Eligibility, build_eligibility
 from server.compose.payer import PayerSide, build_payer
 from server.compose.shared import Resources
+from server import event_loop
 from server.ports import ensure_port_free
 from server.settings import Settings
 from server.telemetry.request_ids import install_log_record_factory
@@ -198,6 +199,7 @@ class Application:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
         await self.start()
+        event_loop.settle()
         if on_ready is not None:
             on_ready()
         try:

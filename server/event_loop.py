@@ -31,3 +31,11 @@ def install(use_uvloop: bool) -> str:
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
     return name
+
+
+def settle() -> None:
+    """Once the server serves: move what startup built (modules imported late, the gRPC server, sessions, pools)
+    into the permanent generation too. Otherwise each full collection rescans those ~100,000 long-lived objects,
+    a 40–50 ms pause of the event loop every few seconds under load (p99 of every request in flight then)."""
+    gc.collect()
+    gc.freeze()

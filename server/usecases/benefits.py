@@ -47,8 +47,8 @@ def _network(text: str | None) -> str | None:
 
 
 def apply_filter(response: BenefitResponseModel, criteria: BenefitFilter) -> BenefitResponseModel:
-    return replace(response, serviceInfo=[
-        replace(info, benefit=[b for b in info.benefit if criteria.accepts(b)]) for info in response.serviceInfo])
+    return replace(response, serviceInfo=tuple(
+        replace(info, benefit=tuple(b for b in info.benefit if criteria.accepts(b))) for info in response.serviceInfo))
 
 
 class BenefitLookup:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from decimal import Decimal
 
@@ -53,7 +54,7 @@ async def test_benefits_depend_on_provider_and_place(clients: PayerClients) -> N
     assert dme.benefits()[0].coverages[0].costShareCoinsurance == Decimal("20")
 
     unknown = await clients.benefits.get_benefits(benefit_request(code="00000"), timeout=2)
-    assert unknown.serviceInfo[0].benefit == []
+    assert unknown.serviceInfo[0].benefit == ()
 
 
 async def test_accumulators_200(clients: PayerClients, sandbox: RunningSandbox) -> None:
@@ -191,3 +192,32 @@ async def test_money_is_exact_decimal(clients: PayerClients, sandbox: RunningSan
         Decimal("1499.40"),
     )
     assert str(acc.calculatedValue) == "1499.40"
+
+
+def _gc_tracked(root: object) -> list[str]:
+    """Type names of everything reachable from an answer (through Struct fields and containers) that the cyclic GC
+    tracks after a collection."""
+    gc.collect()
+    found: list[str] = []
+    seen: set[int] = set()
+    todo = [root]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen or isinstance(obj, (str, bytes, int, Decimal)) or obj is None:
+            continue
+        seen.add(id(obj))
+        if gc.is_tracked(obj):
+            found.append(type(obj).__name__)
+        fields = getattr(obj, "__struct_fields__", None)
+        todo.extend(getattr(obj, f) for f in fields) if fields is not None else todo.extend(gc.get_referents(obj))
+    return found
+
+
+async def test_answers_hold_nothing_the_cyclic_gc_scans(clients: PayerClients) -> None:
+    """The benefit cache keeps thousands of answers: each one must cost a full GC pass nothing (no tracked list
+    or dict inside), or every full collection stalls the event loop for ~100 ms with a full cache."""
+    benefits = await clients.benefits.get_benefits(benefit_request(), timeout=2)
+    accumulators = await clients.accumulators.get_accumulators(PPO_MEMBER, "3~", timeout=2)
+    assert benefits.serviceInfo[0].benefit[0].coverages, "the sandbox answer should have nested coverages"
+    assert _gc_tracked(benefits) == []
+    assert _gc_tracked(accumulators) == []
