@@ -4,11 +4,12 @@ Throughput on a shared 2-core machine says as much about the neighbours as about
 server's processes spend on a fixed number of requests (utime + stime from /proc, the whole process tree) hardly
 depend on them. Each round sends N requests (C callers, closed loop) to every subject in turn: the server run from
 each source tree in `--roots` (default: this one), so two versions are compared interleaved in the same run, and,
-for `eligibility`, the lean baseline server of `bench/lean_eligibility.py` doing the same durable work.
+for `eligibility`, the lean baseline server of `bench/lean_eligibility.py` doing the same durable work; for
+`estimate-*`, the bare `grpc.aio` echo server answering the same request (what gRPC alone costs).
 
 Paths: `eligibility` (CheckEligibility on a fresh PostgreSQL database), `estimate-cold` (a fresh benefit key per
 call), `estimate-warm` (one key: benefit cache hits), `stream100` (StreamEstimates, 100 providers / 100 fresh keys,
-100 ms upstream latency; CPU per stream). `--profile DIR` records each server with py-spy during the last round
+100 ms upstream latency; CPU per stream), `stream100-warm` (the same 100 keys every time: benefit cache hits). `--profile DIR` records each server with py-spy during the last round
 (collapsed stacks, `DIR/<subject>.txt`, summarised by `python -m bench.cpu --top FILE`).
 """
 
@@ -34,11 +35,11 @@ from typing import Any
 
 from .figures import LATENCY, PG_URL_ENV, _stream_once, _stream_stub, pg_url
 from .load import Call, channels, close_all
-from .payloads import EligibilityCalls, EstimateCalls, fresh_specialty, stream_request
+from .payloads import EchoCalls, EligibilityCalls, EstimateCalls, fresh_specialty, stream_request
 from .procs import ROOT, Proc, Stack, tree
 
 TICK = os.sysconf("SC_CLK_TCK")
-PATHS = ("eligibility", "estimate-cold", "estimate-warm", "stream100")
+PATHS = ("eligibility", "estimate-cold", "estimate-warm", "stream100", "stream100-warm")
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:
@@ -78,6 +79,7 @@ class Subject:
     name: str
     proc: Proc
     auth: bool = True
+    echo: bool = False  # the bare echo server (baseline of the estimate paths)
     cpu_ms: list[float] = field(default_factory=list)
     sys_ms: list[float] = field(default_factory=list)
     standin_ms: list[float] = field(default_factory=list)
@@ -94,7 +96,9 @@ def _loader(path: str, stack: Stack, callers: int) -> Loader:
     async def load(subject: Subject, n: int) -> tuple[int, float]:
         chans = channels(subject.proc.port, 4)
         try:
-            if path == "eligibility":
+            if subject.echo:
+                calls = [EchoCalls(chans[i % 4]).cold for i in range(callers)]
+            elif path == "eligibility":
                 calls = [EligibilityCalls(chans[i % 4], md if subject.auth else ()).check for i in range(callers)]
             elif path == "estimate-cold":
                 calls = [EstimateCalls(chans[i % 4], md).cold for i in range(callers)]
@@ -103,8 +107,10 @@ def _loader(path: str, stack: Stack, callers: int) -> Loader:
             else:
                 stub = _stream_stub(chans[0])
 
+                warm = [fresh_specialty() for _ in range(100)]
+
                 async def one() -> bool:
-                    req = stream_request(100, [fresh_specialty() for _ in range(100)])
+                    req = stream_request(100, warm if path.endswith("-warm") else [fresh_specialty() for _ in range(100)])
                     _, _, count, bad = await _stream_once(stub, req, md)
                     return count == 100 and bad == 0
 
@@ -132,7 +138,7 @@ async def measure(args: argparse.Namespace) -> list[Subject]:
     admin: Any = None
     database = ""
     try:
-        latency = LATENCY if args.path == "stream100" else 0.0
+        latency = LATENCY if args.path.startswith("stream100") else 0.0
         env: dict[str, str] = {}
         database_url = None
         if args.path == "eligibility":
@@ -150,6 +156,8 @@ async def measure(args: argparse.Namespace) -> list[Subject]:
             if not args.no_lean:
                 subjects.append(Subject("lean", await stack.lean_eligibility(pg_url(database, driver="postgresql")),
                                         auth=False))
+        if args.path.startswith("estimate") and not args.no_lean:
+            subjects.append(Subject("echo", await stack.echo(1), echo=True))
         for i, root in enumerate(roots):
             name = f"{i}-{root.name}"
             proc = await stack.server(name, payer_latency=latency, database_url=database_url, env=env, root=root)
@@ -162,7 +170,7 @@ async def measure(args: argparse.Namespace) -> list[Subject]:
             last = r == args.rounds - 1
             for s in subjects:
                 spy = None
-                if args.profile and last and s.name != "lean":
+                if args.profile and last and s.name not in ("lean", "echo"):
                     # Sampling costs the profiled process nothing much, but the CPU figure of a profiled round is
                     # not comparable: profile in a separate round.
                     est = (s.rate and args.n / statistics.median(s.rate)) or 10.0
@@ -224,7 +232,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--n", type=int, default=400, help="requests per subject per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--callers", type=int, default=20)
-    parser.add_argument("--no-lean", action="store_true", help="eligibility: skip the lean baseline")
+    parser.add_argument("--no-lean", action="store_true",
+                        help="skip the baseline (eligibility: the lean server; estimate-*: the bare echo server)")
     parser.add_argument("--profile", help="directory for py-spy stacks of an extra, last round")
     parser.add_argument("--native", action="store_true", help="--profile with native (C) frames")
     parser.add_argument("--top", type=Path, help="summarise a py-spy raw file and exit")
@@ -237,7 +246,7 @@ def main(argv: list[str]) -> int:
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
         args.rounds += 1
-    if args.path == "stream100":
+    if args.path.startswith("stream100"):
         args.callers = 1
     if args.path == "eligibility" and not os.environ.get(PG_URL_ENV):
         print(f"PostgreSQL from {pg_url()} ({PG_URL_ENV} to change)", flush=True)

@@ -308,14 +308,29 @@ def _values(looked_at: Any, charged: Any) -> Mapping[str, str]:
 
 
 def _benefit_pb(b: ChosenBenefit, out: epb.MatchedBenefit) -> None:
-    code = b.benefit_code or ""
-    out.benefit_name = b.benefit_name or ""
-    out.benefit_code = int(code) if code.lstrip("-").isdigit() else 0
-    out.benefit_tier_name = b.tier or ""
-    out.network_category = NETWORK_PB.get(NETWORK_CODE.get(b.network or "", ""), cpb.NETWORK_CATEGORY_UNSPECIFIED)
-    out.coverage_sequence_number = b.coverage_sequence or 0
-    out.provider_designations.extend(b.designations)
-    out.SetInParent()
+    """The matched benefit, from its wire form made once per distinct benefit: the providers of one answer share
+    the few benefits it has, so most results copy bytes instead of setting seven fields."""
+    wire = _MATCHED.get(b)
+    if wire is None:
+        built = epb.MatchedBenefit()
+        code = b.benefit_code or ""
+        built.benefit_name = b.benefit_name or ""
+        built.benefit_code = int(code) if code.lstrip("-").isdigit() else 0
+        built.benefit_tier_name = b.tier or ""
+        built.network_category = NETWORK_PB.get(NETWORK_CODE.get(b.network or "", ""),
+                                                cpb.NETWORK_CATEGORY_UNSPECIFIED)
+        built.coverage_sequence_number = b.coverage_sequence or 0
+        built.provider_designations.extend(b.designations)
+        wire = built.SerializeToString()
+        if len(_MATCHED) >= _MATCHED_MAX:
+            _MATCHED.clear()
+        _MATCHED[b] = wire
+    out.MergeFromString(wire)
+    out.SetInParent()  # present even when every field has its default (empty wire form)
+
+
+_MATCHED: dict[ChosenBenefit, bytes] = {}  # by value: equal benefits of different answers share one entry
+_MATCHED_MAX = 4096
 
 
 def outcome_pb(o: ProviderOutcome, out: epb.CostEstimate | None = None) -> epb.CostEstimate:

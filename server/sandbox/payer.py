@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from .faults import FaultPlan
@@ -180,7 +181,7 @@ class PayerSandbox:
         if (denied := self._unauthorized(request)) is not None:
             return denied
         try:
-            body = await request.json()
+            body = orjson.loads(await request.read())  # the stdlib's parser cost the stand-in a visible share
         except (ValueError, UnicodeDecodeError):
             return _gateway_error(400, "Bad Request", "Request body is not valid JSON")
         problem = self._validate_benefit_request(body)

@@ -13,11 +13,12 @@ Between them, the members and services below reach every row of the rule book's 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
+
+import msgspec
 
 __all__ = [
     "MEMBERS",
@@ -504,18 +505,15 @@ def accumulators_json(membership_id: str) -> bytes:
 
 # ---- JSON ------------------------------------------------------------------------------------------
 
-_EXACT = re.compile(r'"@@dec:([-0-9.]+)@@"')
-
-
-def _mark_decimal(value: object) -> str:
-    if isinstance(value, Decimal):
-        return f"@@dec:{value}@@"
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+_EXACT_ENCODER = msgspec.json.Encoder(decimal_format="number")
 
 
 def dumps_exact(data: Any) -> str:
-    """JSON with Decimal amounts written as JSON numbers, digit for digit (the payer sends numbers, not floats)."""
-    return _EXACT.sub(r"\1", json.dumps(data, default=_mark_decimal))
+    """JSON with Decimal amounts written as JSON numbers, digit for digit (the payer sends numbers, not floats).
+
+    msgspec writes each Decimal's own text unquoted, in C: the standard library's encoder (with a marker and a
+    regular expression for the Decimals) was a fifth of the stand-in's CPU per benefit answer."""
+    return _EXACT_ENCODER.encode(data).decode()
 
 
 @lru_cache(maxsize=4096)
