@@ -5,7 +5,8 @@ server's processes spend on a fixed number of requests (utime + stime from /proc
 depend on them. Each round sends N requests (C callers, closed loop) to every subject in turn: the server run from
 each source tree in `--roots` (default: this one), so two versions are compared interleaved in the same run, and,
 for `eligibility`, the lean baseline server of `bench/lean_eligibility.py` doing the same durable work; for
-`estimate-*`, the bare `grpc.aio` echo server answering the same request (what gRPC alone costs).
+`estimate-*`, the bare `grpc.aio` echo server answering the same request (what gRPC alone costs) and, for
+`estimate-cold`, the lean Estimate server of `bench/lean_estimate.py` (the same work without the infrastructure).
 
 Paths: `eligibility` (CheckEligibility on a fresh PostgreSQL database), `estimate-cold` (a fresh benefit key per
 call), `estimate-warm` (one key: benefit cache hits), `stream100` (StreamEstimates, 100 providers / 100 fresh keys,
@@ -101,9 +102,9 @@ def _loader(path: str, stack: Stack, callers: int) -> Loader:
             elif path == "eligibility":
                 calls = [EligibilityCalls(chans[i % 4], md if subject.auth else ()).check for i in range(callers)]
             elif path == "estimate-cold":
-                calls = [EstimateCalls(chans[i % 4], md).cold for i in range(callers)]
+                calls = [EstimateCalls(chans[i % 4], md if subject.auth else ()).cold for i in range(callers)]
             elif path == "estimate-warm":
-                calls = [EstimateCalls(chans[i % 4], md).warm for i in range(callers)]
+                calls = [EstimateCalls(chans[i % 4], md if subject.auth else ()).warm for i in range(callers)]
             else:
                 stub = _stream_stub(chans[0])
 
@@ -158,6 +159,8 @@ async def measure(args: argparse.Namespace) -> list[Subject]:
                                         auth=False))
         if args.path.startswith("estimate") and not args.no_lean:
             subjects.append(Subject("echo", await stack.echo(1), echo=True))
+            if args.path == "estimate-cold":
+                subjects.append(Subject("lean", await stack.lean_estimate(), auth=False))
         for i, root in enumerate(roots):
             name = f"{i}-{root.name}"
             proc = await stack.server(name, payer_latency=latency, database_url=database_url, env=env, root=root)
@@ -170,7 +173,7 @@ async def measure(args: argparse.Namespace) -> list[Subject]:
             last = r == args.rounds - 1
             for s in subjects:
                 spy = None
-                if args.profile and last and s.name not in ("lean", "echo"):
+                if args.profile and last and s.name != "echo":
                     # Sampling costs the profiled process nothing much, but the CPU figure of a profiled round is
                     # not comparable: profile in a separate round.
                     est = (s.rate and args.n / statistics.median(s.rate)) or 10.0

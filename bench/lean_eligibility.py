@@ -17,8 +17,9 @@ from typing import Any
 
 import aiohttp
 import asyncpg  # type: ignore[import-untyped]
-import grpc
 from costestimator.v1 import eligibility_service_pb2 as pb
+
+from .bare_grpc import serve_unary
 
 METHOD = "/costestimator.v1.EligibilityService/CheckEligibility"
 STEDI_PATH = "/2024-04-01/change/medicalnetwork/eligibility/v3"
@@ -77,21 +78,9 @@ async def serve(port: int, dsn: str, stedi_url: str, key: str) -> None:
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
     lean = Lean(pool, http, stedi_url.rstrip("/") + STEDI_PATH, key)
 
-    class Handler(grpc.GenericRpcHandler):
-        def service(self, details: Any) -> Any:
-            if details.method == METHOD:
-                return grpc.unary_unary_rpc_method_handler(
-                    lean.check, request_deserializer=pb.CheckEligibilityRequest.FromString,
-                    response_serializer=pb.CheckEligibilityResponse.SerializeToString)
-            return None
-
-    server = grpc.aio.server()
-    server.add_generic_rpc_handlers((Handler(),))
-    server.add_insecure_port(f"127.0.0.1:{port}")
-    await server.start()
-    print("ready", flush=True)
     try:
-        await server.wait_for_termination()
+        await serve_unary(port, METHOD, lean.check, pb.CheckEligibilityRequest.FromString,
+                          pb.CheckEligibilityResponse.SerializeToString)
     finally:
         await http.close()
         await pool.close()

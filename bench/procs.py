@@ -261,6 +261,22 @@ class Stack:
             self._cache["lean"] = proc
         return self._cache["lean"]
 
+    async def lean_estimate(self) -> Proc:
+        """The lean Estimate baseline (`bench/lean_estimate.py`) against the zero-latency payer stand-in."""
+        if "lean-estimate" not in self._cache:
+            payer = await self.payer(0.0)
+            self.progress("starting the lean Estimate server (grpc.aio + aiohttp, no interceptors) in its own process")
+            port = free_port()
+            proc = self._spawn("lean-estimate", ["-m", "bench.lean_estimate", "--port", str(port),
+                                                 "--payer-url", payer.info["url"],
+                                                 "--client-id", payer.info["client_id"],
+                                                 "--client-secret", payer.info["client_secret"]], clean_env(),
+                               stdout_pipe=True)
+            await self._first_line(proc)
+            proc.port = port
+            self._cache["lean-estimate"] = proc
+        return self._cache["lean-estimate"]
+
     def standins(self) -> list[Proc]:
         """The upstream stand-ins started so far (their CPU is the machine's too, not the server's)."""
         return [p for key, p in self._cache.items() if key == "stedi" or key.startswith("payer-")]

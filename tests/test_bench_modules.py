@@ -77,6 +77,9 @@ async def test_one_short_figure_runs_against_real_processes(tmp_path: Path,
     assert cold.numbers["qps"] > 0 and cold.numbers["echo_qps"] > 0
     assert "failed" not in cold.note, cold.note  # every Estimate answered OK
     assert rows[1].figure.endswith("warm benefit cache") and rows[1].verdict in (PASS, FAIL, NA)
+    lean = rows[2]
+    assert "lean Estimate server" in lean.figure and lean.verdict == NA  # context, no target
+    assert lean.numbers["lean_qps"] > 0 and "failed" not in lean.note, lean.note
     assert procs and all(p.popen.poll() is not None for p in procs)  # every process ended
     out = capsys.readouterr().out
     assert stack.metadata[0][1].split()[1] not in out  # the token is never printed
@@ -102,3 +105,29 @@ def test_strict_exits_non_zero_on_a_missed_target_and_json_is_written(
     saved = json.loads((tmp_path / "latest.json").read_text())
     assert [r["verdict"] for r in saved["rows"]] == [FAIL, NA]
     assert saved["figures"] == ["qps"]
+
+
+async def test_the_lean_estimate_baseline_gives_the_products_answer(tmp_path: Path) -> None:
+    """The lean server is a fair baseline only if it does the same work: same request, same estimate."""
+    import grpc
+    from costestimator.v1 import estimate_service_pb2 as epb
+
+    from bench.payloads import estimate_request
+
+    stack = Stack(tmp_path, lambda step: None)
+    try:
+        server, lean = await stack.server("main"), await stack.lean_estimate()
+        request = estimate_request("08")
+        answers = []
+        for port, metadata in ((server.port, stack.metadata), (lean.port, ())):
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                rpc = channel.unary_unary("/costestimator.v1.EstimateService/Estimate",
+                                          request_serializer=epb.EstimateRequest.SerializeToString,
+                                          response_deserializer=epb.EstimateResponse.FromString)
+                answers.append((await rpc(request, metadata=metadata, timeout=10)).estimates[0])
+    finally:
+        stack.close()
+    ours, baseline = answers
+    assert ours.status.code == 0 and ours.member_pays.units > 0
+    ours.benefit_from_cache = baseline.benefit_from_cache  # the only field the lean server cannot know
+    assert baseline == ours
