@@ -30,8 +30,10 @@ GENERATED = re.compile(r"[0-9a-f]{32}")
 
 
 async def returned_id(call: Any) -> str:
+    """A unary call's id: in its trailers (with the answer or the error), never in a separate initial metadata."""
     await code_of(call)
-    metadata = dict(await call.initial_metadata())
+    assert "x-request-id" not in dict(await call.initial_metadata())
+    metadata = dict(await call.trailing_metadata())
     value: str = metadata["x-request-id"]
     return value
 
@@ -53,6 +55,9 @@ async def test_request_id_is_kept_when_safe_else_generated_and_returned(start_ap
         # refused before authentication: still an id
         assert await returned_id(stub.Calculate(epb.CalculateRequest(), timeout=5,
                                                 metadata=(("x-request-id", "unauth-1"),))) == "unauth-1"
+        benefits = benefit_service_pb2_grpc.BenefitServiceStub(ch)
+        ok = benefits.GetBenefit(get_benefit(ACTIVE), metadata=(*auth(app), ("x-request-id", "ok-1")), timeout=15)
+        assert await returned_id(ok) == "ok-1" and (await ok).service_infos  # a successful call too
         stream = stub.StreamEstimates(stream_estimates(providers=2), metadata=(*auth(app), ("x-request-id", "stream-1")),
                                       timeout=15)
         assert dict(await stream.initial_metadata())["x-request-id"] == "stream-1"

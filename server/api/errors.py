@@ -30,6 +30,7 @@ from grpc_status import rpc_status
 
 from server.api.request_limits import RequestLimits
 from server.api.validation import RequestInvalid
+from server.telemetry import request_ids
 
 log = logging.getLogger(__name__)
 
@@ -294,9 +295,16 @@ def status_for(exc: BaseException | None, *, provider_id: str | None = None) -> 
     return _status_proto(mapped, **({"provider_id": provider_id} if provider_id else {}))
 
 
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], proto: status_pb2.Status) -> None:
+    """End the call with `proto` (code, message, details as `grpc-status-details-bin`) and the request id: the
+    trailers given to an abort replace any set before, so the id is added here (see observability.py)."""
+    status = rpc_status.to_status(proto)
+    await context.abort(status.code, status.details, (*status.trailing_metadata, *request_ids.as_metadata()))
+
+
 async def abort_with_reason(context: grpc.aio.ServicerContext[Any, Any], reason: str, message: str) -> None:
     """Refuse a call outside the servicers (e.g. the auth interceptor) with a catalogue reason and its ErrorInfo."""
-    await context.abort_with_status(rpc_status.to_status(_status_proto(_m(reason, message))))
+    await _abort(context, _status_proto(_m(reason, message)))
 
 
 def _log_unexpected(exc: BaseException, mapped: Mapped) -> None:
@@ -308,7 +316,7 @@ def _log_unexpected(exc: BaseException, mapped: Mapped) -> None:
 async def abort_for(exc: BaseException, context: grpc.aio.ServicerContext[Any, Any]) -> None:
     mapped = map_exception(exc)
     _log_unexpected(exc, mapped)
-    await context.abort_with_status(rpc_status.to_status(_status_proto(mapped)))
+    await _abort(context, _status_proto(mapped))
 
 
 Unary = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]

@@ -25,6 +25,12 @@ def current_request_id() -> str | None:
     return _request_id.get()
 
 
+def as_metadata() -> tuple[tuple[str, str], ...]:
+    """The current id as response metadata (empty outside an RPC)."""
+    current = _request_id.get()
+    return () if current is None else ((METADATA_KEY, current),)
+
+
 def accepted_or_new(incoming: str | bytes | None) -> str:
     """The caller's id if it is acceptable, else a new random one (32 hex digits)."""
     if isinstance(incoming, str) and len(incoming) <= MAX_LENGTH and _SAFE.fullmatch(incoming):
