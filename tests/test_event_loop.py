@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvloop
@@ -62,3 +64,35 @@ def test_the_server_entry_point_runs_on_uvloop_by_default() -> None:
 
 def test_the_server_entry_point_runs_on_asyncio_when_turned_off() -> None:
     assert _loop_module(COSTEST_UVLOOP="false") == "asyncio.unix_events"
+
+
+def test_settle_moves_what_startup_built_out_of_the_collectors_way() -> None:
+    """After `settle`, a full collection no longer scans what existed before it (the 40–50 ms pauses under load)."""
+    before = gc.get_freeze_count()
+    startup = [[i] for i in range(2000)]  # long-lived containers, as imports and the server build them
+    try:
+        event_loop.settle()
+        assert gc.get_freeze_count() >= before + len(startup)
+        scanned = {id(o) for o in gc.get_objects()}
+        assert not any(id(item) in scanned for item in startup)
+        assert [item[0] for item in startup[:3]] == [0, 1, 2]  # frozen, not freed
+    finally:
+        gc.unfreeze()
+
+
+async def test_run_settles_once_serving_before_it_reports_ready(make_settings: Any,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from server import app as app_module
+
+    steps: list[str] = []
+    monkeypatch.setattr(app_module.event_loop, "settle", lambda: steps.append("settle"))
+    application = app_module.Application(make_settings(), registry=CollectorRegistry())
+
+    def ready() -> None:
+        steps.append("ready")
+        application.request_stop()
+
+    await asyncio.wait_for(application.run(on_ready=ready), 60)
+    assert steps == ["settle", "ready"]
