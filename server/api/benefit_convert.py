@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 from costestimator.v1 import benefit_service_pb2 as bpb
 from costestimator.v1 import common_pb2 as cpb
 
 from server.api.money import decimal_to_money, decimal_to_pb
-from server.api.validation import Violations
+from server.api.validation import Violations, check_code, check_enum, check_member
 from server.clients.models import (
     BenefitModel,
     BenefitRequestModel,
@@ -36,45 +34,7 @@ CODE_TYPES = {
 }
 CODE_TYPE_BY_WIRE = {v.upper(): k for k, v in CODE_TYPES.items()}
 NETWORKS = {cpb.NETWORK_CATEGORY_IN_NETWORK: WIRE_NETWORK["in"], cpb.NETWORK_CATEGORY_OUT_OF_NETWORK: WIRE_NETWORK["out"]}
-_SHORT_CODE = re.compile(r"^[A-Za-z0-9.\-]{1,16}$")
-_MEMBER_ID_MAX, _PLAN_MAX, _MAX_SERVICES, _MAX_CODES = 200, 64, 20, 20
-
-
-def check_enum(
-    value: int, allowed: Mapping[Any, str], path: str, v: Violations, *, required: bool = True
-) -> str | None:
-    if value == 0:
-        if required:
-            v.add(path, "is required")
-        return None
-    if value not in allowed:
-        v.add(path, f"unknown value {value}")
-        return None
-    return allowed[value]
-
-
-def check_member(member: cpb.Member, path: str, v: Violations) -> None:
-    mid, plan = member.membership_id, member.plan_identifier
-    # Never echo the membership id: it is PHI.
-    if not mid.strip():
-        v.add(f"{path}.membership_id", "is required")
-    elif len(mid) > _MEMBER_ID_MAX or any(ch.isspace() or not ch.isprintable() for ch in mid):
-        v.add(f"{path}.membership_id", f"must be at most {_MEMBER_ID_MAX} printable characters without spaces")
-    if not plan.strip():
-        v.add(f"{path}.plan_identifier", "is required")
-    elif len(plan) > _PLAN_MAX or not plan.isprintable():
-        v.add(f"{path}.plan_identifier", f"must be at most {_PLAN_MAX} printable characters")
-
-
-def check_code(code: str, path: str, v: Violations, *, required: bool) -> bool:
-    if not code:
-        if required:
-            v.add(path, "is required")
-        return not required
-    if not _SHORT_CODE.match(code):
-        v.add(path, "must be 1-16 letters, digits, '.' or '-'")
-        return False
-    return True
+_MAX_SERVICES, _MAX_CODES = 20, 20
 
 
 def _codes(values: Iterable[str], path: str, v: Violations) -> list[CodeModel]:
