@@ -1,24 +1,21 @@
-"""GetBenefit pb <-> payer wire models, with field-level validation of the request."""
+"""GetBenefit pb <-> the use case's query and answer types, with field-level validation of the request."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 from costestimator.v1 import benefit_service_pb2 as bpb
 from costestimator.v1 import common_pb2 as cpb
 
 from server.api.money import decimal_to_money, decimal_to_pb
-from server.api.validation import Violations
-from server.clients.models import (
-    BenefitModel,
-    BenefitRequestModel,
-    BenefitResponseModel,
-    CodeModel,
-    CoverageModel,
-    RequestServiceCodeInfoModel,
-    RequestServiceInfoModel,
+from server.api.validation import Violations, check_code, check_enum, check_member
+from server.usecases.benefit_types import (
+    BenefitAnswer,
+    BenefitQuery,
+    BenefitSummary,
+    CoverageSummary,
+    ServiceAnswer,
+    ServiceQuery,
 )
 from server.usecases.benefits import WIRE_NETWORK, BenefitFilter
 
@@ -36,55 +33,18 @@ CODE_TYPES = {
 }
 CODE_TYPE_BY_WIRE = {v.upper(): k for k, v in CODE_TYPES.items()}
 NETWORKS = {cpb.NETWORK_CATEGORY_IN_NETWORK: WIRE_NETWORK["in"], cpb.NETWORK_CATEGORY_OUT_OF_NETWORK: WIRE_NETWORK["out"]}
-_SHORT_CODE = re.compile(r"^[A-Za-z0-9.\-]{1,16}$")
-_MEMBER_ID_MAX, _PLAN_MAX, _MAX_SERVICES, _MAX_CODES = 200, 64, 20, 20
+_MAX_SERVICES, _MAX_CODES = 20, 20
 
 
-def check_enum(
-    value: int, allowed: Mapping[Any, str], path: str, v: Violations, *, required: bool = True
-) -> str | None:
-    if value == 0:
-        if required:
-            v.add(path, "is required")
-        return None
-    if value not in allowed:
-        v.add(path, f"unknown value {value}")
-        return None
-    return allowed[value]
-
-
-def check_member(member: cpb.Member, path: str, v: Violations) -> None:
-    mid, plan = member.membership_id, member.plan_identifier
-    # Never echo the membership id: it is PHI.
-    if not mid.strip():
-        v.add(f"{path}.membership_id", "is required")
-    elif len(mid) > _MEMBER_ID_MAX or any(ch.isspace() or not ch.isprintable() for ch in mid):
-        v.add(f"{path}.membership_id", f"must be at most {_MEMBER_ID_MAX} printable characters without spaces")
-    if not plan.strip():
-        v.add(f"{path}.plan_identifier", "is required")
-    elif len(plan) > _PLAN_MAX or not plan.isprintable():
-        v.add(f"{path}.plan_identifier", f"must be at most {_PLAN_MAX} printable characters")
-
-
-def check_code(code: str, path: str, v: Violations, *, required: bool) -> bool:
-    if not code:
-        if required:
-            v.add(path, "is required")
-        return not required
-    if not _SHORT_CODE.match(code):
-        v.add(path, "must be 1-16 letters, digits, '.' or '-'")
-        return False
-    return True
-
-
-def _codes(values: Iterable[str], path: str, v: Violations) -> list[CodeModel]:
+def _codes(values: Iterable[str], path: str, v: Violations) -> tuple[str, ...]:
     items = list(values)
     if len(items) > _MAX_CODES:
         v.add(path, f"at most {_MAX_CODES} codes")
-    return [CodeModel(code=c) for i, c in enumerate(items) if check_code(c, f"{path}[{i}]", v, required=True)]
+    return tuple(c for i, c in enumerate(items) if check_code(c, f"{path}[{i}]", v, required=True))
 
 
-def benefit_request_from_pb(req: bpb.GetBenefitRequest) -> tuple[BenefitRequestModel | None, BenefitFilter, Violations]:
+def benefit_query_from_pb(req: bpb.GetBenefitRequest) -> tuple[BenefitQuery | None, BenefitFilter, Violations]:
+    """The query and the filter, or None with every field violation at once."""
     v = Violations()
     product = check_enum(req.product_type, PRODUCT_TYPES, "product_type", v)
     if not req.HasField("member"):
@@ -104,9 +64,8 @@ def benefit_request_from_pb(req: bpb.GetBenefitRequest) -> tuple[BenefitRequestM
                  _codes(info.place_of_service_codes, f"{path}.place_of_service_codes", v),
                  _codes(info.provider_specialty_codes, f"{path}.provider_specialty_codes", v))
         if code_ok and code_type:
-            infos.append(RequestServiceInfoModel(serviceCodeInfo=RequestServiceCodeInfoModel(
-                code=info.service_code.code, type=code_type,
-                providerType=codes[0], placeOfService=codes[1], providerSpecialty=codes[2])))
+            infos.append(ServiceQuery(code=info.service_code.code, code_type=code_type, provider_types=codes[0],
+                                      places_of_service=codes[1], specialties=codes[2]))
     network = check_enum(req.network_category, NETWORKS, "network_category", v, required=False)
     if len(req.benefit_tier_name) > 16:
         v.add("benefit_tier_name", "at most 16 characters")
@@ -114,9 +73,9 @@ def benefit_request_from_pb(req: bpb.GetBenefitRequest) -> tuple[BenefitRequestM
                              req.benefit_code if req.HasField("benefit_code") else None)
     if v or product is None:
         return None, criteria, v
-    model = BenefitRequestModel(benefitProductType=product, membershipID=req.member.membership_id,
-                                planIdentifier=req.member.plan_identifier, serviceInfo=infos)
-    return model, criteria, v
+    query = BenefitQuery(member_id=req.member.membership_id, plan=req.member.plan_identifier, product_type=product,
+                         services=tuple(infos))
+    return query, criteria, v
 
 
 # ---- response -------------------------------------------------------------------------------------------------
@@ -142,55 +101,58 @@ def network_pb(value: str | None) -> cpb.NetworkCategory.ValueType:
     return cpb.NETWORK_CATEGORY_UNSPECIFIED
 
 
-def coverage_pb(c: CoverageModel) -> cpb.Coverage:
+def coverage_pb(c: CoverageSummary) -> cpb.Coverage:
     out = cpb.Coverage(
-        sequence_number=c.sequenceNumber or 0,
-        benefit_description=c.benefitDescription or "",
-        copay_applies_out_of_pocket=indicator_pb(c.copayAppliesOutOfPocket),
-        coinsurance_applies_out_of_pocket=indicator_pb(c.coinsAppliesOutOfPocket),
-        deductible_applies_out_of_pocket=indicator_pb(c.deductibleAppliesOutOfPocket),
-        copay_counts_to_deductible=indicator_pb(c.copayCountToDeductibleIndicator),
-        copay_continues_when_deductible_met=indicator_pb(c.copayContinueWhenDeductibleMetIndicator),
-        copay_continues_when_out_of_pocket_max_met=indicator_pb(c.copayContinueWhenOutOfPocketMaxMetIndicator),
-        deductible_before_copay=indicator_pb(c.isDeductibleBeforeCopay),
-        benefit_limitation=indicator_pb(c.benefitLimitation),
-        service_covered=indicator_pb(c.isServiceCovered),
+        sequence_number=c.sequence_number or 0,
+        benefit_description=c.description or "",
+        copay_applies_out_of_pocket=indicator_pb(c.copay_applies_out_of_pocket),
+        coinsurance_applies_out_of_pocket=indicator_pb(c.coinsurance_applies_out_of_pocket),
+        deductible_applies_out_of_pocket=indicator_pb(c.deductible_applies_out_of_pocket),
+        copay_counts_to_deductible=indicator_pb(c.copay_counts_to_deductible),
+        copay_continues_when_deductible_met=indicator_pb(c.copay_continues_when_deductible_met),
+        copay_continues_when_out_of_pocket_max_met=indicator_pb(c.copay_continues_when_out_of_pocket_max_met),
+        deductible_before_copay=indicator_pb(c.deductible_before_copay),
+        benefit_limitation=indicator_pb(c.benefit_limitation),
+        service_covered=indicator_pb(c.service_covered),
         related_accumulators=[
-            cpb.RelatedAccumulator(code=r.code or "", level=r.level or "", deductible_code=r.deductibleCode or "",
-                                   accum_ex_code=r.accumExCode or "", network_indicator_code=r.networkIndicatorCode or "")
-            for r in c.relatedAccumulators
+            cpb.RelatedAccumulator(code=r.code or "", level=r.level or "", deductible_code=r.deductible_code or "",
+                                   accum_ex_code=r.accum_ex_code or "",
+                                   network_indicator_code=r.network_indicator_code or "")
+            for r in c.related_accumulators
         ],
     )
-    if c.costShareCopay is not None:
-        out.copay.CopyFrom(decimal_to_money(c.costShareCopay))
-    if c.costShareCoinsurance is not None:
-        out.coinsurance_percent.CopyFrom(decimal_to_pb(c.costShareCoinsurance))
+    if c.copay is not None:
+        out.copay.CopyFrom(decimal_to_money(c.copay))
+    if c.coinsurance_percent is not None:
+        out.coinsurance_percent.CopyFrom(decimal_to_pb(c.coinsurance_percent))
     return out
 
 
-def benefit_pb(b: BenefitModel) -> bpb.Benefit:
-    code = b.benefitCode
+def benefit_pb(b: BenefitSummary) -> bpb.Benefit:
+    code = b.code
     return bpb.Benefit(
-        benefit_name=b.benefitName or "",
+        benefit_name=b.name or "",
         benefit_code=int(code) if code is not None and str(code).lstrip("-").isdigit() else 0,
-        initial_benefit=indicator_pb(b.isInitialBenefit),
-        network_category=network_pb(b.networkCategory),
-        benefit_tier_name=(b.benefitTier.benefitTierName or "") if b.benefitTier else "",
-        benefit_provider=b.benefitProvider or "",
-        provider_designations=[p.providerDesignation for p in b.serviceProvider if p.providerDesignation],
+        initial_benefit=indicator_pb(b.initial_benefit),
+        network_category=network_pb(b.network_category),
+        benefit_tier_name=b.tier_name or "",
+        benefit_provider=b.provider or "",
+        provider_designations=list(b.provider_designations),
         coverages=[coverage_pb(c) for c in b.coverages],
     )
 
 
-def benefit_response_pb(resp: BenefitResponseModel) -> bpb.GetBenefitResponse:
-    return bpb.GetBenefitResponse(service_infos=[
-        bpb.ServiceBenefits(
-            service_codes=[cpb.ServiceCode(code=s.code, code_type=CODE_TYPE_BY_WIRE.get((s.type or "").upper(), cpb.CODE_TYPE_UNSPECIFIED))
-                           for s in info.serviceCodeInfo],
-            place_of_service_codes=[c.code for c in info.placeOfService],
-            provider_type_codes=[c.code for c in info.providerType],
-            provider_specialty_codes=[c.code for c in info.providerSpecialty],
-            benefits=[benefit_pb(b) for b in info.benefit],
-        )
-        for info in resp.serviceInfo
-    ])
+def service_pb(s: ServiceAnswer) -> bpb.ServiceBenefits:
+    return bpb.ServiceBenefits(
+        service_codes=[cpb.ServiceCode(code=c.code, code_type=CODE_TYPE_BY_WIRE.get((c.code_type or "").upper(),
+                                                                                    cpb.CODE_TYPE_UNSPECIFIED))
+                       for c in s.service_codes],
+        place_of_service_codes=list(s.places_of_service),
+        provider_type_codes=list(s.provider_types),
+        provider_specialty_codes=list(s.specialties),
+        benefits=[benefit_pb(b) for b in s.benefits],
+    )
+
+
+def benefit_response_pb(answer: BenefitAnswer) -> bpb.GetBenefitResponse:
+    return bpb.GetBenefitResponse(service_infos=[service_pb(s) for s in answer.services])

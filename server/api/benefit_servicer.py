@@ -9,7 +9,7 @@ from costestimator.v1 import benefit_service_pb2 as bpb
 from costestimator.v1 import benefit_service_pb2_grpc
 
 from server.api.auth import current_tenant
-from server.api.benefit_convert import benefit_request_from_pb, benefit_response_pb
+from server.api.benefit_convert import benefit_query_from_pb, benefit_response_pb
 from server.usecases.benefits import BenefitLookup
 
 
@@ -20,9 +20,8 @@ class BenefitServicer(benefit_service_pb2_grpc.BenefitServiceServicer):
     async def GetBenefit(
         self, request: bpb.GetBenefitRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> bpb.GetBenefitResponse:
-        model, criteria, violations = benefit_request_from_pb(request)
+        query, criteria, violations = benefit_query_from_pb(request)
         violations.raise_if_any()
-        assert model is not None
-        response = await self._lookup.get(model, criteria, timeout=context.time_remaining(),
-                                          tenant=current_tenant())
-        return benefit_response_pb(response)
+        assert query is not None
+        answer = await self._lookup.get(query, criteria, timeout=context.time_remaining(), tenant=current_tenant())
+        return benefit_response_pb(answer)

@@ -10,10 +10,17 @@ from costestimator.v1 import common_pb2 as cpb
 from costestimator.v1 import estimate_service_pb2 as epb
 from google.type import decimal_pb2
 
-from server.api.benefit_convert import CODE_TYPES, NETWORKS, PRODUCT_TYPES, check_code, check_enum, check_member
+from server.api.benefit_convert import CODE_TYPES, NETWORKS, PRODUCT_TYPES
 from server.api.errors import status_for
 from server.api.money import CURRENCY, decimal_to_money, money_to_decimal, parse_decimal
-from server.api.validation import Violations, check_provider_count, check_provider_id
+from server.api.validation import (
+    Violations,
+    check_code,
+    check_enum,
+    check_member,
+    check_provider_count,
+    check_provider_id,
+)
 from server.domain.costshare import (
     AccumKind,
     AccumulatorState,
