@@ -1,8 +1,8 @@
 """Eligibility store: SQLAlchemy 2 (async) tables, Alembic migrations and the repository.
 
-Knows nothing of gRPC. Hands out frozen dataclasses (`CheckRecord`, `ResponseRecord`, `AttemptRecord`, `Stats`)
-and raises typed errors (`InvalidPageToken`, `StoreUnavailable`, `SealedDataError`: a stored value that cannot
-be opened). Member data is sealed at rest (sealing.py). Typical wiring in the composition root:
+Knows nothing of gRPC. Hands out frozen dataclasses (`CheckRecord`, `ResponseRecord`, `AttemptRecord`, `Stats`),
+takes them for writes (`NewAttempt`, `Completion`) and raises typed errors (`InvalidPageToken`, `StoreUnavailable`,
+`SealedDataError`: a stored value that cannot be opened). Member data is sealed at rest (sealing.py). Typical wiring in the composition root:
 
     url = resolve_database_url(settings.database_url, settings.data_dir)
     if settings.migrate_on_start:
@@ -25,6 +25,7 @@ from .records import (
     CheckMode,
     CheckRecord,
     CheckStatus,
+    Completion,
     NewAttempt,
     ResponseRecord,
     Stats,
@@ -40,6 +41,7 @@ __all__ = [
     "CheckMode",
     "CheckRecord",
     "CheckStatus",
+    "Completion",
     "DataKeyError",
     "EligibilityRepository",
     "InvalidPageToken",

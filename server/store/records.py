@@ -41,6 +41,9 @@ class CheckMode(enum.StrEnum):
 #: from the payer that go stale. FAILED never carried an answer, so it stays FAILED.
 EXPIRABLE_STATUSES: frozenset[CheckStatus] = frozenset({CheckStatus.VERIFIED, CheckStatus.NOT_FOUND})
 
+#: Statuses a check can be completed with. EXPIRED is only ever reported (a stale answer), never written.
+FINAL_STATUSES: frozenset[CheckStatus] = frozenset({CheckStatus.VERIFIED, CheckStatus.FAILED, CheckStatus.NOT_FOUND})
+
 
 @dataclass(frozen=True, slots=True)
 class ResponseRecord:
@@ -106,6 +109,34 @@ class NewAttempt:
     clearinghouse_id: str | None = None
     trace_id: str | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """How a check ends: its final status and what is written with it, in one transaction.
+
+    A response row is written when any of `raw`, `summary` or `http_status` is given; `attempts` are the
+    clearinghouse calls not stored yet.
+    """
+
+    status: CheckStatus
+    raw: JSONObject | None = field(default=None, repr=False)
+    summary: JSONObject | None = field(default=None, repr=False)
+    http_status: int | None = None
+    clearinghouse_id: str | None = None
+    trace_id: str | None = None
+    failure_reason: str | None = None
+    attempts: tuple[NewAttempt, ...] = ()
+
+    def __post_init__(self) -> None:
+        """Refused when built, so a wrong status never reaches a transaction."""
+        if self.status not in FINAL_STATUSES:
+            raise ValueError(f"cannot complete a check as {self.status.value}")
+
+    @property
+    def has_response(self) -> bool:
+        """Whether a response row goes with the status (a FAILED check may have had no answer at all)."""
+        return self.raw is not None or self.summary is not None or self.http_status is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,6 +58,7 @@ from .records import (
     CheckMode,
     CheckRecord,
     CheckStatus,
+    Completion,
     JSONObject,
     NewAttempt,
     ResponseRecord,
@@ -74,7 +75,6 @@ CheckList = list[CheckRecord]
 Conditions = list[ColumnElement[bool]]
 Page = tuple[list[CheckRecord], str | None]
 
-FINAL_STATUSES = frozenset({CheckStatus.VERIFIED, CheckStatus.FAILED, CheckStatus.NOT_FOUND})
 _TEXT_LIMIT = 256
 _PENDING = CheckStatus.PENDING.value
 _EXPIRABLE = sorted(s.value for s in EXPIRABLE_STATUSES)
@@ -462,69 +462,39 @@ class EligibilityRepository:
 
         return await self._run(work, write=True)
 
-    async def complete(
-        self,
-        tenant_id: str,
-        check_id: str,
-        status: CheckStatus,
-        *,
-        raw: JSONObject | None = None,
-        summary: JSONObject | None = None,
-        http_status: int | None = None,
-        clearinghouse_id: str | None = None,
-        trace_id: str | None = None,
-        failure_reason: str | None = None,
-        attempts: Sequence[NewAttempt] = (),
-    ) -> bool:
+    async def complete(self, tenant_id: str, check_id: str, completion: Completion) -> bool:
         """Set the final status and write the response row in one transaction, only if the check is PENDING.
 
         Returns False (and changes nothing) when the check is unknown to this tenant or already completed, so a
-        retried or duplicated completion is harmless. A response row is written when any of raw, summary or
-        http_status is given; `attempts` (calls not stored yet) are written in the same transaction.
+        retried or duplicated completion is harmless. A response row is written when the completion has one
+        (`Completion.has_response`); its `attempts` (calls not stored yet) are written in the same transaction.
         """
-        row = await self._complete(
-            tenant_id, check_id, status, raw=raw, summary=summary, http_status=http_status,
-            clearinghouse_id=clearinghouse_id, trace_id=trace_id, failure_reason=failure_reason, attempts=attempts,
-        )
+        row = await self._complete(tenant_id, check_id, completion)
         return row is not None
 
     async def finish(
-        self,
-        record: CheckRecord,
-        status: CheckStatus,
-        *,
-        raw: JSONObject | None = None,
-        summary: JSONObject | None = None,
-        http_status: int | None = None,
-        clearinghouse_id: str | None = None,
-        trace_id: str | None = None,
-        failure_reason: str | None = None,
-        attempts: Sequence[NewAttempt] = (),
-        include_raw: bool = True,
+        self, record: CheckRecord, completion: Completion, *, include_raw: bool = True
     ) -> CheckRecord | None:
         """`complete`, returning the completed check built from `record` and what was written (no re-read).
 
         None when the check was no longer PENDING (completed elsewhere): then nothing was written.
         """
-        row = await self._complete(
-            record.tenant_id, record.id, status, raw=raw, summary=summary, http_status=http_status,
-            clearinghouse_id=clearinghouse_id, trace_id=trace_id, failure_reason=failure_reason, attempts=attempts,
-        )
+        row = await self._complete(record.tenant_id, record.id, completion)
         if row is None:
             return None
         now: datetime = row["completed_at"]
         response = None
-        if raw is not None or summary is not None or http_status is not None:
+        if completion.has_response:
             response = ResponseRecord(
                 request_id=record.id,
-                http_status=http_status,
+                http_status=completion.http_status,
                 created_at=now,
-                summary=summary,
-                raw=raw if include_raw else None,
+                summary=completion.summary,
+                raw=completion.raw if include_raw else None,
             )
         return dataclasses.replace(
             record,
-            status=status,
+            status=completion.status,
             updated_at=now,
             completed_at=now,
             failure_reason=row["failure_reason"],
@@ -538,47 +508,33 @@ class EligibilityRepository:
             response=response,
         )
 
-    async def _complete(
-        self,
-        tenant_id: str,
-        check_id: str,
-        status: CheckStatus,
-        *,
-        raw: JSONObject | None,
-        summary: JSONObject | None,
-        http_status: int | None,
-        clearinghouse_id: str | None,
-        trace_id: str | None,
-        failure_reason: str | None,
-        attempts: Sequence[NewAttempt],
-    ) -> Mapping[str, Any] | None:
+    async def _complete(self, tenant_id: str, check_id: str, completion: Completion) -> Mapping[str, Any] | None:
         """One transaction: the guarded UPDATE (RETURNING what changed), the attempt rows, the response row."""
-        if status not in FINAL_STATUSES:
-            raise ValueError(f"cannot complete a check as {status.value}")
+        attempts = completion.attempts
         now = self._now()
         ids: dict[str, str | None] = {"clearinghouse_id": None, "trace_id": None}
         for attempt in attempts:  # as `record_attempt` would have: ids an earlier try learnt are kept
             ids.update(_known_ids(attempt.clearinghouse_id, attempt.trace_id))
-        ids.update(_known_ids(clearinghouse_id, trace_id))
+        ids.update(_known_ids(completion.clearinghouse_id, completion.trace_id))
         params = {
             "k_tenant": tenant_id,
             "k_id": check_id,
-            "v_status": status.value,
+            "v_status": completion.status.value,
             "v_completed": now,
             "v_updated": now,
-            "v_reason": _clip(failure_reason),
+            "v_reason": _clip(completion.failure_reason),
             "v_attempts": len(attempts),
             "v_clearinghouse_id": ids["clearinghouse_id"],
             "v_trace_id": ids["trace_id"],
         }
         response: dict[str, Any] | None = None
-        if raw is not None or summary is not None or http_status is not None:
+        if completion.has_response:
             sealing = ResponseSeal(self._sealer, tenant_id, check_id)  # sealed outside the write transaction
             response = {
                 "request_id": check_id,
-                "http_status": http_status,
-                "raw_payload": sealing.seal(RAW_COLUMN, raw),
-                "normalized_summary": sealing.seal(SUMMARY_COLUMN, summary),
+                "http_status": completion.http_status,
+                "raw_payload": sealing.seal(RAW_COLUMN, completion.raw),
+                "normalized_summary": sealing.seal(SUMMARY_COLUMN, completion.summary),
                 "created_at": now,
                 "data_key_id": self._sealer.key_id,
             }

@@ -68,6 +68,7 @@ from server.store import (
     CheckMode,
     CheckRecord,
     CheckStatus,
+    Completion,
     EligibilityRepository,
     NewAttempt,
     Stats,
@@ -499,19 +500,19 @@ class CheckRunner:
         answer = step.answer
         summary = summary_json(step.summary) if step.summary is not None else None
 
+        completion = Completion(
+            step.status,
+            raw=answer.body if answer is not None else None,
+            summary=summary,
+            http_status=answer.http_status if answer is not None else None,
+            clearinghouse_id=answer.stedi_id if answer is not None else None,
+            trace_id=answer.trace_id if answer is not None else None,
+            failure_reason=step.failure_reason,
+            attempts=step.tries,
+        )
+
         def write() -> Awaitable[CheckRecord | None]:
-            return self.repo.finish(
-                record,
-                step.status,
-                raw=answer.body if answer is not None else None,
-                summary=summary,
-                http_status=answer.http_status if answer is not None else None,
-                clearinghouse_id=answer.stedi_id if answer is not None else None,
-                trace_id=answer.trace_id if answer is not None else None,
-                failure_reason=step.failure_reason,
-                attempts=step.tries,
-                include_raw=include_raw,
-            )
+            return self.repo.finish(record, completion, include_raw=include_raw)
 
         done = await self.writes.run(f"eligibility check {record.id}: final write", write)
         if done is not None:

@@ -13,7 +13,7 @@ import pytest_asyncio
 from costestimator.v1 import eligibility_service_pb2 as pb
 
 from server.app import Application
-from server.store import CheckStatus, EligibilityRepository, Keyring, Sealer
+from server.store import CheckStatus, Completion, EligibilityRepository, Keyring, Sealer
 from tests.eligibility_estimate.examples import EXAMPLES, REFUSED, Example, Provider
 from tests.eligibility_service.conftest import DATA_KEY, MakeApp
 from tests.eligibility_service.estimate_helpers import (
@@ -108,7 +108,7 @@ async def test_expired_check_is_refused(estimates: EstimateClient, el_app: Appli
                                 sealer=Sealer(Keyring.parse(DATA_KEY, where="tests")),
                                 clock=lambda: datetime.now(UTC) - timedelta(days=31))
     stale = await old.create_pending(tenant, payer_id="SBX01", request_payload={"tradingPartnerServiceId": "SBX01"})
-    assert await old.complete(tenant, stale.id, CheckStatus.VERIFIED, http_status=200)
+    assert await old.complete(tenant, stale.id, Completion(CheckStatus.VERIFIED, http_status=200))
     exc = await estimates.error(request_for(EXAMPLES[0], check_id=stale.id))
     assert exc.code() is grpc.StatusCode.FAILED_PRECONDITION
     assert (error_info(exc).reason, error_info(exc).metadata["check_id"]) == ("CHECK_EXPIRED", stale.id)

@@ -23,7 +23,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from server.domain.eligibility import EligibilityInquiry, Person, build_stedi_request
 from server.sandbox.stedi import ELIGIBILITY_PATH
 from server.settings import Settings
-from server.store import CheckMode, CheckStatus, EligibilityRepository, Keyring, Sealer, create_engine_for, migrate
+from server.store import (
+    CheckMode,
+    CheckStatus,
+    Completion,
+    EligibilityRepository,
+    Keyring,
+    Sealer,
+    create_engine_for,
+    migrate,
+)
 from tests.eligibility_service.conftest import DATA_KEY, MakeApp, StediStandIn
 from server.app import Application
 from tests.eligibility_service.helpers import KIM_SLOW, RIVERA, Client, inquiry, status_name
@@ -272,7 +281,7 @@ async def test_checks_older_than_the_freshness_window_read_expired(
     try:
         old = _repository(engine, clock_offset=timedelta(days=31))
         stale = await old.create_pending(tenant, payer_id="SBX01", request_payload=_payload(RIVERA))
-        assert await old.complete(tenant, stale.id, CheckStatus.VERIFIED, http_status=200)
+        assert await old.complete(tenant, stale.id, Completion(CheckStatus.VERIFIED, http_status=200))
     finally:
         await engine.dispose()
     app = await make_app()

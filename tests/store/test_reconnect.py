@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 
 from server.store import (
     CheckStatus,
+    Completion,
     EligibilityRepository,
     PoolOptions,
     StoreDeadlineExceeded,
@@ -52,7 +53,7 @@ async def test_dead_pooled_connections_are_replaced_without_a_failed_call(
     proxy.restore()
     # Each call below finds a dead pooled connection first (nothing pinged it at checkout).
     assert (await repo.get(t, record.id)) is not None
-    assert (await repo.finish(record, CheckStatus.VERIFIED, summary={"active": True})) is not None
+    assert (await repo.finish(record, Completion(CheckStatus.VERIFIED, summary={"active": True}))) is not None
     assert (await repo.get(t, record.id)).status is CheckStatus.VERIFIED  # type: ignore[union-attr]
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.store import (
     CheckStatus,
+    Completion,
     DataKeyError,
     EligibilityRepository,
     Keyring,
@@ -153,7 +154,8 @@ async def _all_text(engine: AsyncEngine) -> str:
 
 async def _complete_one(repo: EligibilityRepository, tenant: str) -> str:
     record = await repo.create_pending(tenant, payer_id="SBX01", request_payload=PAYLOAD, policy_id="policy-1")
-    assert await repo.complete(tenant, record.id, CheckStatus.VERIFIED, raw=RAW, summary=SUMMARY, http_status=200)
+    completion = Completion(CheckStatus.VERIFIED, raw=RAW, summary=SUMMARY, http_status=200)
+    assert await repo.complete(tenant, record.id, completion)
     return record.id
 
 

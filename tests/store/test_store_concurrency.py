@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.store import CheckMode, CheckStatus, EligibilityRepository
+from server.store import CheckMode, CheckStatus, Completion, EligibilityRepository
 from tests.store.helpers import SEALER, SECRET, new_tenant
 
 CHECKS = 200
@@ -29,10 +29,12 @@ async def _one_check(repo: EligibilityRepository, tenant: str, n: int) -> bool:
     return await repo.complete(
         tenant,
         record.id,
-        CheckStatus.VERIFIED,
-        raw={"id": f"s-{n}", "benefitsInformation": [{"code": "1"}]},
-        summary={"active": True, "n": n},
-        http_status=200,
+        Completion(
+            CheckStatus.VERIFIED,
+            raw={"id": f"s-{n}", "benefitsInformation": [{"code": "1"}]},
+            summary={"active": True, "n": n},
+            http_status=200,
+        ),
     )
 
 

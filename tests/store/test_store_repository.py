@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.store import CheckMode, CheckStatus, EligibilityRepository, InvalidPageToken
+from server.store import CheckMode, CheckStatus, Completion, EligibilityRepository, InvalidPageToken
 from server.store.tables import eligibility_requests, eligibility_responses
 from tests.store.helpers import SEALER, SECRET, FakeClock, new_tenant
 
@@ -24,6 +24,8 @@ PAYLOAD = {
 }
 RAW = {"id": "stedi-1", "meta": {"traceId": "trace-1"}, "errors": [], "benefitsInformation": [{"code": "1"}]}
 SUMMARY = {"active": True, "deductible": {"total": Decimal("1500.00"), "remaining": Decimal("1050.00")}}
+VERIFIED_ANSWER = Completion(CheckStatus.VERIFIED, raw=RAW, summary=SUMMARY, http_status=200)
+NOT_FOUND_ANSWER = Completion(CheckStatus.NOT_FOUND, raw={"errors": [{"code": "75"}]}, http_status=200)
 
 
 async def _create(repo: EligibilityRepository, tenant: str, **kw: Any) -> str:
@@ -56,12 +58,14 @@ async def test_complete_writes_response_and_status(repo: EligibilityRepository) 
     assert await repo.complete(
         t,
         check_id,
-        CheckStatus.VERIFIED,
-        raw=RAW,
-        summary=SUMMARY,
-        http_status=200,
-        clearinghouse_id="stedi-1",
-        trace_id="trace-1",
+        Completion(
+            CheckStatus.VERIFIED,
+            raw=RAW,
+            summary=SUMMARY,
+            http_status=200,
+            clearinghouse_id="stedi-1",
+            trace_id="trace-1",
+        ),
     )
     got = await repo.get(t, check_id)
     assert got is not None and got.response is not None
@@ -83,19 +87,17 @@ async def test_complete_writes_response_and_status(repo: EligibilityRepository) 
 async def test_second_completion_is_a_noop(repo: EligibilityRepository) -> None:
     t = new_tenant()
     check_id = await _create(repo, t)
-    assert await repo.complete(t, check_id, CheckStatus.NOT_FOUND, raw={"errors": [{"code": "75"}]}, http_status=200)
+    assert await repo.complete(t, check_id, NOT_FOUND_ANSWER)
     first = await repo.get(t, check_id)
-    assert not await repo.complete(t, check_id, CheckStatus.VERIFIED, raw=RAW, summary=SUMMARY, http_status=200)
-    assert not await repo.complete(t, check_id, CheckStatus.FAILED, failure_reason="LATE")
+    assert not await repo.complete(t, check_id, VERIFIED_ANSWER)
+    assert not await repo.complete(t, check_id, Completion(CheckStatus.FAILED, failure_reason="LATE"))
     assert await repo.get(t, check_id) == first
 
 
-async def test_complete_rejects_non_final_status(repo: EligibilityRepository) -> None:
-    t = new_tenant()
-    check_id = await _create(repo, t)
+def test_a_completion_refuses_a_non_final_status() -> None:
     for status in (CheckStatus.PENDING, CheckStatus.EXPIRED):
-        with pytest.raises(ValueError):
-            await repo.complete(t, check_id, status)
+        with pytest.raises(ValueError, match=f"cannot complete a check as {status.value}"):
+            Completion(status)
 
 
 async def test_completion_is_atomic(repo: EligibilityRepository, engine: AsyncEngine) -> None:
@@ -107,7 +109,7 @@ async def test_completion_is_atomic(repo: EligibilityRepository, engine: AsyncEn
             insert(eligibility_responses).values(request_id=check_id, created_at=datetime.now(UTC))
         )
     with pytest.raises(Exception) as excinfo:
-        await repo.complete(t, check_id, CheckStatus.VERIFIED, raw=RAW, summary=SUMMARY, http_status=200)
+        await repo.complete(t, check_id, VERIFIED_ANSWER)
     assert "IntegrityError" in type(excinfo.value).__name__
     got = await repo.get(t, check_id)
     assert got is not None
@@ -119,7 +121,7 @@ async def test_concurrent_completions_one_winner(repo: EligibilityRepository, en
     check_id = await _create(repo, t)
     statuses = [CheckStatus.VERIFIED, CheckStatus.FAILED, CheckStatus.NOT_FOUND] * 4
     results = await asyncio.gather(
-        *(repo.complete(t, check_id, s, raw={"n": i}, http_status=200) for i, s in enumerate(statuses))
+        *(repo.complete(t, check_id, Completion(s, raw={"n": i}, http_status=200)) for i, s in enumerate(statuses))
     )
     assert sum(results) == 1
     winner = results.index(True)
@@ -147,7 +149,7 @@ async def test_record_attempts(repo: EligibilityRepository) -> None:
     assert attempts[1].aaa_codes == () and attempts[1].error == "STEDI_UNAVAILABLE"
     assert all(a.at.tzinfo is not None for a in attempts)
 
-    assert await repo.complete(t, check_id, CheckStatus.FAILED, failure_reason="PAYER_UNAVAILABLE (AAA 42)")
+    assert await repo.complete(t, check_id, Completion(CheckStatus.FAILED, failure_reason="PAYER_UNAVAILABLE (AAA 42)"))
     assert await repo.record_attempt(t, check_id, http_status=200) is None  # too late, nothing changes
     assert len(await repo.attempts(t, check_id)) == 3
 
@@ -156,7 +158,7 @@ async def test_status_version_tracks_status_changes(repo: EligibilityRepository)
     t = new_tenant()
     check_id = await _create(repo, t)
     assert await repo.status_version(t, check_id) == 1
-    await repo.complete(t, check_id, CheckStatus.VERIFIED, summary=SUMMARY)
+    await repo.complete(t, check_id, Completion(CheckStatus.VERIFIED, summary=SUMMARY))
     assert await repo.status_version(t, check_id) == 2
     assert await repo.status_version(t, "no-such-id") is None
 
@@ -170,7 +172,7 @@ async def test_tenant_isolation(repo: EligibilityRepository) -> None:
     assert await repo.status_version(other, check_id) is None
     assert await repo.attempts(other, check_id) == []
     assert await repo.record_attempt(other, check_id, http_status=200) is None
-    assert not await repo.complete(other, check_id, CheckStatus.VERIFIED, summary=SUMMARY)
+    assert not await repo.complete(other, check_id, Completion(CheckStatus.VERIFIED, summary=SUMMARY))
 
     mine_list, _ = await repo.list(mine, policy_id="pol-1")
     assert [r.id for r in mine_list] == [check_id]
@@ -189,8 +191,8 @@ async def test_tenant_isolation(repo: EligibilityRepository) -> None:
 async def test_list_filters_and_order(repo: EligibilityRepository) -> None:
     t = new_tenant()
     ids = [await _create(repo, t, policy_id=f"pol-{i % 2}", patient_id=f"pat-{i % 3}") for i in range(6)]
-    await repo.complete(t, ids[0], CheckStatus.VERIFIED, summary=SUMMARY)
-    await repo.complete(t, ids[3], CheckStatus.FAILED, failure_reason="X")
+    await repo.complete(t, ids[0], Completion(CheckStatus.VERIFIED, summary=SUMMARY))
+    await repo.complete(t, ids[3], Completion(CheckStatus.FAILED, failure_reason="X"))
 
     everything, token = await repo.list(t)
     assert [r.id for r in everything] == ids[::-1] and token is None
@@ -313,10 +315,10 @@ async def test_stats(repo: EligibilityRepository) -> None:
     t = new_tenant()
     a = [await _create(repo, t, policy_id="pol-a") for _ in range(4)]
     b = [await _create(repo, t, policy_id="pol-b") for _ in range(3)]
-    await repo.complete(t, a[0], CheckStatus.VERIFIED, summary=SUMMARY)
-    await repo.complete(t, a[1], CheckStatus.VERIFIED, summary=SUMMARY)
-    await repo.complete(t, a[2], CheckStatus.NOT_FOUND, raw={"errors": [{"code": "75"}]})
-    await repo.complete(t, b[0], CheckStatus.FAILED, failure_reason="STEDI_UNAVAILABLE")
+    await repo.complete(t, a[0], Completion(CheckStatus.VERIFIED, summary=SUMMARY))
+    await repo.complete(t, a[1], Completion(CheckStatus.VERIFIED, summary=SUMMARY))
+    await repo.complete(t, a[2], Completion(CheckStatus.NOT_FOUND, raw={"errors": [{"code": "75"}]}))
+    await repo.complete(t, b[0], Completion(CheckStatus.FAILED, failure_reason="STEDI_UNAVAILABLE"))
 
     overall = await repo.stats(t)
     assert (overall.pending, overall.verified, overall.not_found, overall.failed, overall.expired) == (3, 2, 1, 1, 0)
@@ -347,14 +349,14 @@ async def test_stale_results_read_as_expired(engine: AsyncEngine) -> None:
     t = new_tenant()
     verified = await _create(repo, t)
     failed = await _create(repo, t)
-    await repo.complete(t, verified, CheckStatus.VERIFIED, summary=SUMMARY)
-    await repo.complete(t, failed, CheckStatus.FAILED, failure_reason="X")
+    await repo.complete(t, verified, Completion(CheckStatus.VERIFIED, summary=SUMMARY))
+    await repo.complete(t, failed, Completion(CheckStatus.FAILED, failure_reason="X"))
     fresh = await _create(repo, t)
     assert (await repo.stats(t)).verified == 1
 
     clock.advance(days=31)
     recent = await _create(repo, t)
-    await repo.complete(t, recent, CheckStatus.VERIFIED, summary=SUMMARY)
+    await repo.complete(t, recent, Completion(CheckStatus.VERIFIED, summary=SUMMARY))
     got = await repo.get(t, verified)
     assert got is not None and got.status is CheckStatus.EXPIRED and got.response is not None
     failed_rec = await repo.get(t, failed)

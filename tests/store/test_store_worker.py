@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.store import CheckMode, CheckStatus, EligibilityRepository
+from server.store import CheckMode, CheckStatus, Completion, EligibilityRepository
 from tests.store.helpers import SEALER, SECRET, FakeClock, new_tenant
 
 PAYLOAD = {"tradingPartnerServiceId": "SBX01", "subscriber": {"memberId": "M1"}}
@@ -27,7 +27,7 @@ async def test_claim_due_picks_only_due_async_checks(clocked_repo: EligibilityRe
     later = await _async_check(repo, t, next_attempt_at=clock.now + timedelta(minutes=5))
     sync = (await repo.create_pending(t, payer_id="SBX01", request_payload=PAYLOAD)).id
     done = await _async_check(repo, t)
-    await repo.complete(t, done, CheckStatus.VERIFIED, summary={"active": True})
+    await repo.complete(t, done, Completion(CheckStatus.VERIFIED, summary={"active": True}))
 
     claimed = await repo.claim_due("w1", limit=10, lease_seconds=30)
     assert sorted(r.id for r in claimed) == sorted(due)
@@ -77,7 +77,7 @@ async def test_reschedule_release_and_lease_ownership(
     [third] = await repo.claim_due("w3", limit=1, lease_seconds=30)
     assert third.id == check_id
 
-    assert await repo.complete(t, check_id, CheckStatus.VERIFIED, summary={"active": True})
+    assert await repo.complete(t, check_id, Completion(CheckStatus.VERIFIED, summary={"active": True}))
     got = await repo.get(t, check_id)
     assert got is not None and got.claimed_by is None and got.lease_until is None and got.next_attempt_at is None
     assert not await repo.reschedule(check_id, clock.now)  # completed checks stay completed
@@ -143,7 +143,7 @@ async def test_stale_pending_resume_and_fail(clocked_repo: EligibilityRepository
         assert got is not None
         assert got.status is CheckStatus.FAILED and got.failure_reason == "STALE_PENDING"
         assert got.completed_at == clock.now and got.version == 2 and got.claimed_by is None
-    assert not await repo.complete(t, stuck_sync, CheckStatus.VERIFIED, summary={"active": True})
+    assert not await repo.complete(t, stuck_sync, Completion(CheckStatus.VERIFIED, summary={"active": True}))
     assert await repo.stale_pending(timedelta(minutes=10)) == []
     assert await repo.fail_stale(timedelta(minutes=10), "STALE_PENDING") == 0
 
