@@ -22,6 +22,7 @@ from google.type import date_pb2, decimal_pb2, money_pb2
 from server.api.money import CURRENCY
 from server.api.validation import FieldViolation, RequestInvalid, Violations
 from server.domain.eligibility import EligibilityInquiry, EligibilitySummary, Person, calendar_date, validate_inquiry
+from server.domain.eligibility.status import CheckStatus, Stats
 from server.domain.eligibility.summary import (
     Accumulator,
     Bucket,
@@ -31,7 +32,6 @@ from server.domain.eligibility.summary import (
     OfficeVisitHeadline,
     ServiceLine,
 )
-from server.store import DEFAULT_PAGE_SIZE, CheckStatus, Stats
 from server.usecases.eligibility import CheckView
 
 INQUIRY: Final = "inquiry"
@@ -126,10 +126,11 @@ def status_from_pb(value: int) -> CheckStatus | None:
 
 
 def page_size_from_pb(value: int) -> int:
-    """0 → the default; negative → INVALID_ARGUMENT; above the maximum → the maximum (the store clamps)."""
+    """Negative → INVALID_ARGUMENT; 0 (the default) and anything above the maximum are the store's to settle: it
+    reads 0 as its default page size and lowers a larger one to its maximum (AIP-158)."""
     if value < 0:
         raise RequestInvalid([FieldViolation("page_size", "must not be negative")])
-    return value or DEFAULT_PAGE_SIZE
+    return value
 
 
 def required_id(value: str) -> str:

@@ -12,22 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+# The domain's vocabulary, persisted as is (re-exported: the store's callers read them from here too).
+from server.domain.eligibility.status import CheckStatus as CheckStatus
+from server.domain.eligibility.status import Stats as Stats
+
 JSONObject = Mapping[str, Any]
 """A JSON object as stored; `Decimal`, `date` and `datetime` values are written as strings."""
-
-
-class CheckStatus(enum.StrEnum):
-    """Lifecycle of an eligibility check (eligibility.md §3.5); the gRPC layer maps it to its own enum."""
-
-    PENDING = "PENDING"
-    VERIFIED = "VERIFIED"
-    FAILED = "FAILED"
-    NOT_FOUND = "NOT_FOUND"
-    EXPIRED = "EXPIRED"
-
-    @property
-    def is_final(self) -> bool:
-        return self is not CheckStatus.PENDING
 
 
 class CheckMode(enum.StrEnum):
@@ -137,31 +127,3 @@ class Completion:
     def has_response(self) -> bool:
         """Whether a response row goes with the status (a FAILED check may have had no answer at all)."""
         return self.raw is not None or self.summary is not None or self.http_status is not None
-
-
-@dataclass(frozen=True, slots=True)
-class Stats:
-    """Counts by reported status and the latest times, for one tenant (optionally one policy)."""
-
-    tenant_id: str
-    policy_id: str | None
-    pending: int = 0
-    verified: int = 0
-    failed: int = 0
-    not_found: int = 0
-    expired: int = 0
-    last_requested_at: datetime | None = None
-    last_completed_at: datetime | None = None
-
-    @property
-    def total(self) -> int:
-        return self.pending + self.verified + self.failed + self.not_found + self.expired
-
-    def by_status(self) -> dict[CheckStatus, int]:
-        return {
-            CheckStatus.PENDING: self.pending,
-            CheckStatus.VERIFIED: self.verified,
-            CheckStatus.FAILED: self.failed,
-            CheckStatus.NOT_FOUND: self.not_found,
-            CheckStatus.EXPIRED: self.expired,
-        }

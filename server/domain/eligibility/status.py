@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
 class CheckStatus(StrEnum):
-    """`EligibilityCheck.status`; the normalizer only ever yields VERIFIED, NOT_FOUND or FAILED."""
+    """`EligibilityCheck.status` (spec §3.5), the one vocabulary of every layer (the store persists it as is, the
+    gRPC layer maps it to its own enum); the normalizer only ever yields VERIFIED, NOT_FOUND or FAILED."""
 
     PENDING = "PENDING"
     VERIFIED = "VERIFIED"
-    NOT_FOUND = "NOT_FOUND"
     FAILED = "FAILED"
+    NOT_FOUND = "NOT_FOUND"
     EXPIRED = "EXPIRED"
+
+    @property
+    def is_final(self) -> bool:
+        return self is not CheckStatus.PENDING
 
 
 class RetryPolicy(StrEnum):
@@ -55,3 +61,32 @@ class CheckOutcome:
     @property
     def retryable(self) -> bool:
         return self.retry is not RetryPolicy.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Counts by reported status and the latest times, for one tenant (optionally one policy): what the store
+    reads and every layer up to the gRPC edge passes on unchanged."""
+
+    tenant_id: str
+    policy_id: str | None
+    pending: int = 0
+    verified: int = 0
+    failed: int = 0
+    not_found: int = 0
+    expired: int = 0
+    last_requested_at: datetime | None = None
+    last_completed_at: datetime | None = None
+
+    @property
+    def total(self) -> int:
+        return self.pending + self.verified + self.failed + self.not_found + self.expired
+
+    def by_status(self) -> dict[CheckStatus, int]:
+        return {
+            CheckStatus.PENDING: self.pending,
+            CheckStatus.VERIFIED: self.verified,
+            CheckStatus.FAILED: self.failed,
+            CheckStatus.NOT_FOUND: self.not_found,
+            CheckStatus.EXPIRED: self.expired,
+        }
