@@ -123,9 +123,9 @@ def _loader(path: str, stack: Stack, callers: int) -> Loader:
     return load
 
 
-async def _profile(pid: int, out: Path, seconds: float, native: bool) -> subprocess.Popen[bytes]:
+async def _profile(pid: int, out: Path, seconds: float, native: bool, rate: int) -> subprocess.Popen[bytes]:
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    return subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw", "--rate", str(rate),
                              *(["--native"] if native else ["--nonblocking"]),
                              "-d", str(int(seconds) + 1), "-o", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -177,7 +177,8 @@ async def measure(args: argparse.Namespace) -> list[Subject]:
                     # Sampling costs the profiled process nothing much, but the CPU figure of a profiled round is
                     # not comparable: profile in a separate round.
                     est = (s.rate and args.n / statistics.median(s.rate)) or 10.0
-                    spy = await _profile(s.proc.pid, Path(args.profile) / f"{args.path}-{s.name}.txt", est, args.native)
+                    spy = await _profile(s.proc.pid, Path(args.profile) / f"{args.path}-{s.name}.txt", est, args.native,
+                                         args.rate)
                     await asyncio.sleep(0.5)
                 standins = [p.pid for p in stack.standins()]
                 user0, sys0 = cpu_seconds(s.proc.pid)
@@ -239,6 +240,7 @@ def main(argv: list[str]) -> int:
                         help="skip the baseline (eligibility: the lean server; estimate-*: the bare echo server)")
     parser.add_argument("--profile", help="directory for py-spy stacks of an extra, last round")
     parser.add_argument("--native", action="store_true", help="--profile with native (C) frames")
+    parser.add_argument("--rate", type=int, default=200, help="--profile samples per second")
     parser.add_argument("--top", type=Path, help="summarise a py-spy raw file and exit")
     args = parser.parse_args(argv)
     if args.top:
