@@ -2,7 +2,9 @@
 
 Per check: INSERT the request row PENDING (one autocommit statement), POST the 270 to the same clearinghouse
 stand-in over HTTP, then UPDATE the row to its final status and INSERT the raw response in ONE transaction. Same
-tables as the product (the bench migrates the database first), no auth, no retries, no normalisation.
+tables as the product (the bench migrates the database first), no auth, no retries, no normalisation. The request
+and the answer carry member data, so they are stored sealed (AES-256-GCM, the row id as associated data), as the
+house rules demand of any server: storing them in plain text would not be the same durable work.
 `python -m bench.lean_eligibility --port P --dsn postgresql://... --stedi-url URL --key KEY`
 """
 
@@ -10,13 +12,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
+import os
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import asyncpg  # type: ignore[import-untyped]
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from costestimator.v1 import eligibility_service_pb2 as pb
 
 from .bare_grpc import serve_unary
@@ -49,13 +54,20 @@ def stedi_body(inquiry: pb.EligibilityInquiry) -> dict[str, Any]:
 class Lean:
     def __init__(self, pool: asyncpg.Pool, http: aiohttp.ClientSession, url: str, key: str) -> None:
         self.pool, self.http, self.url, self.key = pool, http, url, key
+        self.cipher = AESGCM(AESGCM.generate_key(bit_length=256))
+
+    def seal(self, plain: bytes, row: str) -> str:
+        """The JSON text of a sealed value: a string column value, as the product writes into its jsonb columns."""
+        nonce = os.urandom(12)
+        return json.dumps(base64.b64encode(nonce + self.cipher.encrypt(nonce, plain, row.encode())).decode())
 
     async def check(self, request: pb.CheckEligibilityRequest, context: Any) -> pb.CheckEligibilityResponse:
         inquiry = request.inquiry
         body = stedi_body(inquiry)
         check_id, now = str(uuid.uuid4()), datetime.now(UTC)
         await self.pool.execute(INSERT_PENDING, check_id, TENANT, inquiry.policy_id or None,
-                                inquiry.patient_id or None, inquiry.payer_id, now, json.dumps(body))
+                                inquiry.patient_id or None, inquiry.payer_id, now,
+                                self.seal(json.dumps(body).encode(), check_id))
         async with self.http.post(self.url, json=body, headers={"Authorization": f"Key {self.key}"}) as resp:
             raw = await resp.read()
             http_status = resp.status
@@ -64,7 +76,7 @@ class Lean:
         done = datetime.now(UTC)
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(UPDATE_FINAL, TENANT, check_id, status, done, answer.get("id"))
-            await conn.execute(INSERT_RESPONSE, check_id, http_status, raw.decode(), done)
+            await conn.execute(INSERT_RESPONSE, check_id, http_status, self.seal(raw, check_id), done)
         final = pb.ELIGIBILITY_STATUS_VERIFIED if status == "VERIFIED" else pb.ELIGIBILITY_STATUS_FAILED
         return pb.CheckEligibilityResponse(check=pb.EligibilityCheck(id=check_id, status=final,
                                                                      payer_id=inquiry.payer_id))
