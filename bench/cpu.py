@@ -96,15 +96,16 @@ def _loader(path: str, stack: Stack, callers: int) -> Loader:
 
     async def load(subject: Subject, n: int) -> tuple[int, float]:
         chans = channels(subject.proc.port, 4)
+        metadata = md if subject.auth else ()
         try:
             if subject.echo:
                 calls = [EchoCalls(chans[i % 4]).cold for i in range(callers)]
             elif path == "eligibility":
-                calls = [EligibilityCalls(chans[i % 4], md if subject.auth else ()).check for i in range(callers)]
+                calls = [EligibilityCalls(chans[i % 4], metadata).check for i in range(callers)]
             elif path == "estimate-cold":
-                calls = [EstimateCalls(chans[i % 4], md if subject.auth else ()).cold for i in range(callers)]
+                calls = [EstimateCalls(chans[i % 4], metadata).cold for i in range(callers)]
             elif path == "estimate-warm":
-                calls = [EstimateCalls(chans[i % 4], md if subject.auth else ()).warm for i in range(callers)]
+                calls = [EstimateCalls(chans[i % 4], metadata).warm for i in range(callers)]
             else:
                 stub = _stream_stub(chans[0])
 
@@ -237,7 +238,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--callers", type=int, default=20)
     parser.add_argument("--no-lean", action="store_true",
-                        help="skip the baseline (eligibility: the lean server; estimate-*: the bare echo server)")
+                        help="skip the baselines (eligibility: the lean server; estimate-*: the echo server and, "
+                             "for estimate-cold, the lean Estimate server)")
     parser.add_argument("--profile", help="directory for py-spy stacks of an extra, last round")
     parser.add_argument("--native", action="store_true", help="--profile with native (C) frames")
     parser.add_argument("--rate", type=int, default=200, help="--profile samples per second")

@@ -131,12 +131,13 @@ async def estimate_qps(ctx: Context) -> list[Row]:
                         [tgt], baseline=f"echo {echo_qps.fmt(0, ' QPS')}",
                         ratio=Spread(ratio.median * 100, ratio.low * 100, ratio.high * 100).fmt(0, " %"),
                         note="; ".join(notes)))
+    cold_qps = Spread.of([x.qps for x in results["cold"]])
     lean_qps = Spread.of([x.qps for x in results["lean"]])
     of_lean = Spread.of([s.qps / b.qps for s, b in zip(results["cold"], results["lean"], strict=True) if b.qps])
     lean_of_echo = Spread.of([b.qps / e.qps for b, e in zip(results["lean"], results["echo"], strict=True) if e.qps])
     notes = [n for n in (_check(x, "lean") for x in results["lean"]) if n][:1]
     rows.append(row("1 Estimate QPS, cold, against a lean Estimate server",
-                    Spread.of([x.qps for x in results["cold"]]).fmt(0, " QPS"),
+                    cold_qps.fmt(0, " QPS"),
                     {"ratio": of_lean.median, "lean_qps": lean_qps.median, "lean_of_echo": lean_of_echo.median},
                     [], baseline=f"lean {lean_qps.fmt(0, ' QPS')} = {lean_of_echo.median:.0%} of echo",
                     ratio=f"{of_lean.fmt(2, '×')}",
@@ -144,7 +145,7 @@ async def estimate_qps(ctx: Context) -> list[Row]:
                                             "the product's runner and answer) with a bare grpc.aio server and a bare "
                                             "aiohttp session, no auth, metrics, resilience or cache "
                                             "(bench/lean_estimate.py)"])))
-    ctx.shared["saturation_qps"] = Spread.of([x.qps for x in results["cold"]]).median
+    ctx.shared["saturation_qps"] = cold_qps.median
     return rows
 
 

@@ -248,34 +248,30 @@ class Stack:
             self._cache[key] = first
         return self._cache[key]
 
-    async def lean_eligibility(self, dsn: str) -> Proc:
-        if "lean" not in self._cache:
-            stedi = await self.stedi()
-            self.progress("starting the lean eligibility server (grpc.aio + asyncpg) in its own process")
+    async def _lean(self, key: str, what: str, module: str, *args: str) -> Proc:
+        """A lean baseline server (`python -m bench.<module> --port P ARGS`) in its own process, started once."""
+        if key not in self._cache:
+            self.progress(f"starting the lean {what} in its own process")
             port = free_port()
-            proc = self._spawn("lean", ["-m", "bench.lean_eligibility", "--port", str(port), "--dsn", dsn,
-                                        "--stedi-url", stedi.info["url"], "--key", STEDI_KEY], clean_env(),
+            proc = self._spawn(key, ["-m", f"bench.{module}", "--port", str(port), *args], clean_env(),
                                stdout_pipe=True)
             await self._first_line(proc)
             proc.port = port
-            self._cache["lean"] = proc
-        return self._cache["lean"]
+            self._cache[key] = proc
+        return self._cache[key]
+
+    async def lean_eligibility(self, dsn: str) -> Proc:
+        """The lean eligibility baseline (`bench/lean_eligibility.py`) against the Stedi stand-in."""
+        stedi = await self.stedi()
+        return await self._lean("lean", "eligibility server (grpc.aio + asyncpg)", "lean_eligibility",
+                                "--dsn", dsn, "--stedi-url", stedi.info["url"], "--key", STEDI_KEY)
 
     async def lean_estimate(self) -> Proc:
         """The lean Estimate baseline (`bench/lean_estimate.py`) against the zero-latency payer stand-in."""
-        if "lean-estimate" not in self._cache:
-            payer = await self.payer(0.0)
-            self.progress("starting the lean Estimate server (grpc.aio + aiohttp, no interceptors) in its own process")
-            port = free_port()
-            proc = self._spawn("lean-estimate", ["-m", "bench.lean_estimate", "--port", str(port),
-                                                 "--payer-url", payer.info["url"],
-                                                 "--client-id", payer.info["client_id"],
-                                                 "--client-secret", payer.info["client_secret"]], clean_env(),
-                               stdout_pipe=True)
-            await self._first_line(proc)
-            proc.port = port
-            self._cache["lean-estimate"] = proc
-        return self._cache["lean-estimate"]
+        payer = await self.payer(0.0)
+        return await self._lean("lean-estimate", "Estimate server (grpc.aio + aiohttp, no interceptors)",
+                                "lean_estimate", "--payer-url", payer.info["url"],
+                                "--client-id", payer.info["client_id"], "--client-secret", payer.info["client_secret"])
 
     def standins(self) -> list[Proc]:
         """The upstream stand-ins started so far (their CPU is the machine's too, not the server's)."""

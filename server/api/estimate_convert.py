@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, Literal, Protocol
 
 from costestimator.v1 import common_pb2 as cpb
@@ -237,19 +238,11 @@ def _accumulator(a: cpb.Accumulator, path: str, v: Violations) -> MemberAccumula
 
 # ---- results --------------------------------------------------------------------------------------------------
 
+@lru_cache(maxsize=4096)  # amounts repeat across providers (copays, zero lines)
 def _cents(amount: Decimal) -> tuple[int, int]:
     """(units, nanos) of `amount` rounded half-up to cents, the single rounding point at the edge."""
-    found = _CENTS.get(amount)
-    if found is None:
-        m = decimal_to_money(amount)
-        found = (m.units, m.nanos)
-        if len(_CENTS) < _CENTS_MAX:
-            _CENTS[amount] = found
-    return found
-
-
-_CENTS: dict[Decimal, tuple[int, int]] = {}  # amounts repeat across providers (copays, zero lines)
-_CENTS_MAX = 4096
+    m = decimal_to_money(amount)
+    return m.units, m.nanos
 
 
 def _set_money(out: Any, amount: Decimal) -> None:
@@ -315,29 +308,23 @@ def _values(looked_at: Any, charged: Any) -> Mapping[str, str]:
 
 
 def _benefit_pb(b: ChosenBenefit, out: epb.MatchedBenefit) -> None:
-    """The matched benefit, from its wire form made once per distinct benefit: the providers of one answer share
-    the few benefits it has, so most results copy bytes instead of setting seven fields."""
-    wire = _MATCHED.get(b)
-    if wire is None:
-        built = epb.MatchedBenefit()
-        code = b.benefit_code or ""
-        built.benefit_name = b.benefit_name or ""
-        built.benefit_code = int(code) if code.lstrip("-").isdigit() else 0
-        built.benefit_tier_name = b.tier or ""
-        built.network_category = NETWORK_PB.get(NETWORK_CODE.get(b.network or "", ""),
-                                                cpb.NETWORK_CATEGORY_UNSPECIFIED)
-        built.coverage_sequence_number = b.coverage_sequence or 0
-        built.provider_designations.extend(b.designations)
-        wire = built.SerializeToString()
-        if len(_MATCHED) >= _MATCHED_MAX:
-            _MATCHED.clear()
-        _MATCHED[b] = wire
-    out.MergeFromString(wire)
+    out.MergeFromString(_matched_wire(b))
     out.SetInParent()  # present even when every field has its default (empty wire form)
 
 
-_MATCHED: dict[ChosenBenefit, bytes] = {}  # by value: equal benefits of different answers share one entry
-_MATCHED_MAX = 4096
+@lru_cache(maxsize=4096)  # by value: equal benefits of different answers share one entry
+def _matched_wire(b: ChosenBenefit) -> bytes:
+    """The matched benefit's wire form, made once per distinct benefit: the providers of one answer share the few
+    benefits it has, so most results copy bytes instead of setting seven fields."""
+    built = epb.MatchedBenefit()
+    code = b.benefit_code or ""
+    built.benefit_name = b.benefit_name or ""
+    built.benefit_code = int(code) if code.lstrip("-").isdigit() else 0
+    built.benefit_tier_name = b.tier or ""
+    built.network_category = NETWORK_PB.get(NETWORK_CODE.get(b.network or "", ""), cpb.NETWORK_CATEGORY_UNSPECIFIED)
+    built.coverage_sequence_number = b.coverage_sequence or 0
+    built.provider_designations.extend(b.designations)
+    return built.SerializeToString()
 
 
 def outcome_pb(o: ProviderOutcome, out: epb.CostEstimate | None = None) -> epb.CostEstimate:

@@ -182,7 +182,7 @@ class PayerSandbox:
             return denied
         try:
             body = orjson.loads(await request.read())  # the stdlib's parser cost the stand-in a visible share
-        except (ValueError, UnicodeDecodeError):
+        except ValueError:  # orjson's JSONDecodeError, invalid UTF-8 included
             return _gateway_error(400, "Bad Request", "Request body is not valid JSON")
         problem = self._validate_benefit_request(body)
         if problem:
