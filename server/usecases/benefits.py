@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from msgspec.structs import replace
-
 from server.clients.models import (
     BenefitModel,
     BenefitRequestModel,
@@ -65,11 +63,6 @@ def _network(text: str | None) -> str | None:
     return None
 
 
-def apply_filter(response: BenefitResponseModel, criteria: BenefitFilter) -> BenefitResponseModel:
-    return replace(response, serviceInfo=tuple(
-        replace(info, benefit=tuple(b for b in info.benefit if criteria.accepts(b))) for info in response.serviceInfo))
-
-
 # ---- query -> wire request ----------------------------------------------------------------------------------
 
 
@@ -91,18 +84,19 @@ def _wire_service(service: ServiceQuery) -> RequestServiceInfoModel:
 # ---- wire answer -> answer ------------------------------------------------------------------------------------
 
 
-def answer_from_wire(response: BenefitResponseModel) -> BenefitAnswer:
-    """The (filtered) payer answer as the use case gives it: same services, benefits and order as the payer's."""
-    return BenefitAnswer(services=tuple(_service_from_wire(info) for info in response.serviceInfo))
+def answer_from_wire(response: BenefitResponseModel, criteria: BenefitFilter) -> BenefitAnswer:
+    """The payer answer as the use case gives it, keeping the benefits `criteria` accepts: same services, benefits
+    and order as the payer's (filtered while converting: the cached answer itself is never copied)."""
+    return BenefitAnswer(services=tuple(_service_from_wire(info, criteria) for info in response.serviceInfo))
 
 
-def _service_from_wire(info: ResponseServiceInfoModel) -> ServiceAnswer:
+def _service_from_wire(info: ResponseServiceInfoModel, criteria: BenefitFilter) -> ServiceAnswer:
     return ServiceAnswer(
         service_codes=tuple(ServiceCode(s.code, s.type) for s in info.serviceCodeInfo),
         places_of_service=tuple(c.code for c in info.placeOfService),
         provider_types=tuple(c.code for c in info.providerType),
         specialties=tuple(c.code for c in info.providerSpecialty),
-        benefits=tuple(_benefit_from_wire(b) for b in info.benefit),
+        benefits=tuple(_benefit_from_wire(b) for b in info.benefit if criteria.accepts(b)),
     )
 
 
@@ -144,4 +138,4 @@ class BenefitLookup:
     ) -> BenefitAnswer:
         """`tenant`: the authenticated caller's, which scopes the benefit cache (None: straight to the payer)."""
         got = await self._benefits.get(tenant, wire_request(query), timeout=timeout)
-        return answer_from_wire(apply_filter(got.answer, criteria))
+        return answer_from_wire(got.answer, criteria)
