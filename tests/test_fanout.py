@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 import grpc
 from costestimator.v1 import common_pb2 as cpb
 from costestimator.v1 import estimate_service_pb2 as epb
@@ -79,3 +80,30 @@ async def test_hundred_distinct_benefit_calls_take_about_one_latency(start_app: 
 def test_fanout_defaults_to_the_pool_size() -> None:
     assert load_settings(http_pool_size=37).effective_benefit_fanout == 37
     assert load_settings(http_pool_size=37, benefit_fanout=5).effective_benefit_fanout == 5
+
+
+async def test_each_benefit_call_leaves_before_the_next_is_built(start_app: Callable[..., Any]) -> None:
+    """Started all at once, 100 calls advanced in lockstep: none reached the upstream before the last was built, so
+    the first answer came back the whole build time late. Now each leaves as soon as it is built: by the time the
+    last call starts, the (same-loop) sandbox already holds earlier ones."""
+    app: Application = await start_app(sandbox_latency_ms=int(LATENCY * 1000), benefit_cache_ttl_seconds=0)
+    assert app.payer is not None
+    clients = app.payer.clients
+    faults = payer_sandbox(app).faults
+    seen_at_start: list[int] = []  # benefit calls the sandbox held when each of ours started
+
+    async def on_start(*_: Any) -> None:
+        seen_at_start.append(faults.in_flight[BENEFITS])
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_start)
+    trace.freeze()
+    clients.pool[clients.config.benefits.name].session.trace_configs.append(trace)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as ch:
+        stub = estimate_service_pb2_grpc.EstimateServiceStub(ch)
+        await _stream(app, stub)  # token and the pool's connections
+        seen_at_start.clear()
+        await _stream(app, stub)
+    assert len(seen_at_start) == 100
+    assert seen_at_start[0] == 0
+    assert seen_at_start[-1] >= 50, f"the sandbox held {seen_at_start[-1]} calls when the last one started"

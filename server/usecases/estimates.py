@@ -216,14 +216,19 @@ class EstimateRunner:
                 accumulators_task.cancel()
                 await asyncio.gather(accumulators_task, return_exceptions=True)
             return
-        benefit_tasks: dict[asyncio.Future[BenefitAnswer], BenefitKey] = {
-            asyncio.ensure_future(fetch_benefits(key)): key for key in groups}
+        benefit_tasks: dict[asyncio.Future[BenefitAnswer], BenefitKey] = {}
         # Completion order through one queue fed by done-callbacks: O(keys), where re-waiting on every pending task
         # after each completion (asyncio.wait in a loop) re-registered callbacks O(keys²) times.
         landed: asyncio.Queue[asyncio.Future[BenefitAnswer]] = asyncio.Queue()
-        for t in benefit_tasks:
-            t.add_done_callback(landed.put_nowait)
         try:
+            for key in groups:
+                started = asyncio.ensure_future(fetch_benefits(key))
+                benefit_tasks[started] = key
+                started.add_done_callback(landed.put_nowait)
+                # Each call leaves before the next is built. Started all at once, the calls advance in lockstep, one
+                # loop pass per step (before Python 3.12, aiohttp writes a request's body in a task of its own): no
+                # request goes out before every one is built, and the first answer lands the whole build time late.
+                await asyncio.sleep(0)
             left = len(benefit_tasks)
             while left:
                 done = [await landed.get()]
