@@ -11,7 +11,9 @@ for `eligibility`, the lean baseline server of `bench/lean_eligibility.py` doing
 Paths: `eligibility` (CheckEligibility on a fresh PostgreSQL database), `estimate-cold` (a fresh benefit key per
 call), `estimate-warm` (one key: benefit cache hits), `stream100` (StreamEstimates, 100 providers / 100 fresh keys,
 100 ms upstream latency; CPU per stream), `stream100-warm` (the same 100 keys every time: benefit cache hits). `--profile DIR` records each server with py-spy during the last round
-(collapsed stacks, `DIR/<subject>.txt`, summarised by `python -m bench.cpu --top FILE`).
+(collapsed stacks, `DIR/<subject>.txt`, summarised by `python -m bench.cpu --top FILE`); `--profile DIR --perf` with
+Linux perf instead (every thread, the kernel and C libraries included: `DIR/<subject>.perf`, summarised by library
+and kernel symbol at the end).
 """
 
 from __future__ import annotations
@@ -132,6 +134,24 @@ async def _profile(pid: int, out: Path, seconds: float, native: bool, rate: int)
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _perf(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes]:
+    """Linux `perf record` of every thread of `pid`: what py-spy cannot see (the kernel, gRPC's C core and
+    threads, protobuf, Decimal), by library. Python 3.11 frames all show as the interpreter."""
+    return subprocess.Popen(["perf", "record", "-F", "999", "-p", str(pid), "-o", str(out), "--", "sleep",
+                             str(int(seconds) + 1)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def perf_summary(path: Path, limit: int = 12) -> None:
+    """The share of CPU samples by library, then the heaviest kernel symbols, of a `perf record` file."""
+    for sort, keep in (("dso", lambda line: True), ("sym", lambda line: "[k]" in line)):
+        report = subprocess.run(["perf", "report", "-i", str(path), "--sort", sort, "--stdio"],
+                                capture_output=True, text=True, check=False).stdout
+        lines = [line.strip() for line in report.splitlines() if line.strip() and not line.startswith("#")]
+        print(f"--- {path.name} by {'library' if sort == 'dso' else 'kernel symbol'}")
+        for line in [x for x in lines if keep(x)][:limit]:
+            print(f"  {line}")
+
+
 async def measure(args: argparse.Namespace) -> list[Subject]:
     workdir = Path(tempfile.mkdtemp(prefix="costest-cpu-"))
     stack = Stack(workdir, lambda step: print(f"  {step}", flush=True))
@@ -174,12 +194,15 @@ async def measure(args: argparse.Namespace) -> list[Subject]:
             last = r == args.rounds - 1
             for s in subjects:
                 spy = None
-                if args.profile and last and s.name != "echo":
+                if args.profile and last:
                     # Sampling costs the profiled process nothing much, but the CPU figure of a profiled round is
                     # not comparable: profile in a separate round.
                     est = (s.rate and args.n / statistics.median(s.rate)) or 10.0
-                    spy = await _profile(s.proc.pid, Path(args.profile) / f"{args.path}-{s.name}.txt", est, args.native,
-                                         args.rate)
+                    if args.perf:
+                        spy = _perf(s.proc.pid, Path(args.profile) / f"{args.path}-{s.name}.perf", est)
+                    elif s.name != "echo":
+                        spy = await _profile(s.proc.pid, Path(args.profile) / f"{args.path}-{s.name}.txt", est,
+                                             args.native, args.rate)
                     await asyncio.sleep(0.5)
                 standins = [p.pid for p in stack.standins()]
                 user0, sys0 = cpu_seconds(s.proc.pid)
@@ -188,7 +211,7 @@ async def measure(args: argparse.Namespace) -> list[Subject]:
                 user1, sys1 = cpu_seconds(s.proc.pid)
                 others1 = sum(sum(cpu_seconds(pid)) for pid in standins)
                 if spy is not None:
-                    spy.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
+                    spy.send_signal(signal.SIGINT)  # py-spy (and perf) write their output on Ctrl-C
                     spy.wait(10)
                     continue
                 s.errors += errors
@@ -243,11 +266,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--profile", help="directory for py-spy stacks of an extra, last round")
     parser.add_argument("--native", action="store_true", help="--profile with native (C) frames")
     parser.add_argument("--rate", type=int, default=200, help="--profile samples per second")
-    parser.add_argument("--top", type=Path, help="summarise a py-spy raw file and exit")
+    parser.add_argument("--perf", action="store_true",
+                        help="--profile with Linux perf instead of py-spy (every subject, echo included; by library "
+                             "and kernel symbol; summarised after the run)")
+    parser.add_argument("--top", type=Path, help="summarise a py-spy raw file (or a perf file) and exit")
     args = parser.parse_args(argv)
     if args.top:
-        top(args.top)
+        perf_summary(args.top) if args.top.suffix == ".perf" else top(args.top)
         return 0
+    if args.perf and not args.profile:
+        parser.error("--perf goes with --profile DIR")
+    if args.perf and shutil.which("perf") is None:
+        parser.error("--perf needs Linux perf on the PATH (Debian: linux-perf)")
     if args.path is None:
         parser.error("a path is needed")
     if args.profile:
@@ -265,6 +295,9 @@ def main(argv: list[str]) -> int:
                   f"  of which system {statistics.median(s.sys_ms):.3f} ms"
                   f"  (stand-ins {statistics.median(s.standin_ms):.3f} ms)"
                   f"   {statistics.median(s.rate):8,.0f}/s   errors {s.errors}")
+    if args.perf:
+        for s in subjects:
+            perf_summary(Path(args.profile) / f"{args.path}-{s.name}.perf")
     return 0
 
 
