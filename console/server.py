@@ -11,6 +11,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from hypercorn.asyncio import serve
@@ -33,6 +34,9 @@ class ConsoleConfig:
     dev_token: str | None = None  # loopback only: used when the browser sends no token
     credentials: grpc.ChannelCredentials | None = None  # the gRPC port speaks TLS
     server_name: str | None = None  # TLS: the name to verify the service with
+    # HTTPS for the browser (a console in front of a TLS port must not carry member data in plaintext)
+    https_cert_file: Path | None = None
+    https_key_file: Path | None = None
 
 
 class ConsoleServer:
@@ -49,7 +53,8 @@ class ConsoleServer:
     @property
     def url(self) -> str:
         host = self.config.host
-        return f"http://{'[' + host + ']' if ':' in host else host}:{self.port}/"
+        scheme = "https" if self.config.https_cert_file else "http"
+        return f"{scheme}://{'[' + host + ']' if ':' in host else host}:{self.port}/"
 
     async def start(self) -> None:
         """Bind first (a taken port raises OSError before anything else), then serve in the background."""
@@ -80,6 +85,8 @@ class ConsoleServer:
         hyper.accesslog = None  # paths only, but the service's own access log is the one that counts
         hyper.errorlog = logging.getLogger("console.http")
         hyper.graceful_timeout = 1.0
+        if c.https_cert_file and c.https_key_file:
+            hyper.certfile, hyper.keyfile = str(c.https_cert_file), str(c.https_key_file)
         self._task = asyncio.get_running_loop().create_task(
             serve(app, hyper, shutdown_trigger=self._shutdown.wait, mode="asgi"))  # type: ignore[arg-type]
         log.info("web console on %s", self.url)

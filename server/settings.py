@@ -123,6 +123,13 @@ class Settings(BaseSettings):
     # --- The web console (console/), a Connect bridge to this gRPC port; unset = 8080 on
     # loopback and off beyond it, 0 = off
     console_port: int | None = Field(None, ge=0, le=65535, description="web console port; 0 = off")
+    # With inbound TLS the console serves HTTPS with the port's own certificate and key, and reaches the port as a
+    # TLS client: trusting this CA (else the system roots), checking this name (else the first DNS name of
+    # COSTEST_TLS_CERT_FILE) and, when the port requires client certificates (mTLS), presenting this one
+    console_ca_file: Path | None = None
+    console_server_name: str | None = Field(None, min_length=1, max_length=253)
+    console_cert_file: Path | None = None
+    console_key_file: Path | None = None
 
     # --- The event loop
     uvloop: bool = Field(True, description="run on uvloop; false = the standard asyncio event loop")
@@ -191,11 +198,15 @@ class Settings(BaseSettings):
         if self.metrics_port and self.workers > 1 and self.metrics_port + self.workers - 1 > 65535:
             raise ValueError(f"{_env('metrics_port')} + {_env('workers')} - 1 must be a port number "
                              "(worker i serves /metrics on the port + i)")
-        for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
+        if bool(self.console_cert_file) != bool(self.console_key_file):
+            raise ValueError(f"set both {_env('console_cert_file')} and {_env('console_key_file')}, or neither")
+        for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file", "console_ca_file", "console_cert_file",
+                     "console_key_file"):
             path = getattr(self, name)
             if path is not None and not path.is_file():
                 raise ValueError(f"{_env(name)}: no such file: {path}")
         _check_tls_files(self.tls_cert_file, self.tls_key_file, self.tls_client_ca_file)
+        _check_tls_files(self.console_cert_file, self.console_key_file, self.console_ca_file, prefix="console")
         return self
 
     @property
@@ -242,21 +253,22 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{(self.data_dir / 'costestimator.sqlite3').resolve()}"
 
 
-def _check_tls_files(cert: Path | None, key: Path | None, client_ca: Path | None) -> None:
-    """A bad PEM or a key that does not match the certificate stops the start, named."""
+def _check_tls_files(cert: Path | None, key: Path | None, ca: Path | None, *, prefix: str = "tls") -> None:
+    """A bad PEM or a key that does not match the certificate stops the start, named (`prefix`: which settings,
+    `tls_*` for the port, `console_*` for the console's own connection to it)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca_name = "tls_client_ca_file" if prefix == "tls" else f"{prefix}_ca_file"
     if cert is not None and key is not None:
         try:
             context.load_cert_chain(cert, key)
         except (ssl.SSLError, OSError) as exc:
-            raise ValueError(f"{_env('tls_cert_file')} / {_env('tls_key_file')}: not a matching PEM certificate "
-                             f"chain and key ({exc.__class__.__name__})") from None
-    if client_ca is not None:
+            raise ValueError(f"{_env(prefix + '_cert_file')} / {_env(prefix + '_key_file')}: not a matching PEM "
+                             f"certificate chain and key ({exc.__class__.__name__})") from None
+    if ca is not None:
         try:
-            context.load_verify_locations(cafile=client_ca)
+            context.load_verify_locations(cafile=ca)
         except (ssl.SSLError, OSError) as exc:
-            raise ValueError(f"{_env('tls_client_ca_file')}: not a PEM CA certificate "
-                             f"({exc.__class__.__name__})") from None
+            raise ValueError(f"{_env(ca_name)}: not a PEM CA certificate ({exc.__class__.__name__})") from None
 
 
 def _env(field: str) -> str:

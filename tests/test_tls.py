@@ -1,24 +1,33 @@
-"""Inbound TLS and mTLS with certificates made by trustme; the Docker health check still works with TLS on."""
+"""Inbound TLS and mTLS with certificates made by trustme; the Docker health check and the web console still work
+with TLS on."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import ssl
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import grpc
 import pytest
 import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from costestimator.v1 import eligibility_service_pb2, eligibility_service_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from server.app import Application
+from server.console_launch import certificate_name, launch_console
 from server.settings import Settings, SettingsError
 from tests.conftest import ROOT
-from tests.server_process import server_env
+from tests.server_process import free_port, server_env
 
 SERVER_NAME = "costest.internal"  # not the address dialled: the name is checked, not the IP
 
@@ -151,3 +160,95 @@ def test_tls_settings_are_checked_at_start(make_settings: Callable[..., Settings
         make_settings(**pki.server_settings(tls_key_file=pki.files["caller_key"]))  # another certificate's key
     with pytest.raises(SettingsError, match="COSTEST_TLS_CLIENT_CA_FILE: not a PEM CA certificate"):
         make_settings(**pki.server_settings(tls_client_ca_file=pki.files["server_key"]))
+
+
+# ---------------------------------------------------------------- the web console in front of a TLS port
+
+STATS_PATH = "costestimator.v1.EligibilityService/GetEligibilityStats"
+CONNECT_JSON = {"content-type": "application/json", "connect-protocol-version": "1"}
+
+
+async def console_stats(pki: Pki, port: int) -> tuple[int, bytes]:
+    """GetEligibilityStats through the console, as a browser trusting the server CA would call it (by a name the
+    certificate carries: it names `localhost`, not 127.0.0.1)."""
+    trust = ssl.create_default_context(cafile=pki.files["server_ca"])
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"https://localhost:{port}/{STATS_PATH}", data="{}", headers=CONNECT_JSON,
+                             ssl=trust) as reply:
+            return reply.status, await reply.read()
+
+
+async def test_the_console_serves_https_and_reaches_a_tls_port_verified(
+    start_app: Callable[..., Any], pki: Pki
+) -> None:
+    app = await start_app(**pki.server_settings(console_port=free_port(), console_ca_file=pki.files["server_ca"]))
+    console = await launch_console(app.settings, app.port, app.dev_token)
+    assert console is not None
+    try:
+        assert console.url.startswith("https://")
+        status, body = await console_stats(pki, console.port)
+        assert (status, json.loads(body)) == (200, {})  # through TLS, with the development token on loopback
+        async with aiohttp.ClientSession() as http:  # no plaintext: member data never crosses in clear
+            with pytest.raises(aiohttp.ClientError):
+                await http.post(f"http://localhost:{console.port}/{STATS_PATH}", data="{}", headers=CONNECT_JSON)
+    finally:
+        await console.stop()
+
+
+async def test_a_console_that_does_not_trust_the_port_gets_no_answer_from_it(
+    start_app: Callable[..., Any], pki: Pki
+) -> None:
+    stranger_ca = pki.dir / "stranger-ca.pem"
+    stranger_ca.write_bytes(trustme.CA().cert_pem.bytes())
+    app = await start_app(**pki.server_settings(console_port=free_port(), console_ca_file=stranger_ca))
+    console = await launch_console(app.settings, app.port, app.dev_token)
+    assert console is not None
+    try:
+        status, body = await console_stats(pki, console.port)
+        assert status != 200 and json.loads(body)["code"] == "unavailable", body
+    finally:
+        await console.stop()
+
+
+async def test_under_mtls_the_console_needs_a_client_certificate_of_its_own(
+    start_app: Callable[..., Any], pki: Pki, caplog: pytest.LogCaptureFixture
+) -> None:
+    mtls = pki.server_settings(tls_client_ca_file=pki.files["client_ca"], console_ca_file=pki.files["server_ca"])
+    without = await start_app(**mtls, console_port=free_port())
+    assert await launch_console(without.settings, without.port, without.dev_token) is None
+    assert "requires client certificates (mTLS)" in caplog.text
+
+    app = await start_app(**mtls, console_port=free_port(), console_cert_file=pki.files["caller_cert"],
+                          console_key_file=pki.files["caller_key"])
+    console = await launch_console(app.settings, app.port, app.dev_token)
+    assert console is not None
+    try:
+        status, body = await console_stats(pki, console.port)
+        assert (status, json.loads(body)) == (200, {})
+    finally:
+        await console.stop()
+
+
+def test_the_console_checks_the_name_the_servers_certificate_carries(pki: Pki, tmp_path: Path) -> None:
+    assert certificate_name(pki.files["server_cert"]) == SERVER_NAME  # the first DNS name, not the dialled address
+    only_cn = tmp_path / "cn.pem"
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "billing.internal")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    only_cn.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    assert certificate_name(only_cn) == "billing.internal"
+
+
+def test_console_tls_settings_are_checked_at_start(make_settings: Callable[..., Settings], pki: Pki) -> None:
+    with pytest.raises(SettingsError, match="set both COSTEST_CONSOLE_CERT_FILE and COSTEST_CONSOLE_KEY_FILE"):
+        make_settings(**pki.server_settings(console_cert_file=pki.files["caller_cert"]))
+    with pytest.raises(SettingsError, match="COSTEST_CONSOLE_CA_FILE: no such file"):
+        make_settings(**pki.server_settings(console_ca_file=pki.dir / "missing.pem"))
+    with pytest.raises(SettingsError, match="COSTEST_CONSOLE_CERT_FILE / COSTEST_CONSOLE_KEY_FILE: not a matching"):
+        make_settings(**pki.server_settings(console_cert_file=pki.files["caller_cert"],
+                                            console_key_file=pki.files["server_key"]))
+    with pytest.raises(SettingsError, match="COSTEST_CONSOLE_CA_FILE: not a PEM CA certificate"):
+        make_settings(**pki.server_settings(console_ca_file=pki.files["server_key"]))
