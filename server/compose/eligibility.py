@@ -104,6 +104,7 @@ class Eligibility:
     checks: EligibilityChecks  # the use case, for tests and diagnostics
     engine: AsyncEngine  # for tests and diagnostics (statement counting); closed by the builder's exit stack
     backlog: BacklogSampler | None = None  # PENDING gauge and worker lag; tests take a sample at will
+    worker: EligibilityWorker | None = None  # the background worker, for tests and diagnostics
 
 
 def page_token_secret(settings: Settings) -> bytes:
@@ -240,5 +241,5 @@ async def build_eligibility(resources: Resources) -> Eligibility:
     await sampler.start()
     exit_stack.push_async_callback(sampler.stop)
     log.info("eligibility: retry budget %.0fs, freshness %d days", policy.retry_budget_seconds, FRESHNESS.days)
-    return Eligibility(EligibilityServicer(checks), EligibilityHealth(monitor), checks, engine, sampler)
+    return Eligibility(EligibilityServicer(checks), EligibilityHealth(monitor), checks, engine, sampler, worker)
 

@@ -22,7 +22,7 @@ import asyncio
 import dataclasses
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -693,10 +693,15 @@ class EligibilityRepository:
 
     # ------------------------------------------------------------------ background worker
 
-    async def claim_due(self, worker_id: str, limit: int, lease_seconds: float) -> CheckList:
+    async def claim_due(
+        self, worker_id: str, limit: int, lease_seconds: float, *, held: Collection[str] | None = None
+    ) -> CheckList:
         """Lease up to `limit` due ASYNC checks to `worker_id` (oldest due first), across tenants.
 
-        A check is due when PENDING, ASYNC, `next_attempt_at` <= now and its lease is free or expired. Selecting
+        A check is due when PENDING, ASYNC, `next_attempt_at` <= now and its lease is free or expired. With `held`
+        (the ids the worker knows it holds), the worker's own other leases are due too: a claim whose commit landed
+        but whose answer was lost (a connection cut, a timeout) would otherwise strand its checks for the whole
+        lease. Selecting
         and leasing happen in one transaction: on PostgreSQL the selection is `FOR UPDATE SKIP LOCKED`, so
         concurrent claimers (other processes) skip each other's rows instead of waiting, and the UPDATE re-checks
         the due condition; on SQLite the transaction holds the single write lock (BEGIN IMMEDIATE). Either way no
@@ -710,11 +715,15 @@ class EligibilityRepository:
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
         now = self._now()
+        free = [req.c.lease_until.is_(None), req.c.lease_until <= now]
+        if held is not None:
+            lost = req.c.claimed_by == worker_id
+            free.append(and_(lost, req.c.id.not_in(list(held))) if held else lost)
         due: Conditions = [
             req.c.status == _PENDING,
             req.c.mode == CheckMode.ASYNC.value,
             req.c.next_attempt_at <= now,
-            or_(req.c.lease_until.is_(None), req.c.lease_until <= now),
+            or_(*free),
         ]
         candidates = (
             select(req.c.id)

@@ -6,7 +6,8 @@
   attempt's HTTP exchanges in the same transaction. An open clearinghouse breaker is waited out: the check is
   rescheduled after the breaker's `retry_after`, within the retry budget, and fails only once that is spent.
   Both writes are durable (retried in the background while the database is away), so a lease never has to
-  expire before a check moves on after an outage.
+  expire before a check moves on after an outage. Nor does a claim whose commit landed but whose answer was lost:
+  the worker passes the leases it knows it holds, and `claim_due` gives it back its others.
 * Sweeper, at start and then periodically: synchronous PENDING checks requested and last touched more than
   `stale_after` ago, with no lease, are orphans (their process died): they are resumed (given to the worker,
   which grants one more full attempt even when the retry budget is spent). Checks still PENDING past
@@ -24,6 +25,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -82,6 +84,9 @@ class EligibilityWorker:
         self._wakeup = asyncio.Event()
         self._stop_sweeping = asyncio.Event()
         self._in_flight: dict[str, asyncio.Task[None]] = {}
+        # Checks whose step ended without its write landing (an outage, a bug): still leased to this worker, left
+        # alone until the lease runs out (their write may be retrying; a bug must not loop). Monotonic expiry.
+        self._unsettled: dict[str, float] = {}
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -172,7 +177,8 @@ class EligibilityWorker:
             claimed: list[CheckRecord] = []
             if free > 0:
                 try:
-                    claimed = await self._repo.claim_due(self.worker_id, free, self._lease_seconds)
+                    claimed = await self._repo.claim_due(self.worker_id, free, self._lease_seconds,
+                                                         held=self._held())
                 except StoreUnavailable:
                     log.warning("eligibility worker: database unavailable; will retry")
                 except Exception:  # noqa: BLE001 - keep the worker alive
@@ -192,6 +198,14 @@ class EligibilityWorker:
             except TimeoutError:
                 pass
 
+    def _held(self) -> set[str]:
+        """The leases this worker knows it holds: any other lease of its own is a claim whose answer was lost, and
+        `claim_due` takes it back (rather than leave its check PENDING for the whole lease)."""
+        now = time.monotonic()
+        for check_id in [i for i, until in self._unsettled.items() if until <= now]:
+            del self._unsettled[check_id]
+        return {*self._in_flight, *self._unsettled}
+
     def _done(self, check_id: str, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(check_id, None)
         self._wakeup.set()
@@ -202,9 +216,11 @@ class EligibilityWorker:
         except asyncio.CancelledError:
             raise
         except StoreUnavailable:
+            self._unsettled[record.id] = time.monotonic() + self._lease_seconds
             log.warning("eligibility check %s: database unavailable; its write is retried until the database "
                         "returns", record.id)
         except Exception:  # noqa: BLE001 - one check's bug must not stop the worker
+            self._unsettled[record.id] = time.monotonic() + self._lease_seconds
             log.exception("eligibility check %s: worker step failed", record.id)
 
     async def advance(self, record: CheckRecord) -> None:

@@ -149,6 +149,23 @@ async def test_restart_with_pending_rows_completes_them_and_fails_those_past_the
         assert (await client.stats()).pending == 0
 
 
+async def test_a_claim_whose_answer_was_lost_is_taken_back_at_once_not_after_the_lease(
+    make_app: MakeApp, tenant: str
+) -> None:
+    """The worker's claim commits but its answer never reaches the worker (a cut connection, a store timeout): the
+    check is leased to it for the whole lease (85 s), yet it is done within seconds."""
+    app = await make_app(worker_poll_seconds=60)  # the worker claims when woken (or once a minute): no race here
+    assert app.eligibility is not None and app.eligibility.worker is not None
+    worker, repo = app.eligibility.worker, app.eligibility.checks.runner.repo
+    queued = await repo.create_pending(tenant, payer_id="SBX01", request_payload=_payload(RIVERA), mode=CheckMode.ASYNC)
+    [lost] = await repo.claim_due(worker.worker_id, 1, lease_seconds=85)  # the claim whose answer was lost
+    assert lost.id == queued.id and lost.lease_until is not None
+    worker.wake()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+        final = await asyncio.wait_for(client_for(app, channel).wait_final(queued.id), timeout=30)
+    assert (status_name(final.status), final.attempts) == ("VERIFIED", 1)
+
+
 async def test_200_concurrent_checks_each_end_final_with_a_response_row(
     make_app: MakeApp, tenant: str
 ) -> None:

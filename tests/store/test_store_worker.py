@@ -161,3 +161,25 @@ async def test_fail_stale_spares_live_leases_and_recent_checks(
     for check_id in (working, recent):
         got = await repo.get(t, check_id)
         assert got is not None and got.status is CheckStatus.PENDING
+
+
+async def test_a_worker_takes_back_its_own_leases_whose_claim_answer_was_lost(
+    clocked_repo: EligibilityRepository, clock: FakeClock
+) -> None:
+    """A claim can commit and still fail for its caller (a cut connection, a timeout): the worker never learns of
+    those leases. Given the ids it knows it holds, its next claim takes the others back, at once, not after the
+    lease; never another worker's lease, never one it holds."""
+    repo = clocked_repo
+    t = new_tenant()
+    early = {"next_attempt_at": clock.now - timedelta(seconds=2)}  # due before `theirs`: w1 claims these two
+    lost, known = await _async_check(repo, t, **early), await _async_check(repo, t, **early)
+    theirs = await _async_check(repo, t, next_attempt_at=clock.now - timedelta(seconds=1))
+    assert {r.id for r in await repo.claim_due("w1", limit=2, lease_seconds=60)} == {lost, known}  # answer "lost"
+    assert [r.id for r in await repo.claim_due("w2", limit=5, lease_seconds=60)] == [theirs]
+
+    assert await repo.claim_due("w1", limit=5, lease_seconds=60) == []  # without `held`: leases are respected
+    [back] = await repo.claim_due("w1", limit=5, lease_seconds=60, held={known})
+    assert back.id == lost and back.claimed_by == "w1" and back.lease_until == clock.now + timedelta(seconds=60)
+    assert await repo.claim_due("w1", limit=5, lease_seconds=60, held={known, lost}) == []
+    assert [r.id for r in await repo.claim_due("w2", limit=5, lease_seconds=60, held=set())] == [theirs]
+    assert await repo.claim_due("w3", limit=5, lease_seconds=60, held=set()) == []  # not its leases
