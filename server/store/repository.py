@@ -701,8 +701,9 @@ class EligibilityRepository:
         A check is due when PENDING, ASYNC, `next_attempt_at` <= now and its lease is free or expired. With `held`
         (the ids the worker knows it holds), the worker's own other leases are due too: a claim whose commit landed
         but whose answer was lost (a connection cut, a timeout) would otherwise strand its checks for the whole
-        lease. Selecting
-        and leasing happen in one transaction: on PostgreSQL the selection is `FOR UPDATE SKIP LOCKED`, so
+        lease.
+
+        Selecting and leasing happen in one transaction: on PostgreSQL the selection is `FOR UPDATE SKIP LOCKED`, so
         concurrent claimers (other processes) skip each other's rows instead of waiting, and the UPDATE re-checks
         the due condition; on SQLite the transaction holds the single write lock (BEGIN IMMEDIATE). Either way no
         check is leased to two workers at once.
