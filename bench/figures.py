@@ -10,7 +10,7 @@ import asyncio
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ from .from_eligibility import from_eligibility
 from .load import LoadResult, channels, close_all, closed_loop, open_loop, percentile, sequential
 from .payloads import DirectPayer, EchoCalls, EligibilityCalls, EstimateCalls, cache_field, fresh_specialty, \
     stream_request
-from .procs import Stack, cpu_ticks, status_kb, tree
+from .procs import Proc, Stack, cpu_ticks, status_kb, tree
 from .report import NA, Row, Spread, Target, failed, not_applicable, row
 from .seed_client import seed_style
 
@@ -246,31 +246,45 @@ def _stream_stub(channel: Any) -> Any:
                                 response_deserializer=epb.StreamEstimatesResponse.FromString)
 
 
-async def _streams(ctx: Context, providers: int, keys: int, rounds: int) -> list[tuple[float, float, int, int]]:
-    server = await ctx.stack.server("latency", payer_latency=LATENCY)
-    chans = channels(server.port, 1)
+StreamRun = tuple[float, float, int, int]  # first result, all results (seconds), results, results not OK
+
+
+async def _stream_rounds(ctx: Context, providers: int, keys: int, rounds: int,
+                         subjects: Sequence[tuple[str, Proc, Any]]) -> list[list[StreamRun]]:
+    """`rounds` streams against each (name, server, call metadata) subject, interleaved round by round."""
+    chans = [channels(proc.port, 1)[0] for _, proc, _ in subjects]
     try:
-        stub = _stream_stub(chans[0])
-        await _stream_once(stub, stream_request(providers, [fresh_specialty() for _ in range(keys)]),
-                           ctx.stack.metadata)  # warm-up: token, connections
-        out = []
+        stubs = [_stream_stub(ch) for ch in chans]
+        for stub, (_, _, md) in zip(stubs, subjects, strict=True):  # warm-up: token, connections
+            await _stream_once(stub, stream_request(providers, [fresh_specialty() for _ in range(keys)]), md)
+        out: list[list[StreamRun]] = [[] for _ in subjects]
         for r in range(rounds):
-            # Fresh benefit keys every round: the cold case, whatever a cache would remember.
-            req = stream_request(providers, [fresh_specialty() for _ in range(keys)])
-            out.append(await _stream_once(stub, req, ctx.stack.metadata))
-            ctx.progress(f"{providers} providers / {keys} keys, round {r + 1}/{rounds}: first "
-                         f"{_ms(out[-1][0]):.0f} ms, all {_ms(out[-1][1]):.0f} ms")
-            await asyncio.sleep(0.05)
+            for runs, stub, (_, _, md) in zip(out, stubs, subjects, strict=True):
+                # Fresh benefit keys every round: the cold case, whatever a cache would remember.
+                req = stream_request(providers, [fresh_specialty() for _ in range(keys)])
+                runs.append(await _stream_once(stub, req, md))
+                await asyncio.sleep(0.05)
+            ctx.progress(f"{providers} providers / {keys} keys, round {r + 1}/{rounds}: " + ", ".join(
+                f"{name} first {_ms(runs[-1][0]):.0f} ms, all {_ms(runs[-1][1]):.0f} ms"
+                for runs, (name, _, _) in zip(out, subjects, strict=True)))
         return out
     finally:
         await close_all(chans)
 
 
-def _stream_note(runs: list[tuple[float, float, int, int]], providers: int) -> str:
+async def _streams(ctx: Context, providers: int, keys: int, rounds: int) -> list[StreamRun]:
+    server = await ctx.stack.server("latency", payer_latency=LATENCY)
+    return (await _stream_rounds(ctx, providers, keys, rounds, [("ours", server, ctx.stack.metadata)]))[0]
+
+
+def _stream_problems(runs: list[StreamRun], providers: int) -> list[str]:
     bad = sum(r[3] for r in runs)
     short = sum(1 for r in runs if r[2] != providers)
-    problems = ([f"{bad} provider results not OK"] if bad else []) + ([f"{short} streams incomplete"] if short else [])
-    return "; ".join(problems + ["fresh benefit keys every round (cold)"])
+    return ([f"{bad} provider results not OK"] if bad else []) + ([f"{short} streams incomplete"] if short else [])
+
+
+def _stream_note(runs: list[StreamRun], providers: int) -> str:
+    return "; ".join(_stream_problems(runs, providers) + ["fresh benefit keys every round (cold)"])
 
 
 async def stream50(ctx: Context) -> list[Row]:
@@ -304,12 +318,26 @@ async def stream50(ctx: Context) -> list[Row]:
 
 
 async def stream100(ctx: Context) -> list[Row]:
-    runs = await _streams(ctx, 100, 100, max(5, ctx.cfg.rounds))
+    server = await ctx.stack.server("latency", payer_latency=LATENCY)
+    bare = await ctx.stack.lean_estimate(LATENCY)
+    runs, lean = await _stream_rounds(ctx, 100, 100, max(5, ctx.cfg.rounds),
+                                      [("ours", server, ctx.stack.metadata), ("lean", bare, ())])
     every = Spread.of([r[1] / LATENCY for r in runs])
-    return [row("4 StreamEstimates 100/100, all results", f"{_ms(every.median * LATENCY):.0f} ms",
-                {"all_over_latency": every.median}, [Target("all_over_latency", "<=", 1.30, "≤ 1.30× latency")],
-                baseline=f"upstream latency {_ms(LATENCY):.0f} ms", ratio=every.fmt(2, "×"),
-                note=_stream_note(runs, 100))]
+    lean_every = Spread.of([r[1] / LATENCY for r in lean])
+    of_lean = Spread.of([mine[1] / theirs[1] for mine, theirs in zip(runs, lean, strict=True) if theirs[1]])
+    return [
+        row("4 StreamEstimates 100/100, all results", f"{_ms(every.median * LATENCY):.0f} ms",
+            {"all_over_latency": every.median}, [Target("all_over_latency", "<=", 1.30, "≤ 1.30× latency")],
+            baseline=f"upstream latency {_ms(LATENCY):.0f} ms", ratio=every.fmt(2, "×"),
+            note=_stream_note(runs, 100)),
+        row("4 StreamEstimates 100/100, against a lean stream server", f"{_ms(every.median * LATENCY):.0f} ms",
+            {"ratio": of_lean.median, "lean_over_latency": lean_every.median}, [],
+            baseline=f"lean {_ms(lean_every.median * LATENCY):.0f} ms = {lean_every.fmt(2, '×')} latency",
+            ratio=of_lean.fmt(2, "×"),
+            note="; ".join(_stream_problems(lean, 100) + [
+                "context, no target: the same streams, interleaved, from a bare grpc.aio server with a bare aiohttp "
+                "session and the product's runner and answers (bench/lean_estimate.py)"])),
+    ]
 
 
 # ---------------------------------------------------------------- 6. several processes

@@ -3,7 +3,8 @@
 A bare `grpc.aio` server on uvloop (no interceptors: no auth, metrics, request ids, logging or error mapping)
 that validates the request (`estimate_query_from_pb`), makes the same two payer calls with a bare pooled aiohttp
 session (token fetched once at start; no retries, breaker, deadline bookkeeping or benefit cache), and computes and
-answers through the product's own `EstimateRunner` and `outcome_pb`, so the answers are the product's.
+answers through the product's own `EstimateRunner` and `outcome_pb`, so the answers are the product's. It serves
+StreamEstimates the same way (one message per provider as it is known), the baseline of the 100-provider stream.
 What the product spends beyond this server is the price of its infrastructure; what this server reaches against
 the echo server is what the stack itself allows on this machine.
 `python -m bench.lean_estimate --port P --payer-url URL --client-id ID --client-secret SECRET`
@@ -13,9 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import grpc
 import uvloop
 from costestimator.v1 import estimate_service_pb2 as epb
 
@@ -24,17 +27,22 @@ from server.clients.models import AccumulatorsResponseModel, BenefitRequestModel
 from server.usecases.benefit_cache import BenefitAnswer
 from server.usecases.estimates import EstimateRunner
 
-from .bare_grpc import serve_unary
+from .bare_grpc import serve_methods
 
 METHOD = "/costestimator.v1.EstimateService/Estimate"
+STREAM_METHOD = "/costestimator.v1.EstimateService/StreamEstimates"
 MAX_PROVIDERS = 100
 
 
 class BarePayer:
-    """Both payer calls over one bare session: the `BenefitCache.get` and `get_accumulators` shapes the runner uses."""
+    """Both payer calls over bare sessions, one pool per upstream as the product has (100 benefit calls and the
+    accumulators call of a 100-provider stream all go out at once): the `BenefitCache.get` and `get_accumulators`
+    shapes the runner uses."""
 
-    def __init__(self, http: aiohttp.ClientSession, base: str, token: dict[str, Any]) -> None:
+    def __init__(self, http: aiohttp.ClientSession, base: str, token: dict[str, Any],
+                 accumulators_http: aiohttp.ClientSession | None = None) -> None:
         self._http = http
+        self._accumulators_http = accumulators_http or http
         self._benefits = base + "/benefits/v3/retrieve"
         self._accumulators = base + "/accumulators/v1/read"
         self._headers = {"Authorization": f"Bearer {token['access_token']}", "id_token": token.get("id_token", ""),
@@ -49,17 +57,18 @@ class BarePayer:
     async def get_accumulators(self, membership_id: str, plan_identifier: str, *,
                                timeout: float | None) -> AccumulatorsResponseModel:
         params = {"membershipId": membership_id, "planIdentifier": plan_identifier}
-        async with self._http.get(self._accumulators, params=params, headers=self._headers) as resp:
+        async with self._accumulators_http.get(self._accumulators, params=params, headers=self._headers) as resp:
             body = await resp.read()
         return decode(body, AccumulatorsResponseModel)
 
 
 async def serve(port: int, base: str, client_id: str, client_secret: str) -> None:
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
+    accumulators_http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
     async with http.post(base + "/oauth2/token", data={"grant_type": "client_credentials"},
-                         headers={"Authorization": aiohttp.BasicAuth(client_id, client_secret).encode()}) as resp:
+                         headers={"Authorization": aiohttp.encode_basic_auth(client_id, client_secret)}) as resp:
         token = await resp.json()
-    payer: Any = BarePayer(http, base, token)
+    payer: Any = BarePayer(http, base, token, accumulators_http)
     runner = EstimateRunner(payer, payer, fanout=100)
 
     async def estimate(request: epb.EstimateRequest, context: Any) -> epb.EstimateResponse:
@@ -72,10 +81,26 @@ async def serve(port: int, base: str, client_id: str, client_secret: str) -> Non
             outcome_pb(by_id[p.provider_id], response.estimates.add())
         return response
 
+    async def stream(request: epb.StreamEstimatesRequest, context: Any) -> AsyncIterator[epb.StreamEstimatesResponse]:
+        query, violations = estimate_query_from_pb(request, MAX_PROVIDERS)
+        violations.raise_if_any()
+        assert query is not None
+        async for outcome in runner.stream(query, deadline_at=None, tenant=None):
+            response = epb.StreamEstimatesResponse()
+            outcome_pb(outcome, response.estimate)
+            yield response
+
     try:
-        await serve_unary(port, METHOD, estimate, epb.EstimateRequest.FromString, epb.EstimateResponse.SerializeToString)
+        await serve_methods(port, {
+            METHOD: grpc.unary_unary_rpc_method_handler(estimate, request_deserializer=epb.EstimateRequest.FromString,
+                                                        response_serializer=epb.EstimateResponse.SerializeToString),
+            STREAM_METHOD: grpc.unary_stream_rpc_method_handler(
+                stream, request_deserializer=epb.StreamEstimatesRequest.FromString,
+                response_serializer=epb.StreamEstimatesResponse.SerializeToString),
+        })
     finally:
         await http.close()
+        await accumulators_http.close()
 
 
 def main() -> None:

@@ -266,10 +266,11 @@ class Stack:
         return await self._lean("lean", "eligibility server (grpc.aio + asyncpg)", "lean_eligibility",
                                 "--dsn", dsn, "--stedi-url", stedi.info["url"], "--key", STEDI_KEY)
 
-    async def lean_estimate(self) -> Proc:
-        """The lean Estimate baseline (`bench/lean_estimate.py`) against the zero-latency payer stand-in."""
-        payer = await self.payer(0.0)
-        return await self._lean("lean-estimate", "Estimate server (grpc.aio + aiohttp, no interceptors)",
+    async def lean_estimate(self, payer_latency: float = 0.0) -> Proc:
+        """The lean Estimate baseline (`bench/lean_estimate.py`) against the payer stand-in of that latency."""
+        payer = await self.payer(payer_latency)
+        key = "lean-estimate" if not payer_latency else f"lean-estimate-{payer_latency}"
+        return await self._lean(key, "Estimate server (grpc.aio + aiohttp, no interceptors)",
                                 "lean_estimate", "--payer-url", payer.info["url"],
                                 "--client-id", payer.info["client_id"], "--client-secret", payer.info["client_secret"])
 
