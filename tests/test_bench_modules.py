@@ -131,3 +131,34 @@ async def test_the_lean_estimate_baseline_gives_the_products_answer(tmp_path: Pa
     assert ours.status.code == 0 and ours.member_pays.units > 0
     ours.benefit_from_cache = baseline.benefit_from_cache  # the only field the lean server cannot know
     assert baseline == ours
+
+
+async def test_the_lean_stream_baseline_gives_the_products_answers(tmp_path: Path) -> None:
+    """The streams' context rows compare against the lean server's StreamEstimates: the same providers, the same
+    estimates (arrival order aside)."""
+    import grpc
+    from costestimator.v1 import estimate_service_pb2 as epb
+
+    from bench.payloads import fresh_specialty, stream_request
+
+    stack = Stack(tmp_path, lambda step: None)
+    try:
+        server, lean = await stack.server("main"), await stack.lean_estimate()
+        request = stream_request(12, [fresh_specialty() for _ in range(3)])
+        answers = []
+        for port, metadata in ((server.port, stack.metadata), (lean.port, ())):
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                rpc = channel.unary_stream("/costestimator.v1.EstimateService/StreamEstimates",
+                                           request_serializer=epb.StreamEstimatesRequest.SerializeToString,
+                                           response_deserializer=epb.StreamEstimatesResponse.FromString)
+                got = {}
+                async for reply in rpc(request, metadata=metadata, timeout=10):
+                    got[reply.estimate.provider_id] = reply.estimate
+                answers.append(got)
+    finally:
+        stack.close()
+    ours, baseline = answers
+    assert len(ours) == 12 and all(e.status.code == 0 and e.member_pays.units > 0 for e in ours.values())
+    for estimate in ours.values():
+        estimate.benefit_from_cache = False  # the only field the lean server cannot know
+    assert baseline == ours
