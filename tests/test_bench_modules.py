@@ -107,58 +107,35 @@ def test_strict_exits_non_zero_on_a_missed_target_and_json_is_written(
     assert saved["figures"] == ["qps"]
 
 
-async def test_the_lean_estimate_baseline_gives_the_products_answer(tmp_path: Path) -> None:
-    """The lean server is a fair baseline only if it does the same work: same request, same estimate."""
+async def test_the_lean_estimate_baseline_gives_the_products_answers(tmp_path: Path) -> None:
+    """The lean server is a fair baseline only if it does the same work: the same estimates for the same requests,
+    from Estimate (the QPS context row) and from StreamEstimates (the streams' context rows; arrival order aside)."""
     import grpc
     from costestimator.v1 import estimate_service_pb2 as epb
 
-    from bench.payloads import estimate_request
+    from bench.figures import _stream_stub
+    from bench.payloads import estimate_request, fresh_specialty, stream_request
 
     stack = Stack(tmp_path, lambda step: None)
     try:
         server, lean = await stack.server("main"), await stack.lean_estimate()
-        request = estimate_request("08")
+        one, many = estimate_request("08"), stream_request(12, [fresh_specialty() for _ in range(3)])
         answers = []
         for port, metadata in ((server.port, stack.metadata), (lean.port, ())):
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
                 rpc = channel.unary_unary("/costestimator.v1.EstimateService/Estimate",
                                           request_serializer=epb.EstimateRequest.SerializeToString,
                                           response_deserializer=epb.EstimateResponse.FromString)
-                answers.append((await rpc(request, metadata=metadata, timeout=10)).estimates[0])
+                single = (await rpc(one, metadata=metadata, timeout=10)).estimates[0]
+                streamed = {reply.estimate.provider_id: reply.estimate
+                            async for reply in _stream_stub(channel)(many, metadata=metadata, timeout=10)}
+                answers.append((single, streamed))
     finally:
         stack.close()
-    ours, baseline = answers
+    (ours, ours_streamed), baseline = answers
     assert ours.status.code == 0 and ours.member_pays.units > 0
-    ours.benefit_from_cache = baseline.benefit_from_cache  # the only field the lean server cannot know
-    assert baseline == ours
-
-
-async def test_the_lean_stream_baseline_gives_the_products_answers(tmp_path: Path) -> None:
-    """The streams' context rows compare against the lean server's StreamEstimates: the same providers, the same
-    estimates (arrival order aside)."""
-    import grpc
-    from costestimator.v1 import estimate_service_pb2 as epb
-
-    from bench.payloads import fresh_specialty, stream_request
-
-    stack = Stack(tmp_path, lambda step: None)
-    try:
-        server, lean = await stack.server("main"), await stack.lean_estimate()
-        request = stream_request(12, [fresh_specialty() for _ in range(3)])
-        answers = []
-        for port, metadata in ((server.port, stack.metadata), (lean.port, ())):
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-                rpc = channel.unary_stream("/costestimator.v1.EstimateService/StreamEstimates",
-                                           request_serializer=epb.StreamEstimatesRequest.SerializeToString,
-                                           response_deserializer=epb.StreamEstimatesResponse.FromString)
-                got = {}
-                async for reply in rpc(request, metadata=metadata, timeout=10):
-                    got[reply.estimate.provider_id] = reply.estimate
-                answers.append(got)
-    finally:
-        stack.close()
-    ours, baseline = answers
-    assert len(ours) == 12 and all(e.status.code == 0 and e.member_pays.units > 0 for e in ours.values())
-    for estimate in ours.values():
+    assert len(ours_streamed) == 12 and all(e.status.code == 0 and e.member_pays.units > 0
+                                            for e in ours_streamed.values())
+    for estimate in (ours, *ours_streamed.values()):
         estimate.benefit_from_cache = False  # the only field the lean server cannot know
-    assert baseline == ours
+    assert baseline == (ours, ours_streamed)
