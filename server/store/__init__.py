@@ -2,7 +2,8 @@
 
 Knows nothing of gRPC. Hands out frozen dataclasses (`CheckRecord`, `ResponseRecord`, `AttemptRecord`, `Stats`),
 takes them for writes (`NewAttempt`, `Completion`) and raises typed errors (`InvalidPageToken`, `StoreUnavailable`,
-`SealedDataError`: a stored value that cannot be opened). Member data is sealed at rest (sealing.py). Typical wiring in the composition root:
+`SealedDataError`: a stored value that cannot be opened). Member data is sealed at rest (sealing.py). Typical
+wiring in the composition root:
 
     url = resolve_database_url(settings.database_url, settings.data_dir)
     if settings.migrate_on_start:

@@ -15,7 +15,6 @@ from server.clients.models import (
     RequestServiceInfoModel,
     ResponseServiceInfoModel,
 )
-from server.domain.costshare import RelatedAccumulator
 from server.usecases.benefit_cache import BenefitCache
 from server.usecases.benefit_types import (
     BenefitAnswer,
@@ -26,6 +25,7 @@ from server.usecases.benefit_types import (
     ServiceCode,
     ServiceQuery,
 )
+from server.usecases.wire_to_domain import related_from_wire
 
 WIRE_NETWORK = {"in": "InNetwork", "out": "OutofNetwork"}
 
@@ -122,10 +122,7 @@ def _coverage_from_wire(c: CoverageModel) -> CoverageSummary:
         copay_continues_when_out_of_pocket_max_met=c.copayContinueWhenOutOfPocketMaxMetIndicator,
         deductible_before_copay=c.isDeductibleBeforeCopay, benefit_limitation=c.benefitLimitation,
         service_covered=c.isServiceCovered,
-        related_accumulators=tuple(
-            RelatedAccumulator(code=r.code, level=r.level, network_indicator_code=r.networkIndicatorCode,
-                               accum_ex_code=r.accumExCode, deductible_code=r.deductibleCode)
-            for r in c.relatedAccumulators),
+        related_accumulators=related_from_wire(c),
     )
 
 

@@ -21,11 +21,16 @@ def coverage_from_wire(benefit: BenefitModel, coverage: CoverageModel) -> Covera
         copay_continue_when_out_of_pocket_max_met=coverage.copayContinueWhenOutOfPocketMaxMetIndicator,
         is_deductible_before_copay=coverage.isDeductibleBeforeCopay,
         network_category=benefit.networkCategory,
-        related_accumulators=tuple(
-            RelatedAccumulator(code=r.code, level=r.level, network_indicator_code=r.networkIndicatorCode,
-                               accum_ex_code=r.accumExCode, deductible_code=r.deductibleCode)
-            for r in coverage.relatedAccumulators
-        ),
+        related_accumulators=related_from_wire(coverage),
+    )
+
+
+def related_from_wire(coverage: CoverageModel) -> tuple[RelatedAccumulator, ...]:
+    """The accumulators a coverage uses (`relatedAccumulators`), as the domain names them."""
+    return tuple(
+        RelatedAccumulator(code=r.code, level=r.level, network_indicator_code=r.networkIndicatorCode,
+                           accum_ex_code=r.accumExCode, deductible_code=r.deductibleCode)
+        for r in coverage.relatedAccumulators
     )
 
 
