@@ -25,7 +25,8 @@ async def serve_methods(port: int, handlers: Mapping[str, grpc.RpcMethodHandler[
 
 
 async def serve_unary(port: int, method: str, handler: Callable[[Any, Any], Awaitable[Any]],
-                      request_deserializer: Callable[[bytes], Any], response_serializer: Callable[[Any], bytes]) -> None:
+                      request_deserializer: Callable[[bytes], Any],
+                      response_serializer: Callable[[Any], bytes]) -> None:
     """Serve one unary `handler` as `method` (see `serve_methods`)."""
     await serve_methods(port, {method: grpc.unary_unary_rpc_method_handler(
         handler, request_deserializer=request_deserializer, response_serializer=response_serializer)})

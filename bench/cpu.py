@@ -10,10 +10,10 @@ for `eligibility`, the lean baseline server of `bench/lean_eligibility.py` doing
 
 Paths: `eligibility` (CheckEligibility on a fresh PostgreSQL database), `estimate-cold` (a fresh benefit key per
 call), `estimate-warm` (one key: benefit cache hits), `stream100` (StreamEstimates, 100 providers / 100 fresh keys,
-100 ms upstream latency; CPU per stream), `stream100-warm` (the same 100 keys every time: benefit cache hits). `--profile DIR` records each server with py-spy during the last round
-(collapsed stacks, `DIR/<subject>.txt`, summarised by `python -m bench.cpu --top FILE`); `--profile DIR --perf` with
-Linux perf instead (every thread, the kernel and C libraries included: `DIR/<subject>.perf`, summarised by library
-and kernel symbol at the end).
+100 ms upstream latency; CPU per stream), `stream100-warm` (the same 100 keys every time: benefit cache hits).
+`--profile DIR` records each server with py-spy during the last round (collapsed stacks, `DIR/<subject>.txt`,
+summarised by `python -m bench.cpu --top FILE`); `--profile DIR --perf` with Linux perf instead (every thread, the
+kernel and C libraries included: `DIR/<subject>.perf`, summarised by library and kernel symbol at the end).
 """
 
 from __future__ import annotations
@@ -114,7 +114,8 @@ def _loader(path: str, stack: Stack, callers: int) -> Loader:
                 warm = [fresh_specialty() for _ in range(100)]
 
                 async def one() -> bool:
-                    req = stream_request(100, warm if path.endswith("-warm") else [fresh_specialty() for _ in range(100)])
+                    keys = warm if path.endswith("-warm") else [fresh_specialty() for _ in range(100)]
+                    req = stream_request(100, keys)
                     _, _, count, bad = await _stream_once(stub, req, md)
                     return count == 100 and bad == 0
 

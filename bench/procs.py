@@ -269,9 +269,9 @@ class Stack:
     async def lean_estimate(self, payer_latency: float = 0.0) -> Proc:
         """The lean Estimate baseline (`bench/lean_estimate.py`) against the payer stand-in of that latency."""
         payer = await self.payer(payer_latency)
-        key = "lean-estimate" if not payer_latency else f"lean-estimate-{payer_latency}"
-        return await self._lean(key, "Estimate server (grpc.aio + aiohttp, no interceptors)",
-                                "lean_estimate", "--payer-url", payer.info["url"],
+        return await self._lean(f"lean-estimate-{payer_latency}",
+                                "Estimate server (grpc.aio + aiohttp, no interceptors)", "lean_estimate",
+                                "--payer-url", payer.info["url"],
                                 "--client-id", payer.info["client_id"], "--client-secret", payer.info["client_secret"])
 
     def standins(self) -> list[Proc]:
