@@ -295,8 +295,6 @@ async def stream50(ctx: Context) -> list[Row]:
                                                           ("lean", await ctx.stack.lean_estimate(LATENCY), ())])
     first = Spread.of([r[0] / LATENCY for r in runs])
     every = Spread.of([r[1] / LATENCY for r in runs])
-    lean_every = Spread.of([r[1] / LATENCY for r in lean])
-    of_lean = Spread.of([mine[1] / theirs[1] for mine, theirs in zip(runs, lean, strict=True) if theirs[1]])
     seeds = []
     for i in range(ctx.cfg.seed_runs):
         ctx.progress(f"seed-style client, 50 providers one after another (≈ 10 s), run {i + 1}/{ctx.cfg.seed_runs}")
@@ -314,8 +312,7 @@ async def stream50(ctx: Context) -> list[Row]:
         row("3 StreamEstimates 50/5, all results", f"{_ms(every.median * LATENCY):.0f} ms",
             {"all_over_latency": every.median}, [Target("all_over_latency", "<=", 1.15, "≤ 1.15× latency")],
             baseline=lat, ratio=every.fmt(2, "×")),
-        _against_lean("3 StreamEstimates 50/5, all results, against a lean stream server", every, lean_every,
-                      of_lean, lean, 50),
+        _against_lean("3 StreamEstimates 50/5, all results, against a lean stream server", runs, lean, 50),
         row("3 StreamEstimates 50/5 vs seed-style", f"{_ms(ours_all.median):.0f} ms",
             {"speedup": speedup, "seed_all_ms": _ms(seed_all.median)}, [Target("speedup", ">=", 85, "≥ 85× faster")],
             baseline=f"seed-style {_ms(seed_all.median):,.0f} ms", ratio=f"{speedup:.0f}× faster",
@@ -329,21 +326,20 @@ async def stream100(ctx: Context) -> list[Row]:
     runs, lean = await _stream_rounds(ctx, 100, 100, max(5, ctx.cfg.rounds),
                                       [("ours", server, ctx.stack.metadata), ("lean", bare, ())])
     every = Spread.of([r[1] / LATENCY for r in runs])
-    lean_every = Spread.of([r[1] / LATENCY for r in lean])
-    of_lean = Spread.of([mine[1] / theirs[1] for mine, theirs in zip(runs, lean, strict=True) if theirs[1]])
     return [
         row("4 StreamEstimates 100/100, all results", f"{_ms(every.median * LATENCY):.0f} ms",
             {"all_over_latency": every.median}, [Target("all_over_latency", "<=", 1.30, "≤ 1.30× latency")],
             baseline=f"upstream latency {_ms(LATENCY):.0f} ms", ratio=every.fmt(2, "×"),
             note=_stream_note(runs, 100)),
-        _against_lean("4 StreamEstimates 100/100, against a lean stream server", every, lean_every, of_lean, lean,
-                      100),
+        _against_lean("4 StreamEstimates 100/100, against a lean stream server", runs, lean, 100),
     ]
 
 
-def _against_lean(figure: str, every: Spread, lean_every: Spread, of_lean: Spread, lean: list[StreamRun],
-                  providers: int) -> Row:
+def _against_lean(figure: str, runs: list[StreamRun], lean: list[StreamRun], providers: int) -> Row:
     """A context row: our streams against the lean server's, run interleaved (what the stack itself allows)."""
+    every = Spread.of([r[1] / LATENCY for r in runs])
+    lean_every = Spread.of([r[1] / LATENCY for r in lean])
+    of_lean = Spread.of([mine[1] / theirs[1] for mine, theirs in zip(runs, lean, strict=True) if theirs[1]])
     return row(figure, f"{_ms(every.median * LATENCY):.0f} ms",
                {"ratio": of_lean.median, "lean_over_latency": lean_every.median}, [],
                baseline=f"lean {_ms(lean_every.median * LATENCY):.0f} ms = {lean_every.fmt(2, '×')} latency",
