@@ -802,6 +802,22 @@ class EligibilityRepository:
         conditions: Conditions = [req.c.id == check_id, req.c.status == _PENDING]
         return await self._update_with_attempts(conditions, check_id, changes, attempts, now)
 
+    async def withdraw(self, tenant_id: str, check_id: str, reason: str) -> bool:
+        """Mark a check FAILED with `reason` if it is still untouched: PENDING, never attempted, not leased.
+
+        For a creation its caller never saw confirmed: the row may or may not exist (the commit can land while its
+        answer is lost), and either way nobody else has started it. False when there is no such row.
+        """
+        now = self._now()
+        changed = await self._rowcount(
+            update(req)
+            .where(req.c.tenant_id == tenant_id, req.c.id == check_id, req.c.status == _PENDING,
+                   req.c.attempts == 0, req.c.claimed_by.is_(None))
+            .values(status=CheckStatus.FAILED.value, failure_reason=_clip(reason), completed_at=now,
+                    updated_at=now, version=req.c.version + 1, next_attempt_at=None)
+        )
+        return changed == 1
+
     async def _update_with_attempts(
         self,
         conditions: Conditions,

@@ -47,12 +47,19 @@ class DurableWrites:
 
     async def run(self, label: str, make: Callable[[], Awaitable[T]]) -> T:
         """The first try's result (shielded: a cancelled caller does not cancel the write)."""
+        return await asyncio.shield(self._start(label, make))
+
+    def later(self, label: str, make: Callable[[], Awaitable[object]]) -> None:
+        """The same write, with nobody waiting for it: for a caller already answered (or gone)."""
+        self._start(label, make)
+
+    def _start(self, label: str, make: Callable[[], Awaitable[T]]) -> asyncio.Future[T]:
         first: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         first.add_done_callback(_consume)
         task = asyncio.create_task(self._until_done(label, make, first), name=f"durable-write {label}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return await asyncio.shield(first)
+        return first
 
     async def _until_done(self, label: str, make: Callable[[], Awaitable[T]], first: asyncio.Future[T]) -> None:
         delay = self._backoff

@@ -31,6 +31,7 @@ import hashlib
 import logging
 import random
 import re
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -72,6 +73,7 @@ from server.store import (
     EligibilityRepository,
     NewAttempt,
     Stats,
+    StoreDeadlineExceeded,
     StoreUnavailable,
 )
 
@@ -596,15 +598,45 @@ class EligibilityChecks:
         self, tenant_id: str, inquiry: EligibilityInquiry, mode: CheckMode, *, deadline: Deadline | None = None
     ) -> CheckRecord:
         payload = self._prepare(tenant_id, inquiry)
-        return await self._repo.create_pending(
-            tenant_id,
-            payer_id=inquiry.payer_id,
-            request_payload=payload,
-            policy_id=inquiry.policy_id or None,
-            patient_id=inquiry.patient_id or None,
-            mode=mode,
-            deadline=None if deadline is None else deadline.at,
-        )
+        check_id = str(uuid.uuid4())
+        try:
+            return await self._repo.create_pending(
+                tenant_id,
+                payer_id=inquiry.payer_id,
+                request_payload=payload,
+                policy_id=inquiry.policy_id or None,
+                patient_id=inquiry.patient_id or None,
+                mode=mode,
+                check_id=check_id,
+                deadline=None if deadline is None else deadline.at,
+            )
+        except (StoreUnavailable, StoreDeadlineExceeded):
+            self._unconfirmed(tenant_id, check_id, withdraw=True)
+            raise
+        except asyncio.CancelledError:
+            if mode is CheckMode.SYNC:  # an ASYNC row is due at once: the worker takes it if it landed
+                self._unconfirmed(tenant_id, check_id, withdraw=False)
+            raise
+
+    def _unconfirmed(self, tenant_id: str, check_id: str, *, withdraw: bool) -> None:
+        """The INSERT of a new check may have committed though its caller never heard so (the answer lost, the
+        store timeout, the caller's deadline or departure). Such a row must neither run behind its caller's back
+        nor (SYNC: no worker takes it) sit PENDING until the stale sweep. A caller answered with an error is told
+        nothing was done, so the check is withdrawn (FAILED NOT_CONFIRMED, the inquiry never sent); a synchronous
+        caller who left is treated as one who leaves later: the check is handed to the worker. Retried in the
+        background until the database answers; a no-op if the row is not there."""
+        if withdraw:
+            self._runner.writes.later(f"eligibility check {check_id}: withdraw the unconfirmed creation",
+                                      lambda: self._repo.withdraw(tenant_id, check_id, reasons.NOT_CONFIRMED))
+        else:
+            self._runner.writes.later(f"eligibility check {check_id}: hand the unconfirmed creation over",
+                                      lambda: self._wake_if(self._repo.resume(check_id)))
+
+    async def _wake_if(self, resumed: Awaitable[bool]) -> bool:
+        if await resumed:
+            self._wake()
+            return True
+        return False
 
     async def submit(self, tenant_id: str, inquiry: EligibilityInquiry) -> CheckView:
         """Store a PENDING check for the background worker and return it at once."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 import pytest
@@ -185,3 +185,89 @@ async def test_checks_decided_during_an_outage_are_final_soon_after_the_database
             # The impatient caller's cut-short call is an attempt too (stored with its hand-over), then the worker's.
             expected = 2 if final.patient_id == "impatient" else 1
             assert status_name(final.status) == "VERIFIED" and final.attempts == expected
+
+
+async def _rows(direct: AsyncEngine, tenant: str) -> list[tuple[str, str, int]]:
+    async with direct.connect() as conn:
+        rows = await conn.execute(text("SELECT id, status, attempts FROM eligibility_requests WHERE tenant_id = :t"),
+                                  {"t": tenant})
+        return [(row.id, row.status, row.attempts) for row in rows]
+
+
+async def _row(direct: AsyncEngine, check_id: str) -> tuple[str, str | None, int]:
+    async with direct.connect() as conn:
+        row = (await conn.execute(text("SELECT status, failure_reason, attempts FROM eligibility_requests "
+                                       "WHERE id = :id"), {"id": check_id})).one()
+        return row.status, row.failure_reason, row.attempts
+
+
+async def _create_unconfirmed(channel: grpc.aio.Channel, client: Client, proxy: TcpProxy, direct: AsyncEngine,
+                              tenant: str, create: Callable[[], Awaitable[None]]) -> str:
+    """Run `create` (one new check) while the database's answers are lost; the id of the check that landed."""
+    # The INSERT only reaches PostgreSQL on a pooled connection that has it prepared already (preparing is a
+    # round trip whose answer would be lost too), and the pool hands its connections out in turn: prepare it
+    # on (nearly) every pooled connection first. The restore closes them all, so each new try warms again.
+    for warm_up in range(5):
+        await asyncio.gather(*(client.check(inquiry(*RIVERA, patient_id=f"warm-{warm_up}-{n}")) for n in range(30)))
+        known = set(await _statuses(direct, tenant))
+        proxy.mute()  # what the server sends reaches PostgreSQL; nothing comes back
+        try:
+            await create()
+            landed = [r for r in await _rows(direct, tenant) if r[0] not in known]
+        finally:
+            proxy.restore()
+        if landed:
+            [(check_id, status, attempts)] = landed
+            assert (status, attempts) == ("PENDING", 0)  # the INSERT did commit
+            return check_id
+        await _wait_health(channel, SERVING, timeout=10)
+    raise AssertionError("the new check's INSERT never reached the database in 5 tries")
+
+
+async def _final(direct: AsyncEngine, check_id: str, within: float = 15) -> tuple[str, str | None, int]:
+    deadline = time.monotonic() + within
+    while (row := await _row(direct, check_id))[0] == "PENDING":
+        assert time.monotonic() < deadline, f"the check is still PENDING {within} s after the database returned"
+        await asyncio.sleep(0.1)
+    return row
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_check_whose_creation_was_never_confirmed_is_withdrawn_once_the_database_answers(
+    make_app: MakeApp, proxy: TcpProxy, direct: AsyncEngine, tenant: str, mode: str
+) -> None:
+    """The INSERT of a new check commits, but its answer is lost on the way back: the caller is answered
+    UNAVAILABLE, so the stored check must not run behind its back nor sit PENDING until the stale sweep (600 s);
+    it ends FAILED NOT_CONFIRMED, unsent, soon after the database answers again."""
+    app = await make_app(worker_poll_seconds=60)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+        client = _client(app, channel)
+
+        async def create() -> None:
+            code, took = await _timed_error(client.check(inquiry(*RIVERA), timeout=30) if mode == "sync"
+                                            else client.submit(inquiry(*RIVERA)))
+            assert code is grpc.StatusCode.UNAVAILABLE and took < 5.0, (code, took)
+
+        check_id = await _create_unconfirmed(channel, client, proxy, direct, tenant, create)
+        assert await _final(direct, check_id) == ("FAILED", "NOT_CONFIRMED", 0)
+
+
+async def test_a_synchronous_caller_who_leaves_before_the_creation_is_confirmed_has_the_check_done_for_it(
+    make_app: MakeApp, proxy: TcpProxy, direct: AsyncEngine, tenant: str
+) -> None:
+    """As a caller who leaves during the clearinghouse call: the check is handed to the worker, which does it
+    once the database answers (not after the 600 s stale sweep)."""
+    app = await make_app(worker_poll_seconds=60)  # only the hand-over's wake-up starts it in time
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+        client = _client(app, channel)
+
+        async def create_and_leave() -> None:
+            call = asyncio.ensure_future(client.check(inquiry(*RIVERA), timeout=30))
+            await asyncio.sleep(0.5)
+            call.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            await asyncio.sleep(0.5)
+
+        check_id = await _create_unconfirmed(channel, client, proxy, direct, tenant, create_and_leave)
+        assert await _final(direct, check_id) == ("VERIFIED", None, 1)

@@ -183,3 +183,35 @@ async def test_a_worker_takes_back_its_own_leases_whose_claim_answer_was_lost(
     assert await repo.claim_due("w1", limit=5, lease_seconds=60, held={known, lost}) == []
     assert [r.id for r in await repo.claim_due("w2", limit=5, lease_seconds=60, held=set())] == [theirs]
     assert await repo.claim_due("w3", limit=5, lease_seconds=60, held=set()) == []  # not its leases
+
+
+async def test_withdraw_fails_only_an_untouched_pending_check_of_the_tenant(
+    clocked_repo: EligibilityRepository, clock: FakeClock
+) -> None:
+    """`withdraw` (a creation its caller never saw confirmed): FAILED with the reason when still untouched;
+    never a check that was attempted, leased, final or another tenant's; False when there is no such row."""
+    repo = clocked_repo
+    t = new_tenant()
+    untouched = (await repo.create_pending(t, payer_id="SBX01", request_payload=PAYLOAD)).id
+    attempted = (await repo.create_pending(t, payer_id="SBX01", request_payload=PAYLOAD)).id
+    await repo.record_attempt(t, attempted, http_status=502)
+    done = (await repo.create_pending(t, payer_id="SBX01", request_payload=PAYLOAD)).id
+    await repo.complete(t, done, Completion(CheckStatus.VERIFIED, summary={"active": True}))
+    leased = await _async_check(repo, t)
+
+    assert leased in {r.id for r in await repo.claim_due("w1", limit=10, lease_seconds=30)}
+    assert not await repo.withdraw(new_tenant(), untouched, "NOT_CONFIRMED")  # another tenant's id reads as none
+    assert not await repo.withdraw(t, "no-such-check", "NOT_CONFIRMED")
+    clock.advance(seconds=1)
+    assert await repo.withdraw(t, untouched, "NOT_CONFIRMED")
+    assert not await repo.withdraw(t, untouched, "NOT_CONFIRMED")  # once
+    for check_id in (attempted, done, leased):
+        assert not await repo.withdraw(t, check_id, "NOT_CONFIRMED")
+
+    record = await repo.get(t, untouched)
+    assert record is not None
+    assert (record.status, record.failure_reason, record.attempts) == (CheckStatus.FAILED, "NOT_CONFIRMED", 0)
+    assert record.completed_at == clock.now and record.version == 2
+    states = {c: (await repo.get(t, c)) for c in (attempted, done, leased)}
+    assert {c: r.status for c, r in states.items() if r is not None} == {
+        attempted: CheckStatus.PENDING, done: CheckStatus.VERIFIED, leased: CheckStatus.PENDING}

@@ -4,7 +4,9 @@
   sees a reset / EOF at once, like a stopped server).
 * `blackhole()`: connections stay open but nothing is forwarded either way; new connections are accepted and
   then ignored (like a network partition: the client waits until its own timeout).
-* `restore()`: connections left from a cut or black-hole are closed (they are dead to the client anyway), new
+* `mute()`: what the client sends still reaches the server, but nothing comes back (answers lost in flight: a
+  statement commits and the client never hears of it); new connections are muted too.
+* `restore()`: connections left from a cut, black-hole or mute are closed (they are dead to the client anyway), new
   ones are forwarded again.
 """
 
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 
 __all__ = ["TcpProxy"]
 
-_OPEN, _CUT, _BLACKHOLE = "open", "cut", "blackhole"
+_OPEN, _CUT, _BLACKHOLE, _MUTE = "open", "cut", "blackhole", "mute"
 
 
 @dataclass(eq=False)
@@ -70,6 +72,11 @@ class TcpProxy:
         self._flowing.clear()
         self._held.update(self._links)
 
+    def mute(self) -> None:
+        self._mode = _MUTE
+        self._flowing.set()
+        self._held.update(self._links)
+
     def restore(self) -> None:
         for link in list(self._held):
             link.close()
@@ -97,6 +104,7 @@ class TcpProxy:
         if self._mode == _BLACKHOLE:
             self._held.add(link)
             return
+        # A connection opened while muted is forwarded, its answers lost: the client's handshake waits.
         try:
             up_reader, up_writer = await asyncio.open_connection(*self._target)
         except OSError:
@@ -107,14 +115,15 @@ class TcpProxy:
             link.close()
             return
         self._links.add(link)
-        if self._mode == _BLACKHOLE:  # black-holed while connecting: the pumps wait
+        if self._mode in (_BLACKHOLE, _MUTE):  # black-holed or muted while connecting
             self._held.add(link)
         link.tasks = [
             asyncio.create_task(self._pump(link, reader, up_writer)),
-            asyncio.create_task(self._pump(link, up_reader, writer)),
+            asyncio.create_task(self._pump(link, up_reader, writer, answers=True)),
         ]
 
-    async def _pump(self, link: _Link, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    async def _pump(self, link: _Link, source: asyncio.StreamReader, sink: asyncio.StreamWriter, *,
+                    answers: bool = False) -> None:
         try:
             while not link.dead:
                 await self._flowing.wait()
@@ -124,6 +133,8 @@ class TcpProxy:
                 await self._flowing.wait()  # read just before a black-hole began: hold it
                 if link.dead:
                     break
+                if answers and self._mode == _MUTE:
+                    continue  # lost in flight
                 sink.write(data)
                 await sink.drain()
         except (OSError, asyncio.IncompleteReadError):

@@ -47,6 +47,9 @@ STEDI_THROTTLED = "STEDI_THROTTLED"
 STEDI_UNAVAILABLE = "STEDI_UNAVAILABLE"
 STEDI_VALIDATION = "STEDI_VALIDATION"
 STEDI_UNEXPECTED_STATUS = "STEDI_UNEXPECTED_STATUS"
+# Not the clearinghouse's: the database never confirmed the new check to its caller (who was answered
+# UNAVAILABLE or DEADLINE_EXCEEDED), so the check was withdrawn unsent rather than run behind the caller's back.
+NOT_CONFIRMED = "NOT_CONFIRMED"
 
 
 @dataclass(frozen=True, slots=True)
