@@ -124,9 +124,18 @@ async def _columns_as_text(url: str, sqlite: bool) -> bytes:
                 tables = [r[0] for r in await conn.execute(text(
                     "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"))]
             for table in tables:
-                for row in await conn.execute(text(f'SELECT * FROM "{table}"')):
-                    for value in row:
-                        chunks.append(value if isinstance(value, bytes) else str(value).encode())
+                if sqlite:
+                    for row in await conn.execute(text(f'SELECT * FROM "{table}"')):
+                        for value in row:
+                            chunks.append(value if isinstance(value, bytes) else str(value).encode())
+                else:  # the whole row as PostgreSQL writes it out (the session's database holds every test's rows)
+                    rows = await conn.execute(text(f'SELECT CAST(t AS text) FROM "{table}" AS t'))
+                    chunks.extend(row[0].encode() for row in rows)
+            if not sqlite:  # bytea would come out hex-encoded, hiding plain text from the scan
+                binary = (await conn.execute(text(
+                    "SELECT table_name, column_name FROM information_schema.columns "
+                    "WHERE table_schema = current_schema() AND data_type = 'bytea'"))).all()
+                assert binary == [], f"scan these bytea columns as raw bytes: {binary}"
     finally:
         await engine.dispose()
     assert chunks, "nothing read from the database"
