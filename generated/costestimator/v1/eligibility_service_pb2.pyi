@@ -37,7 +37,8 @@ class _EligibilityStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Eli
     ELIGIBILITY_STATUS_VERIFIED: _EligibilityStatus.ValueType  # 2
     """The payer answered with benefits (active or inactive coverage: see summary.activity). Final."""
     ELIGIBILITY_STATUS_FAILED: _EligibilityStatus.ValueType  # 3
-    """Anything else: a provider or request error, an exhausted retry budget, a clearinghouse failure.
+    """Anything else: a provider or request error, an exhausted retry budget, a clearinghouse failure, or a
+    new check the database never confirmed to its caller (NOT_CONFIRMED: withdrawn, never sent).
     failure_reason says which. Final.
     """
     ELIGIBILITY_STATUS_NOT_FOUND: _EligibilityStatus.ValueType  # 4
@@ -57,7 +58,8 @@ ELIGIBILITY_STATUS_PENDING: EligibilityStatus.ValueType  # 1
 ELIGIBILITY_STATUS_VERIFIED: EligibilityStatus.ValueType  # 2
 """The payer answered with benefits (active or inactive coverage: see summary.activity). Final."""
 ELIGIBILITY_STATUS_FAILED: EligibilityStatus.ValueType  # 3
-"""Anything else: a provider or request error, an exhausted retry budget, a clearinghouse failure.
+"""Anything else: a provider or request error, an exhausted retry budget, a clearinghouse failure, or a
+new check the database never confirmed to its caller (NOT_CONFIRMED: withdrawn, never sent).
 failure_reason says which. Final.
 """
 ELIGIBILITY_STATUS_NOT_FOUND: EligibilityStatus.ValueType  # 4
