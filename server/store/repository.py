@@ -76,6 +76,7 @@ Conditions = list[ColumnElement[bool]]
 Page = tuple[list[CheckRecord], str | None]
 
 _TEXT_LIMIT = 256
+_WITHDRAW_CHUNK = 500  # (tenant, id) pairs per statement: well inside any driver's parameter limit
 _PENDING = CheckStatus.PENDING.value
 _EXPIRABLE = sorted(s.value for s in EXPIRABLE_STATUSES)
 
@@ -802,21 +803,25 @@ class EligibilityRepository:
         conditions: Conditions = [req.c.id == check_id, req.c.status == _PENDING]
         return await self._update_with_attempts(conditions, check_id, changes, attempts, now)
 
-    async def withdraw(self, tenant_id: str, check_id: str, reason: str) -> bool:
-        """Mark a check FAILED with `reason` if it is still untouched: PENDING, never attempted, not leased.
+    async def withdraw(self, checks: Collection[tuple[str, str]], reason: str) -> int:
+        """Mark each (tenant id, check id) FAILED with `reason` if it is still untouched: PENDING, never attempted,
+        not leased. Returns how many changed.
 
-        For a creation its caller never saw confirmed: the row may or may not exist (the commit can land while its
-        answer is lost), and either way nobody else has started it. False when there is no such row.
+        For creations their callers never saw confirmed: a row may or may not exist (the commit can land while its
+        answer is lost), and either way nobody has started it. Ids that are not there are passed over.
         """
+        pairs = list(checks)
         now = self._now()
-        changed = await self._rowcount(
-            update(req)
-            .where(req.c.tenant_id == tenant_id, req.c.id == check_id, req.c.status == _PENDING,
-                   req.c.attempts == 0, req.c.claimed_by.is_(None))
-            .values(status=CheckStatus.FAILED.value, failure_reason=_clip(reason), completed_at=now,
-                    updated_at=now, version=req.c.version + 1, next_attempt_at=None)
-        )
-        return changed == 1
+        changed = 0
+        for at in range(0, len(pairs), _WITHDRAW_CHUNK):
+            changed += await self._rowcount(
+                update(req)
+                .where(tuple_(req.c.tenant_id, req.c.id).in_(pairs[at:at + _WITHDRAW_CHUNK]),
+                       req.c.status == _PENDING, req.c.attempts == 0, req.c.claimed_by.is_(None))
+                .values(status=CheckStatus.FAILED.value, failure_reason=_clip(reason), completed_at=now,
+                        updated_at=now, version=req.c.version + 1, next_attempt_at=None)
+            )
+        return changed
 
     async def _update_with_attempts(
         self,

@@ -86,6 +86,7 @@ FRESHNESS: Final = timedelta(days=30)
 AAA_RETRY_WAITS: Final = (0.0, 2.0, 5.0, 10.0, 20.0, 30.0)  # then 30 s until the budget is spent
 ONCE_RETRY_WAIT: Final = 2.0
 STEDI_ATTEMPT_TIMEOUT: Final = 70.0  # spec §1.1: one attempt = 70 s HTTP timeout
+MAX_UNCONFIRMED: Final = 10_000  # creations awaiting withdrawal; beyond, the stale sweeper's (bounded memory)
 NO_ANSWER_IN_BUDGET: Final = f"{reasons.STEDI_UNAVAILABLE} (no answer within the retry budget)"
 
 
@@ -576,6 +577,9 @@ class EligibilityChecks:
         self._today = today
         self._wake: Callable[[], None] = lambda: None
         self._running: set[asyncio.Task[Any]] = set()  # synchronous checks in progress
+        self._unconfirmed: dict[str, str] = {}  # check id -> tenant: creations to withdraw (`_withdraw_later`)
+        self._withdrawing = False  # the one background write that withdraws them is on
+        self._unconfirmed_full = False  # MAX_UNCONFIRMED reached (and said)
 
     def on_work_available(self, wake: Callable[[], None]) -> None:
         """The in-process worker's wake-up, so submitted checks start without waiting for a poll."""
@@ -610,33 +614,44 @@ class EligibilityChecks:
                 check_id=check_id,
                 deadline=None if deadline is None else deadline.at,
             )
-        except (StoreUnavailable, StoreDeadlineExceeded):
-            self._unconfirmed(tenant_id, check_id, withdraw=True)
-            raise
-        except asyncio.CancelledError:
-            if mode is CheckMode.SYNC:  # an ASYNC row is due at once: the worker takes it if it landed
-                self._unconfirmed(tenant_id, check_id, withdraw=False)
+        except (StoreUnavailable, StoreDeadlineExceeded, asyncio.CancelledError):
+            self._withdraw_later(tenant_id, check_id)
             raise
 
-    def _unconfirmed(self, tenant_id: str, check_id: str, *, withdraw: bool) -> None:
+    def _withdraw_later(self, tenant_id: str, check_id: str) -> None:
         """The INSERT of a new check may have committed though its caller never heard so (the answer lost, the
-        store timeout, the caller's deadline or departure). Such a row must neither run behind its caller's back
-        nor (SYNC: no worker takes it) sit PENDING until the stale sweep. A caller answered with an error is told
-        nothing was done, so the check is withdrawn (FAILED NOT_CONFIRMED, the inquiry never sent); a synchronous
-        caller who left is treated as one who leaves later: the check is handed to the worker. Retried in the
-        background until the database answers; a no-op if the row is not there."""
-        if withdraw:
-            self._runner.writes.later(f"eligibility check {check_id}: withdraw the unconfirmed creation",
-                                      lambda: self._repo.withdraw(tenant_id, check_id, reasons.NOT_CONFIRMED))
-        else:
-            self._runner.writes.later(f"eligibility check {check_id}: hand the unconfirmed creation over",
-                                      lambda: self._wake_if(self._repo.resume(check_id)))
+        store timeout, the caller's deadline or departure). The caller was told nothing was done, so the check
+        must not run behind its back, nor sit PENDING until the stale sweep: it is withdrawn (FAILED NOT_CONFIRMED,
+        the inquiry never sent; a no-op if the row is not there). One background write does them all, retried
+        until the database answers, so an outage refusing many callers does not start a write per caller."""
+        if len(self._unconfirmed) >= MAX_UNCONFIRMED:
+            if not self._unconfirmed_full:  # said once per outage, not per refused caller
+                self._unconfirmed_full = True
+                log.warning("%d unconfirmed eligibility checks await withdrawal; further ones are left to the stale "
+                            "sweeper (SYNC) and the worker (ASYNC)", MAX_UNCONFIRMED)
+            return
+        self._unconfirmed[check_id] = tenant_id
+        if not self._withdrawing:
+            self._withdrawing = True
+            self._runner.writes.later("withdraw unconfirmed eligibility checks", self._withdraw_unconfirmed)
 
-    async def _wake_if(self, resumed: Awaitable[bool]) -> bool:
-        if await resumed:
-            self._wake()
-            return True
-        return False
+    async def _withdraw_unconfirmed(self) -> None:
+        """One try of the withdrawal write: every creation queued so far, and those queued meanwhile."""
+        try:
+            while self._unconfirmed:
+                batch = dict(self._unconfirmed)
+                withdrawn = await self._repo.withdraw([(t, c) for c, t in batch.items()], reasons.NOT_CONFIRMED)
+                for check_id in batch:
+                    self._unconfirmed.pop(check_id, None)
+                self._unconfirmed_full = False
+                if withdrawn:
+                    log.info("withdrew %d eligibility check(s) whose creation was never confirmed", withdrawn)
+        except StoreUnavailable:
+            raise  # the durable writer tries again: still withdrawing
+        except BaseException:
+            self._withdrawing = False  # given up (or shut down): the next unconfirmed creation starts anew
+            raise
+        self._withdrawing = False
 
     async def submit(self, tenant_id: str, inquiry: EligibilityInquiry) -> CheckView:
         """Store a PENDING check for the background worker and return it at once."""

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
 from server.app import Application
+from server.usecases import eligibility as eligibility_usecases
 from server.compose.eligibility import HEALTH_SERVICE
 from tests.eligibility_service.conftest import MakeApp, StediStandIn, stedi_stand_in
 from tests.eligibility_service.helpers import KIM_SLOW, RIVERA, Client, inquiry, status_name
@@ -202,8 +203,8 @@ async def _row(direct: AsyncEngine, check_id: str) -> tuple[str, str | None, int
 
 
 async def _create_unconfirmed(channel: grpc.aio.Channel, client: Client, proxy: TcpProxy, direct: AsyncEngine,
-                              tenant: str, create: Callable[[], Awaitable[None]]) -> str:
-    """Run `create` (one new check) while the database's answers are lost; the id of the check that landed."""
+                              tenant: str, create: Callable[[], Awaitable[None]]) -> list[str]:
+    """Run `create` (new checks) while the database's answers are lost; the ids of the checks that landed."""
     # The INSERT only reaches PostgreSQL on a pooled connection that has it prepared already (preparing is a
     # round trip whose answer would be lost too), and the pool hands its connections out in turn: prepare it
     # on (nearly) every pooled connection first. The restore closes them all, so each new try warms again.
@@ -217,11 +218,10 @@ async def _create_unconfirmed(channel: grpc.aio.Channel, client: Client, proxy: 
         finally:
             proxy.restore()
         if landed:
-            [(check_id, status, attempts)] = landed
-            assert (status, attempts) == ("PENDING", 0)  # the INSERT did commit
-            return check_id
+            assert {(status, attempts) for _id, status, attempts in landed} == {("PENDING", 0)}  # INSERTs committed
+            return [check_id for check_id, _status, _attempts in landed]
         await _wait_health(channel, SERVING, timeout=10)
-    raise AssertionError("the new check's INSERT never reached the database in 5 tries")
+    raise AssertionError("no new check's INSERT reached the database in 5 tries")
 
 
 async def _final(direct: AsyncEngine, check_id: str, within: float = 15) -> tuple[str, str | None, int]:
@@ -233,31 +233,36 @@ async def _final(direct: AsyncEngine, check_id: str, within: float = 15) -> tupl
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
-async def test_a_check_whose_creation_was_never_confirmed_is_withdrawn_once_the_database_answers(
+async def test_checks_whose_creation_was_never_confirmed_are_withdrawn_once_the_database_answers(
     make_app: MakeApp, proxy: TcpProxy, direct: AsyncEngine, tenant: str, mode: str
 ) -> None:
     """The INSERT of a new check commits, but its answer is lost on the way back: the caller is answered
     UNAVAILABLE, so the stored check must not run behind its back nor sit PENDING until the stale sweep (600 s);
-    it ends FAILED NOT_CONFIRMED, unsent, soon after the database answers again."""
+    it ends FAILED NOT_CONFIRMED, unsent, soon after the database answers again. However many callers were
+    refused, one background write withdraws them all."""
     app = await make_app(worker_poll_seconds=60)
+    assert app.eligibility is not None
+    writes = app.eligibility.checks.runner.writes
     async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
         client = _client(app, channel)
 
         async def create() -> None:
-            code, took = await _timed_error(client.check(inquiry(*RIVERA), timeout=30) if mode == "sync"
-                                            else client.submit(inquiry(*RIVERA)))
-            assert code is grpc.StatusCode.UNAVAILABLE and took < 5.0, (code, took)
+            calls = [client.check(inquiry(*RIVERA, patient_id=f"p-{n}"), timeout=30) if mode == "sync"
+                     else client.submit(inquiry(*RIVERA, patient_id=f"p-{n}")) for n in range(4)]
+            for code, took in await asyncio.gather(*(_timed_error(c) for c in calls)):
+                assert code is grpc.StatusCode.UNAVAILABLE and took < 5.0, (code, took)
+            assert writes.pending == 1
 
-        check_id = await _create_unconfirmed(channel, client, proxy, direct, tenant, create)
-        assert await _final(direct, check_id) == ("FAILED", "NOT_CONFIRMED", 0)
+        check_ids = await _create_unconfirmed(channel, client, proxy, direct, tenant, create)
+        for check_id in check_ids:
+            assert await _final(direct, check_id) == ("FAILED", "NOT_CONFIRMED", 0)
 
 
-async def test_a_synchronous_caller_who_leaves_before_the_creation_is_confirmed_has_the_check_done_for_it(
+async def test_a_caller_who_leaves_before_the_creation_is_confirmed_has_the_check_withdrawn(
     make_app: MakeApp, proxy: TcpProxy, direct: AsyncEngine, tenant: str
 ) -> None:
-    """As a caller who leaves during the clearinghouse call: the check is handed to the worker, which does it
-    once the database answers (not after the 600 s stale sweep)."""
-    app = await make_app(worker_poll_seconds=60)  # only the hand-over's wake-up starts it in time
+    """A caller gone before its check was confirmed got no id and nothing was sent: the check is withdrawn too."""
+    app = await make_app()
     async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
         client = _client(app, channel)
 
@@ -269,5 +274,27 @@ async def test_a_synchronous_caller_who_leaves_before_the_creation_is_confirmed_
                 await call
             await asyncio.sleep(0.5)
 
-        check_id = await _create_unconfirmed(channel, client, proxy, direct, tenant, create_and_leave)
-        assert await _final(direct, check_id) == ("VERIFIED", None, 1)
+        [check_id] = await _create_unconfirmed(channel, client, proxy, direct, tenant, create_and_leave)
+        assert await _final(direct, check_id) == ("FAILED", "NOT_CONFIRMED", 0)
+
+
+async def test_unconfirmed_creations_awaiting_withdrawal_are_bounded_and_said_once(
+    make_app: MakeApp, proxy: TcpProxy, direct: AsyncEngine, tenant: str, caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A long outage refusing many callers does not grow memory without bound: beyond the cap, creations are
+    left to the stale sweeper, and the log says so once, not once per caller."""
+    monkeypatch.setattr(eligibility_usecases, "MAX_UNCONFIRMED", 2)
+    app = await make_app(worker_poll_seconds=60)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+        client = _client(app, channel)
+        await client.check(inquiry(*RIVERA))
+        proxy.cut()
+        try:
+            for code, _took in await asyncio.gather(*(_timed_error(client.check(inquiry(*RIVERA), timeout=10))
+                                                      for _ in range(5))):
+                assert code is grpc.StatusCode.UNAVAILABLE
+        finally:
+            proxy.restore()
+    said = [r for r in caplog.records if "await withdrawal" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelname == "WARNING"

@@ -185,11 +185,11 @@ async def test_a_worker_takes_back_its_own_leases_whose_claim_answer_was_lost(
     assert await repo.claim_due("w3", limit=5, lease_seconds=60, held=set()) == []  # not its leases
 
 
-async def test_withdraw_fails_only_an_untouched_pending_check_of_the_tenant(
+async def test_withdraw_fails_only_untouched_pending_checks_of_their_tenant(
     clocked_repo: EligibilityRepository, clock: FakeClock
 ) -> None:
-    """`withdraw` (a creation its caller never saw confirmed): FAILED with the reason when still untouched;
-    never a check that was attempted, leased, final or another tenant's; False when there is no such row."""
+    """`withdraw` (creations their callers never saw confirmed): FAILED with the reason when still untouched;
+    never a check that was attempted, leased, final or another tenant's; ids that are not there are passed over."""
     repo = clocked_repo
     t = new_tenant()
     untouched = (await repo.create_pending(t, payer_id="SBX01", request_payload=PAYLOAD)).id
@@ -200,13 +200,16 @@ async def test_withdraw_fails_only_an_untouched_pending_check_of_the_tenant(
     leased = await _async_check(repo, t)
 
     assert leased in {r.id for r in await repo.claim_due("w1", limit=10, lease_seconds=30)}
-    assert not await repo.withdraw(new_tenant(), untouched, "NOT_CONFIRMED")  # another tenant's id reads as none
-    assert not await repo.withdraw(t, "no-such-check", "NOT_CONFIRMED")
+    assert await repo.withdraw([(new_tenant(), untouched)], "NOT_CONFIRMED") == 0  # another tenant's id: none
+    assert await repo.withdraw([], "NOT_CONFIRMED") == 0
     clock.advance(seconds=1)
-    assert await repo.withdraw(t, untouched, "NOT_CONFIRMED")
-    assert not await repo.withdraw(t, untouched, "NOT_CONFIRMED")  # once
-    for check_id in (attempted, done, leased):
-        assert not await repo.withdraw(t, check_id, "NOT_CONFIRMED")
+    others = [(t, c) for c in ("no-such-check", attempted, done, leased)]
+    assert await repo.withdraw([(t, untouched), *others], "NOT_CONFIRMED") == 1
+    assert await repo.withdraw([(t, untouched), *others], "NOT_CONFIRMED") == 0  # once
+    # Many at once (an outage refused many callers): the statement is split, every chunk is applied.
+    first, last = [(await repo.create_pending(t, payer_id="SBX01", request_payload=PAYLOAD)).id for _ in range(2)]
+    many = [(t, first), *((t, f"absent-{n}") for n in range(1100)), (t, last)]
+    assert await repo.withdraw(many, "NOT_CONFIRMED") == 2
 
     record = await repo.get(t, untouched)
     assert record is not None
