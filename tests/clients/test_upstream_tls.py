@@ -12,6 +12,7 @@ import pytest_asyncio
 import trustme
 
 from server.clients import UpstreamUnavailable
+from server.clients.http import UpstreamConfig, build_ssl
 from server.sandbox.payer import PayerSandboxConfig, RunningSandbox, start_payer_sandbox
 from tests.clients.payer_client_helpers import MakeClients, benefit_request, payer_config
 
@@ -74,3 +75,20 @@ async def test_disabling_verification_is_explicit_and_warned(
     warned = [r for r in caplog.records if "TLS certificate verification is DISABLED" in r.getMessage()]
     assert len(warned) == 3 and all(r.levelno == logging.WARNING for r in warned)
     await clients.benefits.get_benefits(benefit_request(), timeout=2)
+
+
+def test_the_system_trust_context_verifies_and_is_built_once_per_process(tmp_path: Path) -> None:
+    """Every upstream without a CA bundle shares one verifying context (the store is loaded once, not four times
+    per start); a CA bundle is read at each start, so a renewed file is picked up."""
+    first = build_ssl(UpstreamConfig("benefits", "https://payer.example"))
+    second = build_ssl(UpstreamConfig("stedi", "https://stedi.example"))
+    assert isinstance(first, ssl.SSLContext) and first is second
+    assert first.verify_mode is ssl.CERT_REQUIRED and first.check_hostname
+    ca = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    own = build_ssl(UpstreamConfig("benefits", "https://payer.example", ca_bundle=str(bundle)))
+    again = build_ssl(UpstreamConfig("benefits", "https://payer.example", ca_bundle=str(bundle)))
+    assert isinstance(own, ssl.SSLContext) and own is not first and own is not again
+    assert own.verify_mode is ssl.CERT_REQUIRED and own.check_hostname
+    assert build_ssl(UpstreamConfig("benefits", "https://payer.example", verify_tls=False)) is False
