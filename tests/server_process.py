@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -17,10 +18,32 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.conftest import ROOT
 
+_RANDOM = random.SystemRandom()
 START_TIMEOUT = 90.0  # two cores shared by many test processes: a start can take a while
 
 
+def _below_ephemeral() -> range:
+    """Ports the kernel never hands out on its own: below its ephemeral range, above the usual services."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(20000, max(20001, min(low, 32768)))
+
+
 def free_port() -> int:
+    """A free loopback port for a server that binds it later. Taken below the ephemeral range: a port the kernel
+    gave us for port 0 may be handed to another process's outgoing connection before our server binds it (seen
+    with a supervisor's console, which binds last)."""
+    candidates = _below_ephemeral()
+    for _ in range(200):
+        port = _RANDOM.choice(candidates)  # not the global generator: property tests seed that one
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
