@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -14,13 +13,7 @@ from costestimator.v1 import estimate_service_pb2 as epb
 from costestimator.v1 import estimate_service_pb2_grpc
 
 from tests.conftest import auth
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.server_process import free_port
 
 
 async def test_rpc_metrics_and_access_log(start_app: Callable[..., Any], caplog: pytest.LogCaptureFixture) -> None:

@@ -818,8 +818,7 @@ class EligibilityRepository:
                 update(req)
                 .where(tuple_(req.c.tenant_id, req.c.id).in_(pairs[at:at + _WITHDRAW_CHUNK]),
                        req.c.status == _PENDING, req.c.attempts == 0, req.c.claimed_by.is_(None))
-                .values(status=CheckStatus.FAILED.value, failure_reason=_clip(reason), completed_at=now,
-                        updated_at=now, version=req.c.version + 1, next_attempt_at=None)
+                .values(**_failed(reason, now))
             )
         return changed
 
@@ -874,17 +873,15 @@ class EligibilityRepository:
         return await self._rowcount(
             update(req)
             .where(*self._stale_conditions(older_than, now, mode))
-            .values(
-                status=CheckStatus.FAILED.value,
-                failure_reason=_clip(reason),
-                completed_at=now,
-                updated_at=now,
-                version=req.c.version + 1,
-                next_attempt_at=None,
-                claimed_by=None,
-                lease_until=None,
-            )
+            .values(**_failed(reason, now))
         )
+
+
+def _failed(reason: str, now: datetime) -> dict[str, Any]:
+    """The UPDATE values of a check failed outside a clearinghouse answer (stale, withdrawn): final, unleased."""
+    return {"status": CheckStatus.FAILED.value, "failure_reason": _clip(reason), "completed_at": now,
+            "updated_at": now, "version": req.c.version + 1, "next_attempt_at": None, "claimed_by": None,
+            "lease_until": None}
 
 
 def _attempt_rows(

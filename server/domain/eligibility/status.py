@@ -47,8 +47,8 @@ STEDI_THROTTLED = "STEDI_THROTTLED"
 STEDI_UNAVAILABLE = "STEDI_UNAVAILABLE"
 STEDI_VALIDATION = "STEDI_VALIDATION"
 STEDI_UNEXPECTED_STATUS = "STEDI_UNEXPECTED_STATUS"
-# Not the clearinghouse's: the database never confirmed the new check to its caller (who was answered
-# UNAVAILABLE or DEADLINE_EXCEEDED), so the check was withdrawn unsent rather than run behind the caller's back.
+# Not the clearinghouse's: the database never confirmed the new check to its caller (answered UNAVAILABLE or
+# DEADLINE_EXCEEDED, or gone), so the check was withdrawn unsent rather than run behind the caller's back.
 NOT_CONFIRMED = "NOT_CONFIRMED"
 
 
