@@ -9,8 +9,9 @@ for `eligibility`, the lean baseline server of `bench/lean_eligibility.py` doing
 `estimate-cold`, the lean Estimate server of `bench/lean_estimate.py` (the same work without the infrastructure).
 
 Paths: `eligibility` (CheckEligibility on a fresh PostgreSQL database), `estimate-cold` (a fresh benefit key per
-call), `estimate-warm` (one key: benefit cache hits), `stream100` (StreamEstimates, 100 providers / 100 fresh keys,
-100 ms upstream latency; CPU per stream), `stream100-warm` (the same 100 keys every time: benefit cache hits).
+call), `estimate-warm` (one key: benefit cache hits), `stream50` (StreamEstimates, 50 providers / 5 fresh keys, 100 ms
+upstream latency; CPU per stream; baseline: the lean stream server), `stream100` (100 providers / 100 fresh keys),
+`stream100-warm` (the same 100 keys every time: benefit cache hits).
 `--profile DIR` records each server with py-spy during the last round (collapsed stacks, `DIR/<subject>.txt`,
 summarised by `python -m bench.cpu --top FILE`); `--profile DIR --perf` with Linux perf instead (every thread, the
 kernel and C libraries included: `DIR/<subject>.perf`, summarised by library and kernel symbol at the end).
@@ -42,7 +43,7 @@ from .payloads import EchoCalls, EligibilityCalls, EstimateCalls, fresh_specialt
 from .procs import ROOT, Proc, Stack, tree
 
 TICK = os.sysconf("SC_CLK_TCK")
-PATHS = ("eligibility", "estimate-cold", "estimate-warm", "stream100", "stream100-warm")
+PATHS = ("eligibility", "estimate-cold", "estimate-warm", "stream50", "stream100", "stream100-warm")
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:
@@ -111,13 +112,14 @@ def _loader(path: str, stack: Stack, callers: int) -> Loader:
             else:
                 stub = _stream_stub(chans[0])
 
-                warm = [fresh_specialty() for _ in range(100)]
+                providers, distinct = (50, 5) if path == "stream50" else (100, 100)
+                warm = [fresh_specialty() for _ in range(distinct)]
 
                 async def one() -> bool:
-                    keys = warm if path.endswith("-warm") else [fresh_specialty() for _ in range(100)]
-                    req = stream_request(100, keys)
-                    _, _, count, bad = await _stream_once(stub, req, md)
-                    return count == 100 and bad == 0
+                    keys = warm if path.endswith("-warm") else [fresh_specialty() for _ in range(distinct)]
+                    req = stream_request(providers, keys)
+                    _, _, count, bad = await _stream_once(stub, req, metadata)
+                    return count == providers and bad == 0
 
                 calls = [one]
             return await counted(calls, n)
@@ -161,7 +163,7 @@ async def measure(args: argparse.Namespace) -> list[Subject]:
     admin: Any = None
     database = ""
     try:
-        latency = LATENCY if args.path.startswith("stream100") else 0.0
+        latency = LATENCY if args.path.startswith("stream") else 0.0
         env: dict[str, str] = {}
         database_url = None
         if args.path == "eligibility":
@@ -183,6 +185,8 @@ async def measure(args: argparse.Namespace) -> list[Subject]:
             subjects.append(Subject("echo", await stack.echo(1), echo=True))
             if args.path == "estimate-cold":
                 subjects.append(Subject("lean", await stack.lean_estimate(), auth=False))
+        if args.path == "stream50" and not args.no_lean:
+            subjects.append(Subject("lean", await stack.lean_estimate(LATENCY), auth=False))
         for i, root in enumerate(roots):
             name = f"{i}-{root.name}"
             proc = await stack.server(name, payer_latency=latency, database_url=database_url, env=env, root=root)
@@ -263,7 +267,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--callers", type=int, default=20)
     parser.add_argument("--no-lean", action="store_true",
                         help="skip the baselines (eligibility: the lean server; estimate-*: the echo server and, "
-                             "for estimate-cold, the lean Estimate server)")
+                             "for estimate-cold and stream50, the lean Estimate server)")
     parser.add_argument("--profile", help="directory for py-spy stacks of an extra, last round")
     parser.add_argument("--native", action="store_true", help="--profile with native (C) frames")
     parser.add_argument("--rate", type=int, default=200, help="--profile samples per second")
@@ -284,7 +288,7 @@ def main(argv: list[str]) -> int:
     if args.profile:
         Path(args.profile).mkdir(parents=True, exist_ok=True)
         args.rounds += 1
-    if args.path.startswith("stream100"):
+    if args.path.startswith("stream"):
         args.callers = 1
     if args.path == "eligibility" and not os.environ.get(PG_URL_ENV):
         print(f"PostgreSQL from {pg_url()} ({PG_URL_ENV} to change)", flush=True)

@@ -110,6 +110,27 @@ async def test_memory_store_expires_and_evicts_by_the_injected_clock() -> None:
     assert await store.get("b") is None and await store.get("d") == "D"  # bounded: the oldest went
 
 
+def test_keys_are_the_hmac_of_the_request_as_compact_json_so_they_stay_stable_across_releases() -> None:
+    """Processes of two releases share Redis during a rollout: the key's text must not drift."""
+    import hashlib
+    import hmac
+    import json
+
+    from server.clients.models import BenefitRequestModel
+    from server.usecases.benefit_cache import KEY_NAMESPACE, BenefitCache
+
+    wire = {"benefitProductType": "Medical", "membershipID": ACTIVE, "planIdentifier": "3~", "serviceInfo": [
+        {"serviceCodeInfo": {"code": "99214", "type": "CPT4", "providerType": [{"code": "AB"}],
+                             "placeOfService": [{"code": "11"}, {"code": "22"}],
+                             "providerSpecialty": [{"code": "Ünïcode"}]}}]}
+    request = BenefitRequestModel.model_validate(wire)
+    secret = b"k" * 32
+    text = json.dumps(["tenant-é", "Medical", ACTIVE, "3~", ["99214", "CPT4", ["AB"], ["11", "22"], ["Ünïcode"]]],
+                      separators=(",", ":"), ensure_ascii=False).encode()
+    expected = KEY_NAMESPACE + hmac.new(secret, text, hashlib.sha256).hexdigest()
+    assert BenefitCache(None, None, secret=secret).key("tenant-é", request) == expected  # type: ignore[arg-type]
+
+
 async def test_ttl_zero_turns_the_cache_off(start_app: Callable[..., Any]) -> None:
     app = await start_app(benefit_cache_ttl_seconds=0)
     for _ in range(2):

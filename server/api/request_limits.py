@@ -90,6 +90,33 @@ def has_refused_character(text: str) -> bool:
     return any(unicodedata.category(ch) in _REFUSED_CATEGORIES for ch in text)
 
 
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """What the walker does with one field of one message type, worked out once per type (see `_rules`)."""
+
+    name: str
+    string: bool  # a string (or repeated strings): length and characters are checked
+    message: bool  # a message (or repeated messages): walked
+    repeated: bool
+    is_map: bool
+    max_chars: int
+    max_items: int
+
+
+Path = tuple[Any, ...]  # (parent path, segment): a field name or an item index; joined only for a violation
+
+
+def _text(path: Path) -> str:
+    parts: list[str] = []
+    while path:
+        path, segment = path
+        parts.append(f"[{segment}]" if type(segment) is int else segment)
+    out = ""
+    for part in reversed(parts):
+        out += part if not out or part.startswith("[") else f".{part}"
+    return out
+
+
 @dataclass(frozen=True)
 class RequestLimits:
     """Bounds every request must meet; `check` raises `RequestInvalid` with every violation found."""
@@ -100,66 +127,93 @@ class RequestLimits:
     default_repeated: int = DEFAULT_MAX_REPEATED
     # Stop walking after this many violations: the answer shows only the first ones anyway.
     max_violations: int = 1000
+    # message type -> its fields' rules (descriptors are looked at once per type, not once per field per request)
+    _plans: dict[Any, dict[Any, _Rule]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def for_settings(cls, *, max_providers: int) -> RequestLimits:
         return cls(repeated={**REPEATED_LIMITS, **{name: max_providers for name in PROVIDER_FIELDS}})
 
     def check(self, request: Message) -> None:
-        found: list[FieldViolation] = []
-        self._walk(request, "", found)
+        found = self.violations(request)
         if found:
             raise RequestInvalid(found)
 
     def violations(self, request: Message) -> list[FieldViolation]:
         found: list[FieldViolation] = []
-        self._walk(request, "", found)
+        self._walk(request, (), found)
         return found
 
-    def _walk(self, message: Message, prefix: str, found: list[FieldViolation]) -> None:
+    def _rules(self, descriptor: Any) -> dict[Any, _Rule]:
+        rules = self._plans.get(descriptor)
+        if rules is None:
+            rules = {}
+            for fd in descriptor.fields:
+                full = fd.full_name
+                rules[fd] = _Rule(
+                    name=fd.name,
+                    string=fd.type == FieldDescriptor.TYPE_STRING,
+                    message=fd.type == FieldDescriptor.TYPE_MESSAGE,
+                    repeated=fd.is_repeated,
+                    is_map=_is_map(fd),
+                    max_chars=self.strings.get(full, self.default_string),
+                    max_items=self.repeated.get(full, self.default_repeated),
+                )
+            self._plans[descriptor] = rules
+        return rules
+
+    def _walk(self, message: Message, prefix: Path, found: list[FieldViolation]) -> None:
+        rules = self._rules(message.DESCRIPTOR)
         for fd, value in message.ListFields():
             if len(found) >= self.max_violations:
                 return
-            path = f"{prefix}{fd.name}"
-            if fd.is_repeated:
-                if _is_map(fd):
+            rule = rules[fd]
+            if rule.string and not rule.repeated:  # the common field: one bounded, printable string
+                if len(value) > rule.max_chars or not value.isprintable():
+                    self._string(rule.max_chars, value, (prefix, rule.name), found)
+            elif rule.message and not rule.repeated:
+                self._walk(value, (prefix, rule.name), found)
+            elif rule.repeated:
+                path = (prefix, rule.name)
+                if rule.is_map:
                     self._map(fd, value, path, found)
-                    continue
-                limit = self.repeated.get(fd.full_name, self.default_repeated)
-                if len(value) > limit:
+                elif len(value) > rule.max_items:
                     # Refused as a whole: its items are not looked at (a huge list must not cost per item).
-                    found.append(FieldViolation(path, f"at most {limit} items"))
-                    continue
-                for index, item in enumerate(value):
-                    self._value(fd, item, f"{path}[{index}]", found)
-            else:
-                self._value(fd, value, path, found)
+                    found.append(FieldViolation(_text(path), f"at most {rule.max_items} items"))
+                elif rule.string:
+                    limit = rule.max_chars
+                    for index, item in enumerate(value):
+                        if len(item) > limit or not item.isprintable():
+                            self._string(limit, item, (path, index), found)
+                elif rule.message:
+                    for index, item in enumerate(value):
+                        self._walk(item, (path, index), found)
 
-    def _value(self, fd: FieldDescriptor, value: Any, path: str, found: list[FieldViolation]) -> None:
-        if fd.type == FieldDescriptor.TYPE_STRING:
-            self._string(fd.full_name, value, path, found)
-        elif fd.type == FieldDescriptor.TYPE_MESSAGE:
-            self._walk(value, f"{path}.", found)
-
-    def _string(self, name: str, value: str, path: str, found: list[FieldViolation]) -> None:
-        limit = self.strings.get(name, self.default_string)
+    @staticmethod
+    def _string(limit: int, value: str, path: Path, found: list[FieldViolation]) -> None:
         if len(value) > limit:
-            found.append(FieldViolation(path, f"must be at most {limit} characters"))
+            found.append(FieldViolation(_text(path), f"must be at most {limit} characters"))
         elif has_refused_character(value):
-            found.append(FieldViolation(path, "must not contain control or format characters"))
+            found.append(FieldViolation(_text(path), "must not contain control or format characters"))
 
-    def _map(self, fd: FieldDescriptor, value: Any, path: str, found: list[FieldViolation]) -> None:
+    def _map(self, fd: FieldDescriptor, value: Any, path: Path, found: list[FieldViolation]) -> None:
         entry = fd.message_type
         assert entry is not None
         limit = self.repeated.get(fd.full_name, self.default_repeated)
         if len(value) > limit:
-            found.append(FieldViolation(path, f"at most {limit} entries"))
+            found.append(FieldViolation(_text(path), f"at most {limit} entries"))
             return
         key_fd, value_fd = entry.fields_by_name["key"], entry.fields_by_name["value"]
+        key_limit = self.strings.get(key_fd.full_name, self.default_string)
+        value_limit = self.strings.get(value_fd.full_name, self.default_string)
         for index, key in enumerate(value):  # paths use positions: keys could be anything
             if key_fd.type == FieldDescriptor.TYPE_STRING:
-                self._string(key_fd.full_name, key, f"{path}[{index}].key", found)
-            self._value(value_fd, value[key], f"{path}[{index}].value", found)
+                self._string(key_limit, key, ((path, index), "key"), found)
+            item, where = value[key], ((path, index), "value")
+            if value_fd.type == FieldDescriptor.TYPE_STRING:
+                self._string(value_limit, item, where, found)
+            elif value_fd.type == FieldDescriptor.TYPE_MESSAGE:
+                self._walk(item, where, found)
 
 
 def _is_map(fd: FieldDescriptor) -> bool:

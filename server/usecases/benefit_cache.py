@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import hmac
-import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import orjson
 
 from server.cache.stores import TtlStore
 from server.clients.benefits import BenefitsClient
@@ -94,8 +94,9 @@ class BenefitCache:
             c = si.serviceCodeInfo
             parts.append([c.code, c.type, [x.code for x in c.providerType], [x.code for x in c.placeOfService],
                           [x.code for x in c.providerSpecialty]])
-        text = json.dumps(parts, separators=(",", ":"), ensure_ascii=False).encode()
-        return self._namespace + hmac.new(self._secret, text, hashlib.sha256).hexdigest()
+        # orjson writes what json.dumps(separators=(",", ":"), ensure_ascii=False) does for these strings and
+        # lists (so keys are unchanged), and hmac.digest is the one-shot C path: half the cost of a key.
+        return self._namespace + hmac.digest(self._secret, orjson.dumps(parts), "sha256").hex()
 
     async def get(self, tenant: str | None, request: BenefitRequestModel, *, timeout: float | None) -> BenefitAnswer:
         """`tenant=None` (no authenticated caller): straight to the upstream, nothing shared or kept."""

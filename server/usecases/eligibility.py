@@ -346,7 +346,8 @@ def summary_json(summary: EligibilitySummary) -> dict[str, Any]:
         encoded = _SUMMARY_ENCODER.encode(summary)
     except (TypeError, msgspec.EncodeError):  # pragma: no cover - every summary field type is supported
         encoded = b"E+0"
-    if _EXPONENT.search(encoded) is not None:
+    # `in` is a fast substring search; the regex (a scan trying a digit at every position) only when it may match
+    if (b"E+" in encoded or b"E-" in encoded) and _EXPONENT.search(encoded) is not None:
         encoded = orjson.dumps(summary, default=_exact)
     stored: dict[str, Any] = orjson.loads(encoded)
     return stored
