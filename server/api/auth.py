@@ -20,6 +20,7 @@ import jwt
 from cachetools import TLRUCache
 
 from server.api.errors import abort_with_reason
+from server.api.handler_wrap import Streaming, Unary, wrap_handler
 from server.api.request_limits import has_refused_character
 
 from server.datadir import read_or_create_secret, write_private
@@ -197,24 +198,22 @@ def _reject(
 
 
 def _with_tenant(tenant: str, handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
-    if handler.unary_unary is not None:
-        inner: Any = handler.unary_unary
-
-        async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+    def unary(inner: Unary) -> Unary:
+        async def with_tenant(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             _tenant.set(tenant)
             return await inner(request, context)
 
-        return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer, handler.response_serializer)
-    if handler.unary_stream is not None:
-        inner_stream: Any = handler.unary_stream
+        return with_tenant
 
-        async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+    def stream(inner: Streaming) -> Streaming:
+        async def with_tenant(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
             _tenant.set(tenant)
-            async for item in inner_stream(request, context):
+            async for item in inner(request, context):
                 yield item
 
-        return grpc.unary_stream_rpc_method_handler(stream, handler.request_deserializer, handler.response_serializer)
-    return handler
+        return with_tenant
+
+    return wrap_handler(handler, unary=unary, stream=stream)
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):

@@ -28,6 +28,7 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from server.api.handler_wrap import Streaming, Unary, wrap_handler
 from server.api.request_limits import RequestLimits
 from server.api.validation import RequestInvalid
 from server.telemetry import request_ids
@@ -319,8 +320,6 @@ async def abort_for(exc: BaseException, context: grpc.aio.ServicerContext[Any, A
     await _abort(context, _status_proto(mapped))
 
 
-Unary = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
-Streaming = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], AsyncIterator[Any]]
 
 
 def _admit(request: Any, limits: RequestLimits) -> None:
@@ -416,17 +415,10 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None or not handler_call_details.method.startswith(self.PREFIX):
             return handler
-        method = handler_call_details.method
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(handler.unary_unary, self._limits),  # type: ignore[arg-type]
-                request_deserializer=_safe_deserializer(handler.request_deserializer, method),
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(handler.unary_stream, self._limits),  # type: ignore[arg-type]
-                request_deserializer=_safe_deserializer(handler.request_deserializer, method),
-                response_serializer=handler.response_serializer,
-            )
-        return handler
+        method, limits = handler_call_details.method, self._limits
+        return wrap_handler(
+            handler,
+            unary=lambda inner: _wrap_unary(inner, limits),
+            stream=lambda inner: _wrap_stream(inner, limits),
+            deserializer=lambda parse: _safe_deserializer(parse, method),
+        )

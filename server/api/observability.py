@@ -14,6 +14,7 @@ import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from server.api.auth import current_tenant
+from server.api.handler_wrap import Streaming, Unary, wrap_handler
 from server.telemetry import request_ids
 from server.telemetry.tracing import RpcSpan, Tracing
 
@@ -182,11 +183,11 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         if handler is None or method.startswith("/grpc.reflection."):
             return handler
-        if handler.unary_unary is not None:
-            inner: Any = handler.unary_unary
+        open_call = self._open
 
-            async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-                call = self._open(handler_call_details)
+        def unary(inner: Unary) -> Unary:
+            async def observed(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+                call = open_call(handler_call_details)
                 try:
                     # In the trailers: sending initial metadata of its own costs a unary call a separate write and
                     # flush (~50 µs of CPU, 5 % of an Estimate); the trailers go out with the answer or the error.
@@ -198,17 +199,16 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
                 finally:
                     call.close(context)
 
-            return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer,
-                                                       handler.response_serializer)
-        if handler.unary_stream is not None and method.startswith(self.TRACED_PREFIX):
-            inner_stream: Any = handler.unary_stream
+            return observed
+
+        def stream(inner: Streaming) -> Streaming:
             sent = self._metrics.stream_messages_child(method)
 
-            async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-                call = self._open(handler_call_details)
+            async def observed(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+                call = open_call(handler_call_details)
                 try:
                     await context.send_initial_metadata(call.metadata())
-                    async for item in inner_stream(request, context):
+                    async for item in inner(request, context):
                         yield item
                         sent.inc()
                 except BaseException as exc:
@@ -217,6 +217,6 @@ class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
                 finally:
                     call.close(context)
 
-            return grpc.unary_stream_rpc_method_handler(stream, handler.request_deserializer,
-                                                        handler.response_serializer)
-        return handler
+            return observed
+
+        return wrap_handler(handler, unary=unary, stream=stream if method.startswith(self.TRACED_PREFIX) else None)

@@ -22,8 +22,6 @@ from typing import Any, Final, Protocol
 import orjson
 from aiohttp import web
 
-from server.domain.eligibility.npi import is_valid_npi
-
 from .stedi_catalogue import (
     HTTP_BEHAVIOURS,
     PAYER_CONTACTS,
@@ -122,6 +120,13 @@ class _Fields:
             self.add(f"{path}/{key}", f"must match pattern {pattern.pattern}")
 
 
+def npi_checks(npi: str) -> bool:
+    """The NPI's check digit, as Stedi verifies it: Luhn over the NPI behind the 80840 health-industry prefix
+    (CMS). The stand-in's own few lines, so the sandbox does not lean on the service it stands in front of."""
+    digits = [int(c) for c in reversed("80840" + npi)]
+    return sum(d if i % 2 == 0 else (2 * d - 9 if d > 4 else 2 * d) for i, d in enumerate(digits)) % 10 == 0
+
+
 def _person(f: _Fields, obj: Mapping[str, Any], path: str) -> None:
     f.string(obj, "firstName", path, 1, 35)
     f.string(obj, "lastName", path, 1, 60)
@@ -157,7 +162,7 @@ def validate_request(body: object) -> list[Json]:
             f.add("/provider/npi", "is required")
         elif not isinstance(npi, str) or not re.fullmatch(r"\d{10}", npi):
             f.add("/provider/npi", "must match pattern ^\\d{10}$")
-        elif not is_valid_npi(npi):
+        elif not npi_checks(npi):
             f.add("/provider/npi", "NPI check digit is invalid")
     subscriber = body.get("subscriber")
     if not isinstance(subscriber, Mapping):
