@@ -1,4 +1,5 @@
-"""Baseline: the leanest server doing CheckEligibility's durable work, with a bare `grpc.aio` server and asyncpg.
+"""Baseline: the leanest server doing CheckEligibility's durable work, with a bare `grpc.aio` server and asyncpg,
+on uvloop like the service.
 
 Per check: INSERT the request row PENDING (one autocommit statement), POST the 270 to the same clearinghouse
 stand-in over HTTP, then UPDATE the row to its final status and INSERT the raw response in ONE transaction. Same
@@ -11,7 +12,6 @@ house rules demand of any server: storing them in plain text would not be the sa
 from __future__ import annotations
 
 import argparse
-import asyncio
 import base64
 import json
 import os
@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+import uvloop
 import asyncpg  # type: ignore[import-untyped]
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from costestimator.v1 import eligibility_service_pb2 as pb
@@ -106,7 +107,7 @@ def main() -> None:
     parser.add_argument("--key", required=True)
     args = parser.parse_args()
     try:
-        asyncio.run(serve(args.port, args.dsn, args.stedi_url, args.key))
+        uvloop.run(serve(args.port, args.dsn, args.stedi_url, args.key))
     except KeyboardInterrupt:
         pass
 
