@@ -87,3 +87,13 @@ def test_limits_of_one_instance_do_not_leak_into_another() -> None:
     assert _paths(tight, request) == [("providers[0].provider_id", "must be at most 10 characters")]
     assert _paths(RequestLimits(), request) == []
     assert _paths(tight, request) == [("providers[0].provider_id", "must be at most 10 characters")]
+
+
+def test_extension_fields_are_walked_like_the_types_own() -> None:
+    """An extension is not among its message type's fields: its rule is worked out when met."""
+    from google.api import annotations_pb2
+    from google.protobuf import descriptor_pb2
+
+    options = descriptor_pb2.MethodOptions()
+    options.Extensions[annotations_pb2.http].get = "x" * 257
+    assert _paths(RequestLimits(), options) == [("http.get", "must be at most 256 characters")]

@@ -147,27 +147,27 @@ class RequestLimits:
     def _rules(self, descriptor: Any) -> dict[Any, _Rule]:
         rules = self._plans.get(descriptor)
         if rules is None:
-            rules = {}
-            for fd in descriptor.fields:
-                full = fd.full_name
-                rules[fd] = _Rule(
-                    name=fd.name,
-                    string=fd.type == FieldDescriptor.TYPE_STRING,
-                    message=fd.type == FieldDescriptor.TYPE_MESSAGE,
-                    repeated=fd.is_repeated,
-                    is_map=_is_map(fd),
-                    max_chars=self.strings.get(full, self.default_string),
-                    max_items=self.repeated.get(full, self.default_repeated),
-                )
-            self._plans[descriptor] = rules
+            rules = self._plans[descriptor] = {fd: self._rule(fd) for fd in descriptor.fields}
         return rules
+
+    def _rule(self, fd: FieldDescriptor) -> _Rule:
+        full = fd.full_name
+        return _Rule(
+            name=fd.name,
+            string=fd.type == FieldDescriptor.TYPE_STRING,
+            message=fd.type == FieldDescriptor.TYPE_MESSAGE,
+            repeated=fd.is_repeated,
+            is_map=_is_map(fd),
+            max_chars=self.strings.get(full, self.default_string),
+            max_items=self.repeated.get(full, self.default_repeated),
+        )
 
     def _walk(self, message: Message, prefix: Path, found: list[FieldViolation]) -> None:
         rules = self._rules(message.DESCRIPTOR)
         for fd, value in message.ListFields():
             if len(found) >= self.max_violations:
                 return
-            rule = rules[fd]
+            rule = rules.get(fd) or self._rule(fd)  # an extension is not among the type's own fields
             if rule.string and not rule.repeated:  # the common field: one bounded, printable string
                 if len(value) > rule.max_chars or not value.isprintable():
                     self._string(rule.max_chars, value, (prefix, rule.name), found)
