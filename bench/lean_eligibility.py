@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-import uvloop
 import asyncpg  # type: ignore[import-untyped]
+import uvloop
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from costestimator.v1 import eligibility_service_pb2 as pb
 

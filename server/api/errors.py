@@ -320,8 +320,6 @@ async def abort_for(exc: BaseException, context: grpc.aio.ServicerContext[Any, A
     await _abort(context, _status_proto(mapped))
 
 
-
-
 def _admit(request: Any, limits: RequestLimits) -> None:
     """Before any servicer code: refuse unparsable bytes and anything over the request limits."""
     if isinstance(request, MalformedRequest):

@@ -176,7 +176,7 @@ class RequestLimits:
             elif rule.repeated:
                 path = (prefix, rule.name)
                 if rule.is_map:
-                    self._map(fd, value, path, found)
+                    self._map(fd, rule, value, path, found)
                 elif len(value) > rule.max_items:
                     # Refused as a whole: its items are not looked at (a huge list must not cost per item).
                     found.append(FieldViolation(_text(path), f"at most {rule.max_items} items"))
@@ -196,23 +196,20 @@ class RequestLimits:
         elif has_refused_character(value):
             found.append(FieldViolation(_text(path), "must not contain control or format characters"))
 
-    def _map(self, fd: FieldDescriptor, value: Any, path: Path, found: list[FieldViolation]) -> None:
+    def _map(self, fd: FieldDescriptor, rule: _Rule, value: Any, path: Path, found: list[FieldViolation]) -> None:
+        if len(value) > rule.max_items:
+            found.append(FieldViolation(_text(path), f"at most {rule.max_items} entries"))
+            return
         entry = fd.message_type
         assert entry is not None
-        limit = self.repeated.get(fd.full_name, self.default_repeated)
-        if len(value) > limit:
-            found.append(FieldViolation(_text(path), f"at most {limit} entries"))
-            return
-        key_fd, value_fd = entry.fields_by_name["key"], entry.fields_by_name["value"]
-        key_limit = self.strings.get(key_fd.full_name, self.default_string)
-        value_limit = self.strings.get(value_fd.full_name, self.default_string)
-        for index, key in enumerate(value):  # paths use positions: keys could be anything
-            if key_fd.type == FieldDescriptor.TYPE_STRING:
-                self._string(key_limit, key, ((path, index), "key"), found)
-            item, where = value[key], ((path, index), "value")
-            if value_fd.type == FieldDescriptor.TYPE_STRING:
-                self._string(value_limit, item, where, found)
-            elif value_fd.type == FieldDescriptor.TYPE_MESSAGE:
+        key, val = (self._rule(entry.fields_by_name[name]) for name in ("key", "value"))
+        for index, k in enumerate(value):  # paths use positions: keys could be anything
+            if key.string:
+                self._string(key.max_chars, k, ((path, index), "key"), found)
+            item, where = value[k], ((path, index), "value")
+            if val.string:
+                self._string(val.max_chars, item, where, found)
+            elif val.message:
                 self._walk(item, where, found)
 
 
