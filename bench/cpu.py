@@ -4,7 +4,8 @@ Throughput on a shared 2-core machine says as much about the neighbours as about
 server's processes spend on a fixed number of requests (utime + stime from /proc, the whole process tree) hardly
 depend on them. Each round sends N requests (C callers, closed loop) to every subject in turn: the server run from
 each source tree in `--roots` (default: this one), so two versions are compared interleaved in the same run, and,
-for `eligibility`, the lean baseline server of `bench/lean_eligibility.py` doing the same durable work; for
+for `eligibility`, the lean baseline server of `bench/lean_eligibility.py` doing the same durable work (and its
+`--product-answer` variant, which also normalises, stores and answers the summary with the product's code); for
 `estimate-*`, the bare `grpc.aio` echo server answering the same request (what gRPC alone costs) and, for
 `estimate-cold`, the lean Estimate server of `bench/lean_estimate.py` (the same work without the infrastructure).
 
@@ -179,7 +180,9 @@ async def measure(args: argparse.Namespace) -> list[Subject]:
             env["COSTEST_MIGRATE_ON_START"] = "false"
             env["COSTEST_DATA_KEY"] = Keyring.new_entry()  # servers sharing a database share its keyring
             if not args.no_lean:
-                subjects.append(Subject("lean", await stack.lean_eligibility(pg_url(database, driver="postgresql")),
+                dsn = pg_url(database, driver="postgresql")
+                subjects.append(Subject("lean", await stack.lean_eligibility(dsn), auth=False))
+                subjects.append(Subject("lean-answer", await stack.lean_eligibility(dsn, product_answer=True),
                                         auth=False))
         if args.path.startswith("estimate") and not args.no_lean:
             subjects.append(Subject("echo", await stack.echo(1), echo=True))

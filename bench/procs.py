@@ -260,11 +260,16 @@ class Stack:
             self._cache[key] = proc
         return self._cache[key]
 
-    async def lean_eligibility(self, dsn: str) -> Proc:
-        """The lean eligibility baseline (`bench/lean_eligibility.py`) against the Stedi stand-in."""
+    async def lean_eligibility(self, dsn: str, *, product_answer: bool = False) -> Proc:
+        """The lean eligibility baseline (`bench/lean_eligibility.py`) against the Stedi stand-in; with
+        `product_answer`, the variant that also normalises, stores and answers the summary with the product's code.
+        `stop("lean-eligibility")` ends both."""
         stedi = await self.stedi()
-        return await self._lean("lean", "eligibility server (grpc.aio + asyncpg)", "lean_eligibility",
-                                "--dsn", dsn, "--stedi-url", stedi.info["url"], "--key", STEDI_KEY)
+        key, what, extra = (("lean-eligibility-answer", "eligibility server answering the product's summary",
+                             ("--product-answer",)) if product_answer
+                            else ("lean-eligibility", "eligibility server (grpc.aio + asyncpg)", ()))
+        return await self._lean(key, what, "lean_eligibility",
+                                "--dsn", dsn, "--stedi-url", stedi.info["url"], "--key", STEDI_KEY, *extra)
 
     async def lean_estimate(self, payer_latency: float = 0.0) -> Proc:
         """The lean Estimate baseline (`bench/lean_estimate.py`) against the payer stand-in of that latency."""

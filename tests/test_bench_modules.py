@@ -139,3 +139,52 @@ async def test_the_lean_estimate_baseline_gives_the_products_answers(tmp_path: P
     for estimate in (ours, *ours_streamed.values()):
         estimate.benefit_from_cache = False  # the only field the lean server cannot know
     assert baseline == (ours, ours_streamed)
+
+
+async def test_the_lean_eligibility_server_answering_the_summary_gives_the_products_answer(tmp_path: Path) -> None:
+    """The eligibility context row is fair only if its lean server owes what the product owes: the same status and
+    summary for the same inquiry, the summary stored with the response and sealed (no member data in plain text)."""
+    import secrets
+
+    import asyncpg  # type: ignore[import-untyped]
+    import grpc
+    from costestimator.v1 import eligibility_service_pb2 as elpb
+
+    from bench.figures import pg_url
+    from bench.payloads import inquiry
+    from server.store import migrate
+    from tests.conftest import unavailable
+
+    try:
+        admin = await asyncpg.connect(pg_url(driver="postgresql"), timeout=5)
+    except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+        unavailable("postgres", f"PostgreSQL unreachable ({type(exc).__name__})")
+    name = f"costest_bench_test_{secrets.token_hex(4)}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    stack = Stack(tmp_path, lambda step: None)
+    try:
+        await migrate(pg_url(name))
+        server = await stack.server("eligibility", database_url=pg_url(name), env={"COSTEST_MIGRATE_ON_START": "false"})
+        lean = await stack.lean_eligibility(pg_url(name, driver="postgresql"), product_answer=True)
+        answers = []
+        for port, metadata in ((server.port, stack.metadata), (lean.port, ())):
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                rpc = channel.unary_unary("/costestimator.v1.EligibilityService/CheckEligibility",
+                                          request_serializer=elpb.CheckEligibilityRequest.SerializeToString,
+                                          response_deserializer=elpb.CheckEligibilityResponse.FromString)
+                reply = await rpc(elpb.CheckEligibilityRequest(inquiry=inquiry(7)), metadata=metadata, timeout=10)
+                answers.append((reply.check.id, reply.check.status, reply.check.summary))
+        conn = await asyncpg.connect(pg_url(name, driver="postgresql"))
+        try:
+            stored = await conn.fetchval("SELECT normalized_summary::text FROM eligibility_responses "
+                                         "WHERE request_id = $1", answers[1][0])
+        finally:
+            await conn.close()
+    finally:
+        stack.close()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    (_, ours_status, ours_summary), (_, lean_status, lean_summary) = answers
+    assert ours_status == elpb.ELIGIBILITY_STATUS_VERIFIED and ours_summary.plan_name
+    assert (lean_status, lean_summary) == (ours_status, ours_summary)
+    assert stored and ours_summary.plan_name not in stored  # sealed, not the summary in plain text
