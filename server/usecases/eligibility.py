@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import logging
 import random
@@ -87,6 +88,9 @@ AAA_RETRY_WAITS: Final = (0.0, 2.0, 5.0, 10.0, 20.0, 30.0)  # then 30 s until th
 ONCE_RETRY_WAIT: Final = 2.0
 STEDI_ATTEMPT_TIMEOUT: Final = 70.0  # spec §1.1: one attempt = 70 s HTTP timeout
 MAX_UNCONFIRMED: Final = 10_000  # creations awaiting withdrawal; beyond, the stale sweeper's (bounded memory)
+#: An INSERT still on its way to the database when its check was withdrawn commits after the withdrawal found
+#: nothing: withdrawals are repeated once, this long after they landed, to catch it.
+UNCONFIRMED_RECHECK_SECONDS: Final = 2.0
 NO_ANSWER_IN_BUDGET: Final = f"{reasons.STEDI_UNAVAILABLE} (no answer within the retry budget)"
 
 
@@ -624,7 +628,8 @@ class EligibilityChecks:
         store timeout, the caller's deadline or departure). The caller was told nothing was done, so the check
         must not run behind its back, nor sit PENDING until the stale sweep: it is withdrawn (FAILED NOT_CONFIRMED,
         the inquiry never sent; a no-op if the row is not there). One background write does them all, retried
-        until the database answers, so an outage refusing many callers does not start a write per caller."""
+        until the database answers, so an outage refusing many callers does not start a write per caller; a second
+        pass `UNCONFIRMED_RECHECK_SECONDS` later catches an INSERT that committed after the first."""
         if len(self._unconfirmed) >= MAX_UNCONFIRMED:
             if not self._unconfirmed_full:  # said once per outage, not per refused caller
                 self._unconfirmed_full = True
@@ -647,12 +652,24 @@ class EligibilityChecks:
                 self._unconfirmed_full = False
                 if withdrawn:
                     log.info("withdrew %d eligibility check(s) whose creation was never confirmed", withdrawn)
+                if withdrawn < len(batch):  # some not (yet) there: their INSERT may still commit
+                    self._runner.writes.later("withdraw late eligibility creations",
+                                              functools.partial(self._withdraw_again, batch))
         except StoreUnavailable:
             raise  # the durable writer tries again: still withdrawing
         except BaseException:
             self._withdrawing = False  # given up (or shut down): the next unconfirmed creation starts anew
             raise
         self._withdrawing = False
+
+    async def _withdraw_again(self, batch: dict[str, str]) -> None:
+        """The second pass of a withdrawal, a moment later: a creation whose INSERT committed after the first pass
+        (it was still on its way) is withdrawn now rather than left PENDING for the stale sweep. Withdrawing is
+        idempotent: the checks already withdrawn, or never stored, are passed over. Shutdown cuts the wait short."""
+        await self._runner.writes.pause(UNCONFIRMED_RECHECK_SECONDS)
+        withdrawn = await self._repo.withdraw([(t, c) for c, t in batch.items()], reasons.NOT_CONFIRMED)
+        if withdrawn:
+            log.info("withdrew %d eligibility check(s) whose creation committed after its withdrawal", withdrawn)
 
     async def submit(self, tenant_id: str, inquiry: EligibilityInquiry) -> CheckView:
         """Store a PENDING check for the background worker and return it at once."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
@@ -276,6 +277,34 @@ async def test_a_caller_who_leaves_before_the_creation_is_confirmed_has_the_chec
 
         [check_id] = await _create_unconfirmed(channel, client, proxy, direct, tenant, create_and_leave)
         assert await _final(direct, check_id) == ("FAILED", "NOT_CONFIRMED", 0)
+
+
+async def test_a_creation_committing_after_its_withdrawal_is_withdrawn_by_the_second_pass(
+    make_app: MakeApp, direct: AsyncEngine, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An INSERT still on its way when its withdrawal ran commits after it: the first pass found no row. The second
+    pass a moment later withdraws it, rather than leaving it PENDING for the stale sweep (600 s)."""
+    monkeypatch.setattr(eligibility_usecases, "UNCONFIRMED_RECHECK_SECONDS", 1.0)
+    app = await make_app(worker_poll_seconds=60)
+    assert app.eligibility is not None
+    checks = app.eligibility.checks
+    writes = checks.runner.writes
+    check_id = str(uuid.uuid4())
+    # What `_create` does when its caller was refused (store timeout, lost answer, departure): the row is not there.
+    checks._withdraw_later(tenant, check_id)
+    deadline = time.monotonic() + 5
+    while checks._withdrawing:  # until the first pass has landed
+        assert time.monotonic() < deadline, "the first withdrawal pass did not land"
+        await asyncio.sleep(0.02)
+    # The late commit of that INSERT.
+    await checks.runner.repo.create_pending(tenant, payer_id="SBX01", request_payload={"controlNumber": "1"},
+                                            check_id=check_id)
+    assert (await _row(direct, check_id))[0] == "PENDING"
+    assert await _final(direct, check_id, within=5) == ("FAILED", "NOT_CONFIRMED", 0)
+    deadline = time.monotonic() + 5
+    while writes.pending:
+        assert time.monotonic() < deadline, writes.pending
+        await asyncio.sleep(0.02)
 
 
 async def test_unconfirmed_creations_awaiting_withdrawal_are_bounded_and_said_once(
