@@ -147,12 +147,13 @@ def _perf(pid: int, out: Path, seconds: float) -> subprocess.Popen[bytes]:
 
 def perf_summary(path: Path, limit: int = 12) -> None:
     """The share of CPU samples by library, then the heaviest kernel symbols, of a `perf record` file."""
-    for sort, keep in (("dso", lambda line: True), ("sym", lambda line: "[k]" in line)):
+    kernel_only: dict[str, bool] = {"dso": False, "sym": True}
+    for sort, only_kernel in kernel_only.items():
         report = subprocess.run(["perf", "report", "-i", str(path), "--sort", sort, "--stdio"],
                                 capture_output=True, text=True, check=False).stdout
         lines = [line.strip() for line in report.splitlines() if line.strip() and not line.startswith("#")]
         print(f"--- {path.name} by {'library' if sort == 'dso' else 'kernel symbol'}")
-        for line in [x for x in lines if keep(x)][:limit]:
+        for line in [x for x in lines if not only_kernel or "[k]" in x][:limit]:
             print(f"  {line}")
 
 

@@ -98,6 +98,10 @@ async def estimate_qps(ctx: Context) -> list[Row]:
     lean = await ctx.stack.lean_estimate()
     subjects["lean"] = lambda ch: EstimateCalls(ch, ()).cold
     ports = {"echo": echo.port, "cold": server.port, "warm": server.port, "lean": lean.port}
+    if warm_possible:
+        lean_memo = await ctx.stack.lean_estimate(benefit_memo=True)
+        subjects["lean-warm"] = lambda ch: EstimateCalls(ch, ()).warm
+        ports["lean-warm"] = lean_memo.port
     ctx.progress("warming up (echo, Estimate)")
     for name, make in subjects.items():
         await _qps(ctx, ports[name], make, 0.5)
@@ -131,22 +135,32 @@ async def estimate_qps(ctx: Context) -> list[Row]:
                         [tgt], baseline=f"echo {echo_qps.fmt(0, ' QPS')}",
                         ratio=Spread(ratio.median * 100, ratio.low * 100, ratio.high * 100).fmt(0, " %"),
                         note="; ".join(notes)))
+    rows.append(_qps_against_lean(
+        results, "cold", "lean", "1 Estimate QPS, cold, against a lean Estimate server",
+        "the same work (validation, both payer calls, the product's runner and answer) with a bare grpc.aio server "
+        "and a bare aiohttp session, no auth, metrics, resilience or cache (bench/lean_estimate.py)"))
+    if "lean-warm" in results:
+        rows.append(_qps_against_lean(
+            results, "warm", "lean-warm",
+            "1 Estimate QPS, warm, against a lean Estimate server keeping benefit answers",
+            "the lean server with a plain dict of benefit answers, so that only the accumulators call goes out "
+            "(bench/lean_estimate.py --benefit-memo)"))
     cold_qps = Spread.of([x.qps for x in results["cold"]])
-    lean_qps = Spread.of([x.qps for x in results["lean"]])
-    of_lean = Spread.of([s.qps / b.qps for s, b in zip(results["cold"], results["lean"], strict=True) if b.qps])
-    lean_of_echo = Spread.of([b.qps / e.qps for b, e in zip(results["lean"], results["echo"], strict=True) if e.qps])
-    notes = [n for n in (_check(x, "lean") for x in results["lean"]) if n][:1]
-    rows.append(row("1 Estimate QPS, cold, against a lean Estimate server",
-                    cold_qps.fmt(0, " QPS"),
-                    {"ratio": of_lean.median, "lean_qps": lean_qps.median, "lean_of_echo": lean_of_echo.median},
-                    [], baseline=f"lean {lean_qps.fmt(0, ' QPS')} = {lean_of_echo.median:.0%} of echo",
-                    ratio=f"{of_lean.fmt(2, '×')}",
-                    note="; ".join(notes + ["context, no target: the same work (validation, both payer calls, "
-                                            "the product's runner and answer) with a bare grpc.aio server and a bare "
-                                            "aiohttp session, no auth, metrics, resilience or cache "
-                                            "(bench/lean_estimate.py)"])))
     ctx.shared["saturation_qps"] = cold_qps.median
     return rows
+
+
+def _qps_against_lean(results: dict[str, list[LoadResult]], ours: str, lean: str, figure: str, what: str) -> Row:
+    """A context row (no target): our QPS against a lean server's, interleaved, and the lean one's share of echo."""
+    qps = Spread.of([x.qps for x in results[ours]])
+    lean_qps = Spread.of([x.qps for x in results[lean]])
+    of_lean = Spread.of([s.qps / b.qps for s, b in zip(results[ours], results[lean], strict=True) if b.qps])
+    lean_of_echo = Spread.of([b.qps / e.qps for b, e in zip(results[lean], results["echo"], strict=True) if e.qps])
+    notes = [n for n in (_check(x, lean) for x in results[lean]) if n][:1]
+    return row(figure, qps.fmt(0, " QPS"),
+               {"ratio": of_lean.median, "lean_qps": lean_qps.median, "lean_of_echo": lean_of_echo.median},
+               [], baseline=f"lean {lean_qps.fmt(0, ' QPS')} = {lean_of_echo.median:.0%} of echo",
+               ratio=f"{of_lean.fmt(2, '×')}", note="; ".join(notes + [f"context, no target: {what}"]))
 
 
 # ---------------------------------------------------------------- 5. overhead over a direct upstream call

@@ -51,8 +51,8 @@ UPDATE_FINAL = (
 INSERT_RESPONSE = (
     "INSERT INTO eligibility_responses (request_id, http_status, raw_payload, normalized_summary, created_at)"
     " VALUES ($1, $2, $3, $4, $5)")
-_STATUS_PB = {CheckStatus.VERIFIED: pb.ELIGIBILITY_STATUS_VERIFIED, CheckStatus.NOT_FOUND: pb.ELIGIBILITY_STATUS_NOT_FOUND,
-              CheckStatus.FAILED: pb.ELIGIBILITY_STATUS_FAILED}
+_STATUS_PB = {CheckStatus.VERIFIED: pb.ELIGIBILITY_STATUS_VERIFIED,
+              CheckStatus.NOT_FOUND: pb.ELIGIBILITY_STATUS_NOT_FOUND, CheckStatus.FAILED: pb.ELIGIBILITY_STATUS_FAILED}
 
 
 def stedi_body(inquiry: pb.EligibilityInquiry) -> dict[str, Any]:

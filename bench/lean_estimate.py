@@ -5,6 +5,8 @@ that validates the request (`estimate_query_from_pb`), makes the same two payer 
 session (token fetched once at start; no retries, breaker, deadline bookkeeping or benefit cache), and computes and
 answers through the product's own `EstimateRunner` and `outcome_pb`, so the answers are the product's. It serves
 StreamEstimates the same way (one message per provider as it is known), the baseline of the 100-provider stream.
+With `--benefit-memo` it keeps each benefit answer by its request (a plain dict, bounded), so that repeated
+requests make only the accumulators call: the baseline of the warm-cache figure.
 What the product spends beyond this server is the price of its infrastructure; what this server reaches against
 the echo server is what the stack itself allows on this machine.
 `python -m bench.lean_estimate --port P --payer-url URL --client-id ID --client-secret SECRET`
@@ -32,6 +34,7 @@ from .bare_grpc import serve_methods
 METHOD = "/costestimator.v1.EstimateService/Estimate"
 STREAM_METHOD = "/costestimator.v1.EstimateService/StreamEstimates"
 MAX_PROVIDERS = 100
+MEMO_ENTRIES = 10_000
 
 
 class BarePayer:
@@ -40,8 +43,9 @@ class BarePayer:
     shapes the runner uses."""
 
     def __init__(self, http: aiohttp.ClientSession, base: str, token: dict[str, Any],
-                 accumulators_http: aiohttp.ClientSession | None = None) -> None:
+                 accumulators_http: aiohttp.ClientSession | None = None, *, memo: bool = False) -> None:
         self._http = http
+        self._memo: dict[bytes, BenefitAnswer] | None = {} if memo else None
         self._accumulators_http = accumulators_http or http
         self._benefits = base + "/benefits/v3/retrieve"
         self._accumulators = base + "/accumulators/v1/read"
@@ -50,9 +54,15 @@ class BarePayer:
         self._json = {**self._headers, "Content-Type": "application/json"}
 
     async def get(self, tenant: str | None, request: BenefitRequestModel, *, timeout: float | None) -> BenefitAnswer:
-        async with self._http.post(self._benefits, data=request.to_wire(), headers=self._json) as resp:
+        wire = request.to_wire()
+        if self._memo is not None and (kept := self._memo.get(wire)) is not None:
+            return kept
+        async with self._http.post(self._benefits, data=wire, headers=self._json) as resp:
             body = await resp.read()
-        return BenefitAnswer(decode(body, BenefitResponseModel), False)
+        answer = BenefitAnswer(decode(body, BenefitResponseModel), False)
+        if self._memo is not None and len(self._memo) < MEMO_ENTRIES:
+            self._memo[wire] = BenefitAnswer(answer.answer, True)
+        return answer
 
     async def get_accumulators(self, membership_id: str, plan_identifier: str, *,
                                timeout: float | None) -> AccumulatorsResponseModel:
@@ -62,13 +72,13 @@ class BarePayer:
         return decode(body, AccumulatorsResponseModel)
 
 
-async def serve(port: int, base: str, client_id: str, client_secret: str) -> None:
+async def serve(port: int, base: str, client_id: str, client_secret: str, benefit_memo: bool = False) -> None:
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
     accumulators_http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=100))
     async with http.post(base + "/oauth2/token", data={"grant_type": "client_credentials"},
                          headers={"Authorization": aiohttp.encode_basic_auth(client_id, client_secret)}) as resp:
         token = await resp.json()
-    payer: Any = BarePayer(http, base, token, accumulators_http)
+    payer: Any = BarePayer(http, base, token, accumulators_http, memo=benefit_memo)
     runner = EstimateRunner(payer, payer, fanout=100)
 
     async def estimate(request: epb.EstimateRequest, context: Any) -> epb.EstimateResponse:
@@ -109,9 +119,11 @@ def main() -> None:
     parser.add_argument("--payer-url", required=True)
     parser.add_argument("--client-id", required=True)
     parser.add_argument("--client-secret", required=True)
+    parser.add_argument("--benefit-memo", action="store_true", help="keep benefit answers by request (warm baseline)")
     args = parser.parse_args()
     try:
-        uvloop.run(serve(args.port, args.payer_url.rstrip("/"), args.client_id, args.client_secret))
+        uvloop.run(serve(args.port, args.payer_url.rstrip("/"), args.client_id, args.client_secret,
+                         args.benefit_memo))
     except KeyboardInterrupt:
         pass
 

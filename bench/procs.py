@@ -271,13 +271,18 @@ class Stack:
         return await self._lean(key, what, "lean_eligibility",
                                 "--dsn", dsn, "--stedi-url", stedi.info["url"], "--key", STEDI_KEY, *extra)
 
-    async def lean_estimate(self, payer_latency: float = 0.0) -> Proc:
-        """The lean Estimate baseline (`bench/lean_estimate.py`) against the payer stand-in of that latency."""
+    async def lean_estimate(self, payer_latency: float = 0.0, *, benefit_memo: bool = False) -> Proc:
+        """The lean Estimate baseline (`bench/lean_estimate.py`) against the payer stand-in of that latency; with
+        `benefit_memo`, the variant that keeps benefit answers by request (the warm figure's baseline)."""
         payer = await self.payer(payer_latency)
-        return await self._lean(f"lean-estimate-{payer_latency}",
-                                "Estimate server (grpc.aio + aiohttp, no interceptors)", "lean_estimate",
-                                "--payer-url", payer.info["url"],
-                                "--client-id", payer.info["client_id"], "--client-secret", payer.info["client_secret"])
+        key, what, extra = ((f"lean-estimate-memo-{payer_latency}",
+                             "Estimate server keeping benefit answers (grpc.aio + aiohttp, no interceptors)",
+                             ("--benefit-memo",)) if benefit_memo
+                            else (f"lean-estimate-{payer_latency}",
+                                  "Estimate server (grpc.aio + aiohttp, no interceptors)", ()))
+        return await self._lean(key, what, "lean_estimate", "--payer-url", payer.info["url"],
+                                "--client-id", payer.info["client_id"], "--client-secret", payer.info["client_secret"],
+                                *extra)
 
     def standins(self) -> list[Proc]:
         """The upstream stand-ins started so far (their CPU is the machine's too, not the server's)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,11 +108,18 @@ def test_strict_exits_non_zero_on_a_missed_target_and_json_is_written(
     assert saved["figures"] == ["qps"]
 
 
+def _estimate_rpc(channel: Any) -> Any:
+    from costestimator.v1 import estimate_service_pb2 as epb
+
+    return channel.unary_unary("/costestimator.v1.EstimateService/Estimate",
+                               request_serializer=epb.EstimateRequest.SerializeToString,
+                               response_deserializer=epb.EstimateResponse.FromString)
+
+
 async def test_the_lean_estimate_baseline_gives_the_products_answers(tmp_path: Path) -> None:
     """The lean server is a fair baseline only if it does the same work: the same estimates for the same requests,
     from Estimate (the QPS context row) and from StreamEstimates (the streams' context rows; arrival order aside)."""
     import grpc
-    from costestimator.v1 import estimate_service_pb2 as epb
 
     from bench.figures import _stream_stub
     from bench.payloads import estimate_request, fresh_specialty, stream_request
@@ -123,9 +131,7 @@ async def test_the_lean_estimate_baseline_gives_the_products_answers(tmp_path: P
         answers = []
         for port, metadata in ((server.port, stack.metadata), (lean.port, ())):
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-                rpc = channel.unary_unary("/costestimator.v1.EstimateService/Estimate",
-                                          request_serializer=epb.EstimateRequest.SerializeToString,
-                                          response_deserializer=epb.EstimateResponse.FromString)
+                rpc = _estimate_rpc(channel)
                 single = (await rpc(one, metadata=metadata, timeout=10)).estimates[0]
                 streamed = {reply.estimate.provider_id: reply.estimate
                             async for reply in _stream_stub(channel)(many, metadata=metadata, timeout=10)}
@@ -188,3 +194,29 @@ async def test_the_lean_eligibility_server_answering_the_summary_gives_the_produ
     assert ours_status == elpb.ELIGIBILITY_STATUS_VERIFIED and ours_summary.plan_name
     assert (lean_status, lean_summary) == (ours_status, ours_summary)
     assert stored and ours_summary.plan_name not in stored  # sealed, not the summary in plain text
+
+
+async def test_the_lean_estimate_server_keeping_benefit_answers_answers_warm_like_the_product(tmp_path: Path) -> None:
+    """The warm context row's baseline: a repeated request is answered from its kept benefit answer, and the answer
+    is the product's warm answer (benefit_from_cache included)."""
+    import grpc
+
+    from bench.payloads import estimate_request
+
+    stack = Stack(tmp_path, lambda step: None)
+    try:
+        server, lean = await stack.server("main"), await stack.lean_estimate(benefit_memo=True)
+        request = estimate_request("08")
+        answers = []
+        for port, metadata in ((server.port, stack.metadata), (lean.port, ())):
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                rpc = _estimate_rpc(channel)
+                first = (await rpc(request, metadata=metadata, timeout=10)).estimates[0]
+                again = (await rpc(request, metadata=metadata, timeout=10)).estimates[0]
+                answers.append((first, again))
+    finally:
+        stack.close()
+    (ours_first, ours_again), (lean_first, lean_again) = answers
+    assert not ours_first.benefit_from_cache and ours_again.benefit_from_cache
+    assert ours_again.status.code == 0 and ours_again.member_pays.units > 0
+    assert (lean_first, lean_again) == (ours_first, ours_again)
