@@ -484,8 +484,9 @@ async def eligibility(ctx: Context) -> list[Row]:
 
         ctx.progress(f"fresh database {name}: migrating")
         await migrate(pg_url(name))
-        lean = await ctx.stack.lean_eligibility(pg_url(name, driver="postgresql"))
-        answering = await ctx.stack.lean_eligibility(pg_url(name, driver="postgresql"), product_answer=True)
+        dsn = pg_url(name, driver="postgresql")
+        lean = await ctx.stack.lean_eligibility(dsn)
+        answering = await ctx.stack.lean_eligibility(dsn, product_answer=True)
         server = await ctx.stack.server("eligibility", database_url=pg_url(name),
                                         env={"COSTEST_MIGRATE_ON_START": "false"})
         md = ctx.stack.metadata

@@ -93,9 +93,7 @@ class Lean:
         if self.product_answer:
             return await self._answered(inquiry, check_id, http_status, raw, answer, done)
         status = "VERIFIED" if http_status == 200 and not answer.get("errors") else "FAILED"
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(UPDATE_FINAL, TENANT, check_id, status, done, answer.get("id"))
-            await conn.execute(INSERT_RESPONSE, check_id, http_status, self.seal(raw, check_id), None, done)
+        await self._finish(check_id, status, done, answer, http_status, raw, None)
         final = pb.ELIGIBILITY_STATUS_VERIFIED if status == "VERIFIED" else pb.ELIGIBILITY_STATUS_FAILED
         return pb.CheckEligibilityResponse(check=pb.EligibilityCheck(id=check_id, status=final,
                                                                      payer_id=inquiry.payer_id))
@@ -108,16 +106,22 @@ class Lean:
         summary = None if result.summary is None else summary_json(result.summary)
         sealed_summary = None if summary is None else self.seal(json.dumps(summary).encode(), check_id)
         status = result.outcome.status
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(UPDATE_FINAL, TENANT, check_id, status.value, done, answer.get("id"))
-            await conn.execute(INSERT_RESPONSE, check_id, http_status, self.seal(raw, check_id), sealed_summary,
-                               done)
+        await self._finish(check_id, status.value, done, answer, http_status, raw, sealed_summary)
         out = pb.CheckEligibilityResponse()
         check = out.check
         check.id, check.status, check.payer_id = check_id, _STATUS_PB[status], inquiry.payer_id
         if result.summary is not None:
             fill_summary(check.summary, result.summary)
         return out
+
+    async def _finish(self, check_id: str, status: str, done: datetime, answer: Any, http_status: int, raw: bytes,
+                      sealed_summary: str | None) -> None:
+        """The second write: the final status and the response row (raw answer sealed), in one transaction."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(UPDATE_FINAL, TENANT, check_id, status, done, answer.get("id"))
+            await conn.execute(INSERT_RESPONSE, check_id, http_status, self.seal(raw, check_id), sealed_summary,
+                               done)
+
 
 async def serve(port: int, dsn: str, stedi_url: str, key: str, product_answer: bool = False) -> None:
     async def jsonb(conn: asyncpg.Connection) -> None:

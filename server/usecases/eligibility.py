@@ -646,7 +646,7 @@ class EligibilityChecks:
         try:
             while self._unconfirmed:
                 batch = dict(self._unconfirmed)
-                withdrawn = await self._repo.withdraw([(t, c) for c, t in batch.items()], reasons.NOT_CONFIRMED)
+                withdrawn = await self._withdraw(batch)
                 for check_id in batch:
                     self._unconfirmed.pop(check_id, None)
                 self._unconfirmed_full = False
@@ -662,13 +662,16 @@ class EligibilityChecks:
             raise
         self._withdrawing = False
 
+    async def _withdraw(self, batch: dict[str, str]) -> int:
+        """Withdraw the creations of `batch` (check id -> tenant) still untouched; how many there were."""
+        return await self._repo.withdraw([(t, c) for c, t in batch.items()], reasons.NOT_CONFIRMED)
+
     async def _withdraw_again(self, batch: dict[str, str]) -> None:
         """The second pass of a withdrawal, a moment later: a creation whose INSERT committed after the first pass
         (it was still on its way) is withdrawn now rather than left PENDING for the stale sweep. Withdrawing is
         idempotent: the checks already withdrawn, or never stored, are passed over. Shutdown cuts the wait short."""
         await self._runner.writes.pause(UNCONFIRMED_RECHECK_SECONDS)
-        withdrawn = await self._repo.withdraw([(t, c) for c, t in batch.items()], reasons.NOT_CONFIRMED)
-        if withdrawn:
+        if withdrawn := await self._withdraw(batch):
             log.info("withdrew %d eligibility check(s) whose creation committed after its withdrawal", withdrawn)
 
     async def submit(self, tenant_id: str, inquiry: EligibilityInquiry) -> CheckView:
