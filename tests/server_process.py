@@ -19,6 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tests.conftest import ROOT
 
 _RANDOM = random.SystemRandom()
+_HANDED_OUT: set[int] = set()  # ports free_port gave in this process
 START_TIMEOUT = 90.0  # two cores shared by many test processes: a start can take a while
 
 
@@ -34,32 +35,38 @@ def _below_ephemeral() -> range:
 def free_port() -> int:
     """A free loopback port for a server that binds it later. Taken below the ephemeral range: a port the kernel
     gave us for port 0 may be handed to another process's outgoing connection before our server binds it (seen
-    with a supervisor's console, which binds last)."""
+    with a supervisor's console, which binds last). Never one handed out before in this run: a test asking for
+    several ports gets distinct ones, even when none is bound yet (seen: a console port equal to a worker's
+    metrics port + 1, which the worker bound first)."""
     candidates = _below_ephemeral()
     for _ in range(200):
         port = _RANDOM.choice(candidates)  # not the global generator: property tests seed that one
+        if port in _HANDED_OUT:
+            continue
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _HANDED_OUT.add(port)
+        return port
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
 def free_port_pair() -> int:
-    """A port p with p + 1 free too (per-worker metrics ports)."""
+    """A port p with p + 1 free too (per-worker metrics ports); both count as handed out."""
     for _ in range(50):
         port = free_port()
-        if port < 65535:
+        if port < 65535 and port + 1 not in _HANDED_OUT:
             with socket.socket() as sock:
                 try:
                     sock.bind(("127.0.0.1", port + 1))
                 except OSError:
                     continue
-                return port
+            _HANDED_OUT.add(port + 1)
+            return port
     raise RuntimeError("no two adjacent free ports")
 
 
