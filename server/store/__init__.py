@@ -28,6 +28,7 @@ from .records import (
     CheckStatus,
     Completion,
     NewAttempt,
+    NewCheck,
     ResponseRecord,
     Stats,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "InvalidPageToken",
     "Keyring",
     "NewAttempt",
+    "NewCheck",
     "PoolOptions",
     "ResponseRecord",
     "SealedDataError",

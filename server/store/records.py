@@ -91,6 +91,20 @@ class AttemptRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class NewCheck:
+    """A check about to be created, as its caller asked for it: what `withdraw` records FAILED when the creation
+    was never confirmed to that caller (the request payload in clear here; sealed when stored)."""
+
+    tenant_id: str
+    check_id: str
+    payer_id: str
+    request_payload: JSONObject = field(repr=False)  # member data: never in a log line by way of repr
+    policy_id: str | None = field(default=None, repr=False)
+    patient_id: str | None = field(default=None, repr=False)
+    mode: CheckMode = CheckMode.SYNC
+
+
+@dataclass(frozen=True, slots=True)
 class NewAttempt:
     """A clearinghouse call to store (numbered by the store when written). `error` is a short machine code."""
 

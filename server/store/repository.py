@@ -41,6 +41,8 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -61,6 +63,7 @@ from .records import (
     Completion,
     JSONObject,
     NewAttempt,
+    NewCheck,
     ResponseRecord,
     Stats,
 )
@@ -76,7 +79,7 @@ Conditions = list[ColumnElement[bool]]
 Page = tuple[list[CheckRecord], str | None]
 
 _TEXT_LIMIT = 256
-_WITHDRAW_CHUNK = 500  # (tenant, id) pairs per statement: well inside any driver's parameter limit
+_WITHDRAW_CHUNK = 40  # rows per upsert: 21 columns each, inside even an old SQLite's 999 parameters
 _PENDING = CheckStatus.PENDING.value
 _EXPIRABLE = sorted(s.value for s in EXPIRABLE_STATUSES)
 
@@ -382,32 +385,10 @@ class EligibilityRepository:
         now = self._now()
         if mode is CheckMode.ASYNC and next_attempt_at is None:
             next_attempt_at = now
-        values: dict[str, Any] = {
-            "id": check_id or str(uuid.uuid4()),
-            "tenant_id": tenant_id,
-            "policy_id": policy_id,
-            "patient_id": patient_id,
-            "payer_id": payer_id,
-            "status": _PENDING,
-            "mode": mode.value,
-            "requested_at": now,
-            "updated_at": now,
-            "completed_at": None,
-            "request_payload": dict(request_payload),
-            "clearinghouse_id": None,
-            "trace_id": None,
-            "failure_reason": None,
-            "attempts": 0,
-            "next_attempt_at": next_attempt_at,
-            "claimed_by": None,
-            "lease_until": None,
-            "version": 1,
-        }
-        # Sealed outside the transaction; the record returned keeps the plain payload.
-        row = values | {
-            "request_payload": self._sealer.seal(values["request_payload"], request_ref(tenant_id, values["id"])),
-            "data_key_id": self._sealer.key_id,
-        }
+        check = NewCheck(tenant_id, check_id or str(uuid.uuid4()), payer_id, request_payload, policy_id, patient_id,
+                         mode)
+        values = _new_request(check, now, next_attempt_at)
+        row = self._sealed(values)  # sealed outside the transaction; the record returned keeps the plain payload
         runs = 0
 
         async def insert(run: Callable[[], Awaitable[object]]) -> None:
@@ -803,24 +784,45 @@ class EligibilityRepository:
         conditions: Conditions = [req.c.id == check_id, req.c.status == _PENDING]
         return await self._update_with_attempts(conditions, check_id, changes, attempts, now)
 
-    async def withdraw(self, checks: Collection[tuple[str, str]], reason: str) -> int:
-        """Mark each (tenant id, check id) FAILED with `reason` if it is still untouched: PENDING, never attempted,
-        not leased. Returns how many changed.
+    async def withdraw(self, checks: Collection[NewCheck], reason: str) -> int:
+        """Settle creations their callers never saw confirmed (the answer lost, the store timeout, the caller gone):
+        each ends FAILED with `reason` unless it was started. Returns how many were failed or written.
 
-        For creations their callers never saw confirmed: a row may or may not exist (the commit can land while its
-        answer is lost), and either way nobody has started it. Ids that are not there are passed over.
+        The row may be there (the INSERT committed though its answer was lost), or not (yet): an INSERT can still
+        be on its way. So this is an upsert on the check's id. A row there, PENDING, never attempted and not
+        leased, is failed; one already attempted, leased, final or another tenant's is left alone. A row not there
+        is written FAILED, so an INSERT landing later fails on the id instead of leaving a PENDING check behind.
+        Both writes take the id's unique key: whichever comes second waits for the first and sees it, whatever
+        the timing. The history then shows the refused creation as FAILED, never sent.
         """
-        pairs = list(checks)
         now = self._now()
-        changed = 0
-        for at in range(0, len(pairs), _WITHDRAW_CHUNK):
-            changed += await self._rowcount(
-                update(req)
-                .where(tuple_(req.c.tenant_id, req.c.id).in_(pairs[at:at + _WITHDRAW_CHUNK]),
-                       req.c.status == _PENDING, req.c.attempts == 0, req.c.claimed_by.is_(None))
-                .values(**_failed(reason, now))
-            )
-        return changed
+        rows = [self._sealed(_new_request(c, now, None) | _failed_values(reason, now)) for c in checks]
+        if not rows:
+            return 0
+        upsert = pg_insert if self._pg is not None else sqlite_insert
+
+        async def work(conn: AsyncConnection) -> int:
+            changed = 0
+            for at in range(0, len(rows), _WITHDRAW_CHUNK):
+                stmt = upsert(req).values(rows[at:at + _WITHDRAW_CHUNK])
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[req.c.id],
+                    set_=_failed(reason, now),
+                    where=and_(req.c.tenant_id == stmt.excluded.tenant_id, req.c.status == _PENDING,
+                               req.c.attempts == 0, req.c.claimed_by.is_(None)),
+                )
+                changed += int((await conn.execute(stmt)).rowcount)
+            return changed
+
+        return await self._run(work, write=True)
+
+    def _sealed(self, values: dict[str, Any]) -> dict[str, Any]:
+        """A request row's values as stored: the request payload sealed under the current data key."""
+        return values | {
+            "request_payload": self._sealer.seal(values["request_payload"], request_ref(values["tenant_id"],
+                                                                                        values["id"])),
+            "data_key_id": self._sealer.key_id,
+        }
 
     async def _update_with_attempts(
         self,
@@ -875,6 +877,37 @@ class EligibilityRepository:
             .where(*self._stale_conditions(older_than, now, mode))
             .values(**_failed(reason, now))
         )
+
+
+def _new_request(check: NewCheck, now: datetime, next_attempt_at: datetime | None) -> dict[str, Any]:
+    """A new check's request row, PENDING and never attempted, its request payload in clear."""
+    return {
+        "id": check.check_id,
+        "tenant_id": check.tenant_id,
+        "policy_id": check.policy_id,
+        "patient_id": check.patient_id,
+        "payer_id": check.payer_id,
+        "status": _PENDING,
+        "mode": check.mode.value,
+        "requested_at": now,
+        "updated_at": now,
+        "completed_at": None,
+        "request_payload": dict(check.request_payload),
+        "clearinghouse_id": None,
+        "trace_id": None,
+        "failure_reason": None,
+        "attempts": 0,
+        "next_attempt_at": next_attempt_at,
+        "claimed_by": None,
+        "lease_until": None,
+        "version": 1,
+    }
+
+
+def _failed_values(reason: str, now: datetime) -> dict[str, Any]:
+    """A new row's values of a check failed before it was ever sent (`withdraw`)."""
+    return {"status": CheckStatus.FAILED.value, "failure_reason": _clip(reason), "completed_at": now,
+            "next_attempt_at": None}
 
 
 def _failed(reason: str, now: datetime) -> dict[str, Any]:

@@ -72,7 +72,7 @@ class DurableWrites:
                 if not first.done():
                     first.set_exception(exc)
                     log.warning("%s: database unavailable; retrying in the background until it lands", label)
-                await self.pause(delay)
+                await self._pause(delay)
                 delay = min(delay * 2, self._backoff_max)
                 continue
             except asyncio.CancelledError:
@@ -91,7 +91,7 @@ class DurableWrites:
                 log.info("%s: landed after %d tries", label, tries)
             return
 
-    async def pause(self, delay: float) -> None:
+    async def _pause(self, delay: float) -> None:
         """Wait `delay` seconds, less when nudged (the database answers again, or shutdown drains the writes)."""
         self._nudge.clear()
         try:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import functools
 import hashlib
 import logging
 import random
@@ -73,6 +72,7 @@ from server.store import (
     Completion,
     EligibilityRepository,
     NewAttempt,
+    NewCheck,
     Stats,
     StoreDeadlineExceeded,
     StoreUnavailable,
@@ -88,9 +88,6 @@ AAA_RETRY_WAITS: Final = (0.0, 2.0, 5.0, 10.0, 20.0, 30.0)  # then 30 s until th
 ONCE_RETRY_WAIT: Final = 2.0
 STEDI_ATTEMPT_TIMEOUT: Final = 70.0  # spec §1.1: one attempt = 70 s HTTP timeout
 MAX_UNCONFIRMED: Final = 10_000  # creations awaiting withdrawal; beyond, the stale sweeper's (bounded memory)
-#: An INSERT still on its way to the database when its check was withdrawn commits after the withdrawal found
-#: nothing: withdrawals are repeated once, this long after they landed, to catch it.
-UNCONFIRMED_RECHECK_SECONDS: Final = 2.0
 NO_ANSWER_IN_BUDGET: Final = f"{reasons.STEDI_UNAVAILABLE} (no answer within the retry budget)"
 
 
@@ -582,7 +579,7 @@ class EligibilityChecks:
         self._today = today
         self._wake: Callable[[], None] = lambda: None
         self._running: set[asyncio.Task[Any]] = set()  # synchronous checks in progress
-        self._unconfirmed: dict[str, str] = {}  # check id -> tenant: creations to withdraw (`_withdraw_later`)
+        self._unconfirmed: dict[str, NewCheck] = {}  # check id -> creation to withdraw (`_withdraw_later`)
         self._withdrawing = False  # the one background write that withdraws them is on
         self._unconfirmed_full = False  # MAX_UNCONFIRMED reached (and said)
 
@@ -606,37 +603,37 @@ class EligibilityChecks:
     async def _create(
         self, tenant_id: str, inquiry: EligibilityInquiry, mode: CheckMode, *, deadline: Deadline | None = None
     ) -> CheckRecord:
-        payload = self._prepare(tenant_id, inquiry)
-        check_id = str(uuid.uuid4())
+        new = NewCheck(tenant_id, str(uuid.uuid4()), inquiry.payer_id, self._prepare(tenant_id, inquiry),
+                       policy_id=inquiry.policy_id or None, patient_id=inquiry.patient_id or None, mode=mode)
         try:
             return await self._repo.create_pending(
                 tenant_id,
-                payer_id=inquiry.payer_id,
-                request_payload=payload,
-                policy_id=inquiry.policy_id or None,
-                patient_id=inquiry.patient_id or None,
+                payer_id=new.payer_id,
+                request_payload=new.request_payload,
+                policy_id=new.policy_id,
+                patient_id=new.patient_id,
                 mode=mode,
-                check_id=check_id,
+                check_id=new.check_id,
                 deadline=None if deadline is None else deadline.at,
             )
         except (StoreUnavailable, StoreDeadlineExceeded, asyncio.CancelledError):
-            self._withdraw_later(tenant_id, check_id)
+            self._withdraw_later(new)
             raise
 
-    def _withdraw_later(self, tenant_id: str, check_id: str) -> None:
+    def _withdraw_later(self, new: NewCheck) -> None:
         """The INSERT of a new check may have committed though its caller never heard so (the answer lost, the
-        store timeout, the caller's deadline or departure). The caller was told nothing was done, so the check
-        must not run behind its back, nor sit PENDING until the stale sweep: it is withdrawn (FAILED NOT_CONFIRMED,
-        the inquiry never sent; a no-op if the row is not there). One background write does them all, retried
-        until the database answers, so an outage refusing many callers does not start a write per caller; a second
-        pass `UNCONFIRMED_RECHECK_SECONDS` later catches an INSERT that committed after the first."""
+        store timeout, the caller's deadline or departure), or may still be on its way. The caller was told
+        nothing was done, so the check must not run behind its back, nor sit PENDING until the stale sweep: it is
+        withdrawn, stored FAILED NOT_CONFIRMED and never sent, whichever of the two writes lands first
+        (`EligibilityRepository.withdraw`). One background write does them all, retried until the database
+        answers, so an outage refusing many callers does not start a write per caller."""
         if len(self._unconfirmed) >= MAX_UNCONFIRMED:
             if not self._unconfirmed_full:  # said once per outage, not per refused caller
                 self._unconfirmed_full = True
                 log.warning("%d unconfirmed eligibility checks await withdrawal; further ones are left to the stale "
                             "sweeper (SYNC) and the worker (ASYNC)", MAX_UNCONFIRMED)
             return
-        self._unconfirmed[check_id] = tenant_id
+        self._unconfirmed[new.check_id] = new
         if not self._withdrawing:
             self._withdrawing = True
             self._runner.writes.later("withdraw unconfirmed eligibility checks", self._withdraw_unconfirmed)
@@ -646,33 +643,18 @@ class EligibilityChecks:
         try:
             while self._unconfirmed:
                 batch = dict(self._unconfirmed)
-                withdrawn = await self._withdraw(batch)
+                withdrawn = await self._repo.withdraw(batch.values(), reasons.NOT_CONFIRMED)
                 for check_id in batch:
                     self._unconfirmed.pop(check_id, None)
                 self._unconfirmed_full = False
-                if withdrawn:
-                    log.info("withdrew %d eligibility check(s) whose creation was never confirmed", withdrawn)
-                if withdrawn < len(batch):  # some not (yet) there: their INSERT may still commit
-                    self._runner.writes.later("withdraw late eligibility creations",
-                                              functools.partial(self._withdraw_again, batch))
+                log.info("withdrew %d of %d eligibility check(s) whose creation was never confirmed (the others "
+                         "had been started)", withdrawn, len(batch))
         except StoreUnavailable:
             raise  # the durable writer tries again: still withdrawing
         except BaseException:
             self._withdrawing = False  # given up (or shut down): the next unconfirmed creation starts anew
             raise
         self._withdrawing = False
-
-    async def _withdraw(self, batch: dict[str, str]) -> int:
-        """Withdraw the creations of `batch` (check id -> tenant) still untouched; how many there were."""
-        return await self._repo.withdraw([(t, c) for c, t in batch.items()], reasons.NOT_CONFIRMED)
-
-    async def _withdraw_again(self, batch: dict[str, str]) -> None:
-        """The second pass of a withdrawal, a moment later: a creation whose INSERT committed after the first pass
-        (it was still on its way) is withdrawn now rather than left PENDING for the stale sweep. Withdrawing is
-        idempotent: the checks already withdrawn, or never stored, are passed over. Shutdown cuts the wait short."""
-        await self._runner.writes.pause(UNCONFIRMED_RECHECK_SECONDS)
-        if withdrawn := await self._withdraw(batch):
-            log.info("withdrew %d eligibility check(s) whose creation committed after its withdrawal", withdrawn)
 
     async def submit(self, tenant_id: str, inquiry: EligibilityInquiry) -> CheckView:
         """Store a PENDING check for the background worker and return it at once."""

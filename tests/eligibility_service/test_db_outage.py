@@ -10,19 +10,24 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 
 import grpc
 import pytest
 import pytest_asyncio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from sqlalchemy import text
+from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
 from server.app import Application
 from server.usecases import eligibility as eligibility_usecases
 from server.compose.eligibility import HEALTH_SERVICE
+from server.store import CheckMode, NewCheck
+from server.store.tables import eligibility_requests
+from server.usecases.eligibility import EligibilityChecks
 from tests.eligibility_service.conftest import MakeApp, StediStandIn, stedi_stand_in
 from tests.eligibility_service.helpers import KIM_SLOW, RIVERA, Client, inquiry, status_name
 from tests.support.tcp_proxy import TcpProxy
@@ -279,32 +284,49 @@ async def test_a_caller_who_leaves_before_the_creation_is_confirmed_has_the_chec
         assert await _final(direct, check_id) == ("FAILED", "NOT_CONFIRMED", 0)
 
 
-async def test_a_creation_committing_after_its_withdrawal_is_withdrawn_by_the_second_pass(
-    make_app: MakeApp, direct: AsyncEngine, tenant: str, monkeypatch: pytest.MonkeyPatch
+async def _until_withdrawn(checks: EligibilityChecks) -> None:
+    deadline = time.monotonic() + 10
+    while checks._withdrawing:
+        assert time.monotonic() < deadline, "the withdrawal did not land"
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("order", ["insert after", "insert uncommitted during"])
+async def test_a_creation_landing_after_or_during_its_withdrawal_never_leaves_a_pending_check(
+    make_app: MakeApp, direct: AsyncEngine, tenant: str, order: str
 ) -> None:
-    """An INSERT still on its way when its withdrawal ran commits after it: the first pass found no row. The second
-    pass a moment later withdraws it, rather than leaving it PENDING for the stale sweep (600 s)."""
-    monkeypatch.setattr(eligibility_usecases, "UNCONFIRMED_RECHECK_SECONDS", 1.0)
+    """An INSERT still on its way when its check was withdrawn lands after the withdrawal, or is uncommitted while
+    it runs. Either way the check ends FAILED NOT_CONFIRMED, never sent, at once: not PENDING until the stale
+    sweep (600 s), nor run behind its caller's back. Both writes take the check id's unique key."""
     app = await make_app(worker_poll_seconds=60)
     assert app.eligibility is not None
     checks = app.eligibility.checks
-    writes = checks.runner.writes
-    check_id = str(uuid.uuid4())
-    # What `_create` does when its caller was refused (store timeout, lost answer, departure): the row is not there.
-    checks._withdraw_later(tenant, check_id)
-    deadline = time.monotonic() + 5
-    while checks._withdrawing:  # until the first pass has landed
-        assert time.monotonic() < deadline, "the first withdrawal pass did not land"
-        await asyncio.sleep(0.02)
-    # The late commit of that INSERT.
-    await checks.runner.repo.create_pending(tenant, payer_id="SBX01", request_payload={"controlNumber": "1"},
-                                            check_id=check_id)
-    assert (await _row(direct, check_id))[0] == "PENDING"
-    assert await _final(direct, check_id, within=5) == ("FAILED", "NOT_CONFIRMED", 0)
-    deadline = time.monotonic() + 5
-    while writes.pending:
-        assert time.monotonic() < deadline, writes.pending
-        await asyncio.sleep(0.02)
+    new = NewCheck(tenant, str(uuid.uuid4()), "SBX01", {"controlNumber": "1"}, mode=CheckMode.ASYNC)
+
+    async def late_insert() -> None:
+        await checks.runner.repo.create_pending(tenant, payer_id="SBX01", request_payload=new.request_payload,
+                                                check_id=new.check_id, mode=CheckMode.ASYNC)
+
+    if order == "insert after":
+        # What `_create` does when its caller was refused (store timeout, lost answer, departure): no row yet.
+        checks._withdraw_later(new)
+        await _until_withdrawn(checks)
+        assert await _row(direct, new.check_id) == ("FAILED", "NOT_CONFIRMED", 0)
+        with pytest.raises(IntegrityError):
+            await late_insert()
+    else:
+        async with direct.connect() as conn:
+            await conn.begin()
+            await conn.execute(insert(eligibility_requests).values(
+                id=new.check_id, tenant_id=tenant, payer_id="SBX01", status="PENDING", mode=CheckMode.ASYNC.value,
+                requested_at=datetime.now(UTC), updated_at=datetime.now(UTC), request_payload="(sealed)",
+                attempts=0, version=1, next_attempt_at=datetime.now(UTC)))
+            checks._withdraw_later(new)
+            await asyncio.sleep(0.5)
+            assert checks._withdrawing  # waiting for the uncommitted row's key
+            await conn.commit()
+        await _until_withdrawn(checks)
+    assert await _row(direct, new.check_id) == ("FAILED", "NOT_CONFIRMED", 0)
 
 
 async def test_unconfirmed_creations_awaiting_withdrawal_are_bounded_and_said_once(

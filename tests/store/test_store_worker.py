@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server.store import CheckMode, CheckStatus, Completion, EligibilityRepository
+from server.store import CheckMode, CheckStatus, Completion, EligibilityRepository, NewCheck
 from tests.store.helpers import SEALER, SECRET, FakeClock, new_tenant
 
 PAYLOAD = {"tradingPartnerServiceId": "SBX01", "subscriber": {"memberId": "M1"}}
@@ -185,13 +189,18 @@ async def test_a_worker_takes_back_its_own_leases_whose_claim_answer_was_lost(
     assert await repo.claim_due("w3", limit=5, lease_seconds=60, held=set()) == []  # not its leases
 
 
-async def test_withdraw_fails_only_untouched_pending_checks_of_their_tenant(
-    clocked_repo: EligibilityRepository, clock: FakeClock
+async def test_withdraw_fails_untouched_checks_and_writes_absent_ones_failed(
+    clocked_repo: EligibilityRepository, clock: FakeClock, engine: AsyncEngine
 ) -> None:
     """`withdraw` (creations their callers never saw confirmed): FAILED with the reason when still untouched;
-    never a check that was attempted, leased, final or another tenant's; ids that are not there are passed over."""
+    never a check that was attempted, leased, final or another tenant's. A check not there is written FAILED
+    (sealed, never sent), so that its INSERT, if it was still on its way, fails on the id when it lands."""
     repo = clocked_repo
     t = new_tenant()
+
+    def new(check_id: str, tenant: str = t) -> NewCheck:
+        return NewCheck(tenant, check_id, "SBX01", PAYLOAD, policy_id="POL-1", patient_id="patient-7")
+
     untouched = (await repo.create_pending(t, payer_id="SBX01", request_payload=PAYLOAD)).id
     attempted = (await repo.create_pending(t, payer_id="SBX01", request_payload=PAYLOAD)).id
     await repo.record_attempt(t, attempted, http_status=502)
@@ -200,16 +209,35 @@ async def test_withdraw_fails_only_untouched_pending_checks_of_their_tenant(
     leased = await _async_check(repo, t)
 
     assert leased in {r.id for r in await repo.claim_due("w1", limit=10, lease_seconds=30)}
-    assert await repo.withdraw([(new_tenant(), untouched)], "NOT_CONFIRMED") == 0  # another tenant's id: none
+    other = new_tenant()
+    assert await repo.withdraw([new(untouched, other)], "NOT_CONFIRMED") == 0  # another tenant's id: none
+    assert await repo.get(other, untouched) is None
     assert await repo.withdraw([], "NOT_CONFIRMED") == 0
     clock.advance(seconds=1)
-    others = [(t, c) for c in ("no-such-check", attempted, done, leased)]
-    assert await repo.withdraw([(t, untouched), *others], "NOT_CONFIRMED") == 1
-    assert await repo.withdraw([(t, untouched), *others], "NOT_CONFIRMED") == 0  # once
+    absent = str(uuid.uuid4())
+    others = [new(c) for c in (absent, attempted, done, leased)]
+    assert await repo.withdraw([new(untouched), *others], "NOT_CONFIRMED") == 2  # untouched, and absent written
+    assert await repo.withdraw([new(untouched), *others], "NOT_CONFIRMED") == 0  # once
+
+    written = await repo.get(t, absent)
+    assert written is not None and written.request_payload == PAYLOAD  # sealed when stored, opened when read
+    assert (written.status, written.failure_reason, written.attempts, written.mode) == (
+        CheckStatus.FAILED, "NOT_CONFIRMED", 0, CheckMode.SYNC)
+    assert (written.payer_id, written.policy_id, written.patient_id) == ("SBX01", "POL-1", "patient-7")
+    assert written.completed_at == written.requested_at == clock.now and written.next_attempt_at is None
+    async with engine.connect() as conn:
+        stored = (await conn.execute(text("SELECT request_payload FROM eligibility_requests WHERE id = :id"),
+                                     {"id": absent})).scalar_one()
+    assert "memberId" not in str(stored) and "M1" not in str(stored)  # member data sealed, as on creation
+    with pytest.raises(IntegrityError):  # the late INSERT of the withdrawn creation
+        await repo.create_pending(t, payer_id="SBX01", request_payload=PAYLOAD, check_id=absent)
+    assert (await repo.get(t, absent)) == written
+
     # Many at once (an outage refused many callers): the statement is split, every chunk is applied.
     first, last = [(await repo.create_pending(t, payer_id="SBX01", request_payload=PAYLOAD)).id for _ in range(2)]
-    many = [(t, first), *((t, f"absent-{n}") for n in range(1100)), (t, last)]
-    assert await repo.withdraw(many, "NOT_CONFIRMED") == 2
+    many = [new(first), *(new(str(uuid.uuid4())) for _ in range(1100)), new(last)]
+    assert await repo.withdraw(many, "NOT_CONFIRMED") == 1102
+    assert await repo.withdraw(many, "NOT_CONFIRMED") == 0
 
     record = await repo.get(t, untouched)
     assert record is not None
