@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -18,8 +19,11 @@ from google.type import decimal_pb2, money_pb2
 from grpc_status import rpc_status
 
 from server.app import Application
-from server.domain.costshare import Coverage, MemberAccumulator
+from server.domain.costshare import AccumKind, Coverage, Level, MemberAccumulator
+from server.domain.costshare.chain import calculate
+from server.domain.errors import InvalidInput
 from server.sandbox.faults import Fault
+from server.usecases.estimates import AccumulatorOverride, apply_overrides
 from tests.conftest import auth, payer_sandbox
 from tests.domain.builders import D, scenario
 from tests.domain.test_worked_examples import EXAMPLES, Example
@@ -295,3 +299,73 @@ async def test_calculate_reports_inconsistent_accumulators_as_warnings(stub: Any
     assert any("oop individual" in w and "not in the accumulators answer" in w for w in warnings), warnings
     assert any("negative remaining" in w for w in warnings), warnings
     assert as_decimal(e.member_pays) == Decimal("20.00")  # deductible met (clamped), OOP absent = no cap
+
+
+# ---- What-if limits: a limit the member does not have needs its unit ----------------------------------------------
+
+def test_an_override_adding_a_limit_takes_its_unit_from_the_override() -> None:
+    """The rule book reads a limit only with its unit: the added limit is the override's, and the chain uses it."""
+    coverage, accumulators = scenario(coinsurance_percent=D(20), limit=("100", None))
+    member_has_no_limit = [a for a in accumulators if a.code != "Limit"]
+    dollars = AccumulatorOverride(AccumKind.LIMIT, Level.INDIVIDUAL, "I", D("100"), "Dollar")
+    added = apply_overrides(member_has_no_limit, [dollars])
+    result = calculate(coverage, added, D("500.00"))
+    assert result.limit_reached and result.breakdown.over_limit > 0 and result.plan_pays == D("100.00")
+    assert result == calculate(coverage, accumulators, D("500.00"))  # as if the member had that limit
+    with pytest.raises(InvalidInput) as err:
+        apply_overrides(member_has_no_limit, [replace(dollars, level=Level.FAMILY), replace(dollars, limit_type=None)])
+    assert err.value.field == "accumulator_overrides[1].limit_type"
+
+
+async def test_a_limit_override_names_its_unit_when_the_member_has_no_such_limit(
+    stub: Any, estimate_app: Application
+) -> None:
+    def with_limit(level: int, remaining: str, limit_type: int = cpb.LIMIT_TYPE_UNSPECIFIED) -> epb.EstimateRequest:
+        request = estimate_request(provider("pt", amount="120.00", tier="", specialty="", ptype=""))
+        request.service.code = "97110"
+        request.accumulator_overrides.add(kind=cpb.ACCUMULATOR_KIND_LIMIT, level=level, network=IN,  # type: ignore[arg-type]
+                                          remaining=decimal_pb2.Decimal(value=remaining), limit_type=limit_type)
+        return request
+
+    # The member's own visit limit (individual, in network): its unit stays the member's.
+    used_up = (await stub.Estimate(with_limit(cpb.ACCUMULATOR_LEVEL_INDIVIDUAL, "0"), metadata=auth(estimate_app),
+                                   timeout=10)).estimates[0]
+    assert used_up.status.code == code_pb2.OK and used_up.flags.limit_reached
+    assert as_decimal(used_up.member_pays) == Decimal("120.00")
+    # A family limit the member does not have: the override adds it, with the unit it names...
+    added = (await stub.Estimate(with_limit(cpb.ACCUMULATOR_LEVEL_FAMILY, "3", cpb.LIMIT_TYPE_COUNTER),
+                                 metadata=auth(estimate_app), timeout=10)).estimates[0]
+    assert added.status.code == code_pb2.OK
+    # ...and refuses to guess it.
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.Estimate(with_limit(cpb.ACCUMULATOR_LEVEL_FAMILY, "3"), metadata=auth(estimate_app), timeout=10)
+    assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_fields(err.value) == {"accumulator_overrides[0].limit_type"}
+
+    bad = with_limit(cpb.ACCUMULATOR_LEVEL_FAMILY, "2.5", cpb.LIMIT_TYPE_COUNTER)
+    bad.accumulator_overrides.add(kind=cpb.ACCUMULATOR_KIND_DEDUCTIBLE, level=cpb.ACCUMULATOR_LEVEL_INDIVIDUAL,
+                                  network=IN, remaining=decimal_pb2.Decimal(value="0"),
+                                  limit_type=cpb.LIMIT_TYPE_DOLLAR)
+    bad.accumulator_overrides.add(kind=cpb.ACCUMULATOR_KIND_LIMIT, level=cpb.ACCUMULATOR_LEVEL_INDIVIDUAL,
+                                  network=OUT, remaining=decimal_pb2.Decimal(value="1"), limit_type=9)  # type: ignore[arg-type]
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stub.Estimate(bad, metadata=auth(estimate_app), timeout=10)
+    assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert bad_fields(err.value) == {"accumulator_overrides[0].remaining", "accumulator_overrides[1].limit_type",
+                                     "accumulator_overrides[2].limit_type"}
+
+
+async def test_calculate_takes_a_coinsurance_percent_at_the_scale_of_a_payer_fraction(
+    stub: Any, estimate_app: Application
+) -> None:
+    """A 271's fraction "0.33333" is 33.333 %: exact, as EstimateFromEligibility derives it and the chain reads it."""
+    coverage, accumulators = scenario(coinsurance_percent=D("33.333"))
+    request = calculate_request(coverage, accumulators, "100.00")
+    e = (await stub.Calculate(request, metadata=auth(estimate_app), timeout=5)).estimate
+    assert as_decimal(e.member_pays) == Decimal("33.33")  # 33.333 % of $100.00, half-up to the cent
+    for bad in ("33.12345678901", "100.5", "-1"):
+        request.coverage.coinsurance_percent.value = bad
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.Calculate(request, metadata=auth(estimate_app), timeout=5)
+        assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert bad_fields(err.value) == {"coverage.coinsurance_percent"}, bad

@@ -49,9 +49,11 @@ LEVELS = {cpb.ACCUMULATOR_LEVEL_INDIVIDUAL: Level.INDIVIDUAL, cpb.ACCUMULATOR_LE
 KIND_PB = {v: k for k, v in KINDS.items()}
 LEVEL_PB = {v: k for k, v in LEVELS.items()}
 LIMIT_TYPE_PB = {LimitType.DOLLAR: cpb.LIMIT_TYPE_DOLLAR, LimitType.COUNTER: cpb.LIMIT_TYPE_COUNTER}
+_OVERRIDE_LIMIT_TYPES = {cpb.LIMIT_TYPE_DOLLAR: "Dollar", cpb.LIMIT_TYPE_COUNTER: "Counter"}  # the payer's spelling
 NETWORK_PB = {"I": cpb.NETWORK_CATEGORY_IN_NETWORK, "O": cpb.NETWORK_CATEGORY_OUT_OF_NETWORK}
 INDICATORS = {cpb.INDICATOR_UNSPECIFIED: None, cpb.INDICATOR_YES: "Y", cpb.INDICATOR_NO: "N"}
 _MAX_ID = 64
+_PERCENT_PLACES = 10  # a payer's fraction has a handful of digits; beyond is noise, not a share
 _MAX_TEXT = 64
 
 
@@ -143,14 +145,22 @@ def _overrides(items: Any, v: Violations) -> list[AccumulatorOverride]:
             v.add(f"{path}.remaining", "is required")
         else:
             remaining = _non_negative(o.remaining, f"{path}.remaining", v)
-        if None in (kind, level, network, remaining):
+        limit_type = check_enum(o.limit_type, _OVERRIDE_LIMIT_TYPES, f"{path}.limit_type", v, required=False)
+        if limit_type is not None and o.kind != cpb.ACCUMULATOR_KIND_LIMIT:
+            v.add(f"{path}.limit_type", "is for limits only")
+            continue
+        if limit_type == "Counter" and remaining is not None and remaining != remaining.to_integral_value():
+            v.add(f"{path}.remaining", "a counter limit counts whole visits")
+            continue
+        if None in (kind, level, network, remaining) or (o.limit_type and limit_type is None):
             continue
         key = (o.kind, o.level, o.network)
         if key in seen:
             v.add(path, "duplicate override for the same kind, level and network")
             continue
         seen.add(key)
-        out.append(AccumulatorOverride(KINDS[o.kind], LEVELS[o.level], NETWORK_CODE[network], remaining))  # type: ignore[index,arg-type]
+        out.append(AccumulatorOverride(KINDS[o.kind], LEVELS[o.level], NETWORK_CODE[network], remaining,  # type: ignore[index,arg-type]
+                                       limit_type))
     return out
 
 
@@ -163,6 +173,20 @@ def _non_negative(d: decimal_pb2.Decimal, path: str, v: Violations) -> Decimal |
         return None
     if value.as_tuple().exponent < -2:  # type: ignore[operator]
         v.add(path, "at most two decimal places")
+        return None
+    return value
+
+
+def _percent(d: decimal_pb2.Decimal, path: str, v: Violations) -> Decimal | None:
+    """0..100 at the scale the chain reads it: a 271's fraction "0.33333" is 33.333 % (exact, never rounded)."""
+    value = parse_decimal(d, path, v)
+    if value is None:
+        return None
+    if not 0 <= value <= 100:
+        v.add(path, "must be between 0 and 100")
+        return None
+    if value.as_tuple().exponent < -_PERCENT_PLACES:  # type: ignore[operator]
+        v.add(path, f"at most {_PERCENT_PLACES} decimal places")
         return None
     return value
 
@@ -198,9 +222,7 @@ def calculate_inputs_from_pb(
     copay = money_to_decimal(c.copay, "coverage.copay", v) if c.HasField("copay") else None
     percent = None
     if c.HasField("coinsurance_percent"):
-        percent = _non_negative(c.coinsurance_percent, "coverage.coinsurance_percent", v)
-        if percent is not None and percent > 100:
-            v.add("coverage.coinsurance_percent", "must be between 0 and 100")
+        percent = _percent(c.coinsurance_percent, "coverage.coinsurance_percent", v)
     network = check_enum(req.network, NETWORKS, "network", v, required=False)
     amount = None
     if not req.HasField("service_amount"):

@@ -75,6 +75,9 @@ class AccumulatorOverride:
     level: Level
     network: str  # "I" / "O"
     remaining: Decimal
+    # Limits only: the payer's unit ("Dollar" / "Counter") of a limit the member does not have, which the
+    # override then adds; a limit the member has keeps its own.
+    limit_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -349,14 +352,22 @@ _LEVEL_NAME = {Level.INDIVIDUAL: "Individual", Level.FAMILY: "Family"}
 
 def apply_overrides(items: Sequence[MemberAccumulator], overrides: Sequence[AccumulatorOverride]
                     ) -> list[MemberAccumulator]:
-    """Replace matching remainders; an override with no matching accumulator adds one (what if there were one)."""
+    """Replace matching remainders; an override with no matching accumulator adds one (what if there were one).
+
+    A limit added so needs its unit, which only the override can give (`overrides` are in request order: the
+    field path names the request's override)."""
     out = list(items)
-    for o in overrides:
+    for n, o in enumerate(overrides):
         hits = [i for i, a in enumerate(out) if _identity(a) == (o.kind, o.level, o.network)]
         for i in hits:
             out[i] = replace(out[i], calculated_value=o.remaining)
-        if not hits:
-            out.append(MemberAccumulator(code=_KIND_CODE[o.kind], level=_LEVEL_NAME[o.level],
-                                         network_indicator_code=o.network, calculated_value=o.remaining,
-                                         limit_type="Dollar" if o.kind is not AccumKind.LIMIT else None))
+        if hits:
+            continue
+        if o.kind is AccumKind.LIMIT and o.limit_type is None:
+            raise InvalidInput(f"accumulator_overrides[{n}].limit_type",
+                               "is required: the member has no such limit, so the override adds one (Dollar or "
+                               "Counter)")
+        out.append(MemberAccumulator(code=_KIND_CODE[o.kind], level=_LEVEL_NAME[o.level],
+                                     network_indicator_code=o.network, calculated_value=o.remaining,
+                                     limit_type="Dollar" if o.kind is not AccumKind.LIMIT else o.limit_type))
     return out

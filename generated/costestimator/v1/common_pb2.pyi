@@ -366,8 +366,8 @@ class Coverage(_message.Message):
 
     @_builtins.property
     def coinsurance_percent(self) -> _decimal_pb2.Decimal:
-        """Member's share in percent, 0..100.
-        Absent means no coinsurance (0).
+        """Member's share in percent, 0..100, exact at up to ten decimal places (a payer's fraction 0.33333 is
+        "33.333"). Absent means no coinsurance (0).
         """
 
     @_builtins.property

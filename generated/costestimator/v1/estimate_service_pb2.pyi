@@ -126,12 +126,17 @@ class AccumulatorOverride(_message.Message):
     LEVEL_FIELD_NUMBER: _builtins.int
     NETWORK_FIELD_NUMBER: _builtins.int
     REMAINING_FIELD_NUMBER: _builtins.int
+    LIMIT_TYPE_FIELD_NUMBER: _builtins.int
     kind: _common_pb2.AccumulatorKind.ValueType
     """Which accumulator to replace."""
     level: _common_pb2.AccumulatorLevel.ValueType
     """Its level."""
     network: _common_pb2.NetworkCategory.ValueType
     """Its network."""
+    limit_type: _common_pb2.LimitType.ValueType
+    """Limits only: the unit of a limit the member does not have, which the override then adds (what if there
+    were one): required in that case. A limit the member has keeps its own unit. Unset for other kinds.
+    """
     @_builtins.property
     def remaining(self) -> _decimal_pb2.Decimal:
         """New remaining value (dollars, or visits for a counter limit); "0" means met / exhausted.
@@ -145,10 +150,11 @@ class AccumulatorOverride(_message.Message):
         level: _common_pb2.AccumulatorLevel.ValueType = ...,
         network: _common_pb2.NetworkCategory.ValueType = ...,
         remaining: _decimal_pb2.Decimal | None = ...,
+        limit_type: _common_pb2.LimitType.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["remaining", b"remaining"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "level", b"level", "network", b"network", "remaining", b"remaining"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "level", b"level", "limit_type", b"limit_type", "network", b"network", "remaining", b"remaining"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -709,7 +715,9 @@ class CostEstimate(_message.Message):
 
     @_builtins.property
     def trace(self) -> _containers.RepeatedCompositeFieldContainer[Global___TraceLine]:
-        """Present when include_trace was set."""
+        """The decisions, when include_trace was set. Warnings (handler "warning") come first and are sent even
+        without include_trace: they qualify the numbers (e.g. an unknown accumulator read as absent).
+        """
 
     def __init__(
         self,
