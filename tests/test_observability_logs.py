@@ -7,6 +7,7 @@ import contextvars
 import json
 import logging
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,37 @@ def test_text_lines_show_the_request_id() -> None:
     assert contextvars.copy_context().run(inside) == "server.x: hello [req abc-1]"
     assert formatter.format(record()) == "server.x: hello"
     assert "request_id" not in json.loads(JsonFormatter().format(record()))
+
+
+def test_a_logged_exception_keeps_its_frames_and_types_but_only_our_own_messages() -> None:
+    """Another library's message may quote member data it was given: withheld. Ours are written without it."""
+    from server.clients.errors import UpstreamUnavailable
+
+    member_id, born = "M-" + str(9900112), "-".join(("1980", "04", "12"))  # made at run time: not in a source line
+
+    def lookup() -> None:
+        try:
+            {"known": 1}[member_id]  # a KeyError quoting the member id it could not find
+        except KeyError as missing:
+            try:
+                int(born)  # a ValueError quoting a date of birth, raised while handling it
+            except ValueError:
+                raise UpstreamUnavailable("benefits", "benefits returned a malformed body") from missing
+
+    try:
+        lookup()
+    except UpstreamUnavailable:
+        record = logging.getLogger("server.x").makeRecord(
+            "server.x", logging.ERROR, "f", 1, "unhandled %s", ("UpstreamUnavailable",), sys.exc_info())
+    for text in (TextFormatter("%(message)s%(request_tag)s").format(record),
+                 json.loads(JsonFormatter().format(record))["exc"]):
+        assert member_id not in text and born not in text
+        assert "KeyError: (message withheld: it may carry request data)" in text
+        assert text.endswith("server.clients.errors.UpstreamUnavailable: benefits unavailable: benefits returned a malformed body")
+        assert "The above exception was the direct cause of the following exception:" in text
+        assert "ValueError" not in text  # the context of an explicit cause is not part of the story (`from`)
+        assert "{\"known\": 1}[member_id]" in text  # the source line of each frame, as Python shows it
+        assert text.count("Traceback (most recent call last):") == 2 and ", in lookup" in text
 
 
 def test_json_access_line_has_its_fields(tmp_path: Path) -> None:

@@ -310,7 +310,7 @@ async def abort_with_reason(context: grpc.aio.ServicerContext[Any, Any], reason:
 
 def _log_unexpected(exc: BaseException, mapped: Mapped) -> None:
     if mapped.code is grpc.StatusCode.INTERNAL:
-        # Type and traceback only: exception messages could carry request data.
+        # Type and traceback; the formatter withholds messages other than our own (they could carry request data).
         log.error("unhandled %s", type(exc).__name__, exc_info=(type(exc), exc, exc.__traceback__))
 
 
