@@ -20,7 +20,7 @@ from google.protobuf import struct_pb2, timestamp_pb2
 from google.type import date_pb2, decimal_pb2, money_pb2
 
 from server.api.money import CURRENCY
-from server.api.validation import FieldViolation, RequestInvalid, Violations
+from server.api.validation import FieldViolation, RequestInvalid, Violations, check_enum
 from server.domain.eligibility import EligibilityInquiry, EligibilitySummary, Person, calendar_date, validate_inquiry
 from server.domain.eligibility.status import CheckStatus, Stats
 from server.domain.eligibility.summary import (
@@ -48,6 +48,7 @@ _STATUS_TO_PB: Final = {
     CheckStatus.EXPIRED: pb.ELIGIBILITY_STATUS_EXPIRED,
 }
 _STATUS_FROM_PB: Final[dict[int, CheckStatus]] = {int(value): key for key, value in _STATUS_TO_PB.items()}
+_STATUS_NAMES: Final[dict[int, str]] = {number: status.name for number, status in _STATUS_FROM_PB.items()}
 
 
 # ---------------------------------------------------------------- inbound
@@ -121,7 +122,11 @@ def optional_text(value: str) -> str | None:
 
 
 def status_from_pb(value: int) -> CheckStatus | None:
-    """UNSPECIFIED (or an unknown number) means "any status"."""
+    """The status filter: UNSPECIFIED (0) means "any status"; a number the enum does not define is refused
+    (INVALID_ARGUMENT on `status`), never widened to "any"."""
+    v = Violations()
+    check_enum(int(value), _STATUS_NAMES, "status", v, required=False)
+    v.raise_if_any()
     return _STATUS_FROM_PB.get(int(value))
 
 

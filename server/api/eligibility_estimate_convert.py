@@ -13,12 +13,13 @@ from typing import Any, Final
 from costestimator.v1 import common_pb2 as cpb
 from costestimator.v1 import eligibility_estimate_pb2 as xpb
 from costestimator.v1 import estimate_service_pb2 as epb
-from google.rpc import code_pb2
 
+from server.api.benefit_convert import CODE_TYPES
 from server.api.eligibility_convert import inquiry_from_pb
+from server.api.errors import status_for
 from server.api.estimate_convert import result_pb
 from server.api.money import CURRENCY, money_to_decimal
-from server.api.validation import RequestInvalid, Violations, check_provider_count, check_provider_id
+from server.api.validation import RequestInvalid, Violations, check_enum, check_provider_count, check_provider_id
 from server.domain.eligibility import EligibilityInquiry
 from server.domain.eligibility.codes import REQUEST_SERVICE_TYPE_CODES
 from server.domain.eligibility_estimate import (
@@ -34,9 +35,15 @@ from server.domain.eligibility_estimate import (
     mapped_row,
 )
 from server.domain.money import to_cents
+from server.usecases.estimates import NoMatchingBenefit
 
 _CPT: Final = re.compile(r"^\d{4}[0-9FTU]$")
 _HCPCS: Final = re.compile(r"^[A-V]\d{4}$")
+# The procedure's code systems this RPC can price, with the code format of each (spec §2).
+_PROCEDURE_FORMATS: Final = {
+    cpb.CODE_TYPE_CPT4: (_CPT, "must be a CPT code (4 digits + digit/F/T/U)"),
+    cpb.CODE_TYPE_HCPCS: (_HCPCS, "must be a HCPCS code (A-V + 4 digits)"),
+}
 _STC: Final = re.compile(r"^[0-9A-Z]{1,2}$")
 _POS: Final = re.compile(r"^\d{2}$")
 MAX_SERVICE_TYPES: Final = 10
@@ -65,13 +72,32 @@ class EstimateFromEligibilityQuery:
     include_trace: bool
 
 
+def _procedure(message: cpb.ServiceCode, procedure: str, v: Violations) -> None:
+    """A given procedure's code type and code. The spec (§1 "CPT4 or HCPCS", §2 the two code formats) and the
+    proto (`ServiceCode.code_type` is the code system of `code`, UNSPECIFIED refused in requests) say: the type is
+    required, only CPT4 and HCPCS can be priced from a 271 (the D2 table maps procedures, not diagnoses, revenue or
+    dental codes), and the code must have its type's format — an ICD-10-typed "99213" is refused, not read as CPT.
+    A code type that is unset, unknown or unusable is reported on `service.procedure.code_type`; the code is then
+    still checked against both formats, so every problem is listed at once."""
+    path = "service.procedure.code_type"
+    kind = message.code_type
+    if check_enum(kind, CODE_TYPES, path, v) is not None and kind not in _PROCEDURE_FORMATS:
+        v.add(path, "must be CODE_TYPE_CPT4 or CODE_TYPE_HCPCS: only procedure codes can be estimated")
+    rule = _PROCEDURE_FORMATS.get(kind)
+    if rule is not None:
+        if not rule[0].match(procedure):
+            v.add("service.procedure.code", rule[1])
+    elif not (_CPT.match(procedure) or _HCPCS.match(procedure)):
+        v.add("service.procedure.code", "must be a CPT code (4 digits + digit/F/T/U) or a HCPCS code (A-V + 4 digits)")
+
+
 def _service(message: xpb.ServiceToEstimate, present: bool, v: Violations) -> ServiceToEstimate:
     procedure = message.procedure.code.strip().upper()
     raw_codes = list(message.service_type_codes)
     if not present or (not procedure and not raw_codes):
         v.add("service", "at least one of procedure or service_type_codes is required")
-    if procedure and not (_CPT.match(procedure) or _HCPCS.match(procedure)):
-        v.add("service.procedure.code", "must be a CPT code (4 digits + digit/F/T/U) or a HCPCS code (A-V + 4 digits)")
+    if procedure:
+        _procedure(message.procedure, procedure, v)
     codes: list[str] = []
     for i, raw in enumerate(raw_codes):
         code = raw.strip().upper()
@@ -207,8 +233,9 @@ def estimate_pb(e: ProviderEstimate, include_trace: bool, out: epb.EligibilityEs
         for d in e.decisions:
             est.trace.add(handler=d.step, decision=d.text)
     if not e.found or e.point is None:
-        est.status.code = code_pb2.NOT_FOUND
-        est.status.message = NOT_FOUND_MESSAGE
+        # NOT_FOUND with the same details as `Estimate`'s provider that no benefit fits (spec §1: "as in
+        # `Estimate`"): ErrorInfo reason NO_MATCHING_BENEFIT, domain costestimator.v1, metadata provider_id.
+        est.status.CopyFrom(status_for(NoMatchingBenefit(NOT_FOUND_MESSAGE), provider_id=e.provider_id))
         return
     est.status.SetInParent()
     result_pb(e.point, est)

@@ -213,3 +213,19 @@ async def test_embedded_stedi_sandbox_when_no_clearinghouse_is_configured(
     async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
         check = await Client(channel, app.dev_token or "").check(inquiry(*RIVERA))
     assert status_name(check.status) == "VERIFIED" and check.summary.plan_name == "CHOICE PPO 2500"
+
+
+@pytest.mark.parametrize("number", [6, 99, -1], ids=["just-past-the-enum", "far-past", "negative"])
+async def test_list_refuses_an_unknown_status_filter(client: Client, number: int) -> None:
+    """An undefined status number is INVALID_ARGUMENT on `status`, never read as "any status"."""
+    await client.check(inquiry(*RIVERA))  # something an "any status" reading would have listed
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await client.list(status=number)
+    assert info.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert list(bad_request(info.value)) == ["status"]
+
+
+async def test_list_with_unspecified_status_means_any(client: Client) -> None:
+    await client.check(inquiry(*RIVERA))
+    listed = await client.list(status=pb.ELIGIBILITY_STATUS_UNSPECIFIED)
+    assert [status_name(c.status) for c in listed.checks] == ["VERIFIED"]

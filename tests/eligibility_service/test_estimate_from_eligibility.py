@@ -4,13 +4,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import grpc
 import pytest
 import pytest_asyncio
+from costestimator.v1 import common_pb2 as cpb
+from costestimator.v1 import eligibility_estimate_pb2 as xpb
 from costestimator.v1 import eligibility_service_pb2 as pb
+from google.rpc import code_pb2, error_details_pb2
 
 from server.app import Application
 from server.store import CheckStatus, Completion, EligibilityRepository, Keyring, Sealer
@@ -141,3 +145,59 @@ async def test_inquiry_outliving_the_deadline_goes_on_in_the_background(make_app
         assert final.status == pb.ELIGIBILITY_STATUS_VERIFIED
         reply = await client.estimate(request_for(EXAMPLES[0], check_id=final.id))  # now usable by id
         assert dollars(reply.estimates[0].estimate.member_pays) == EXAMPLES[0].expect[0].member
+
+
+def _with_procedure(code: str, code_type: int) -> xpb.EstimateFromEligibilityRequest:
+    """EX-08's request (99213, POS 11) with the procedure replaced and service type 98 given (so that a code
+    without a D2 row adds no violation of its own)."""
+    req = request_for(next(e for e in EXAMPLES if e.name == "EX-08"), check_id="whatever")
+    req.service.procedure.code, req.service.procedure.code_type = code, code_type  # type: ignore[assignment]
+    req.service.service_type_codes[:] = ["98"]
+    return req
+
+
+@pytest.mark.parametrize(("code", "code_type", "fields"), [
+    ("99213", cpb.CODE_TYPE_ICD10, ["service.procedure.code_type"]),
+    ("99213", cpb.CODE_TYPE_REVENUE, ["service.procedure.code_type"]),
+    ("99213", cpb.CODE_TYPE_UNSPECIFIED, ["service.procedure.code_type"]),
+    ("99213", 42, ["service.procedure.code_type"]),
+    ("99213", cpb.CODE_TYPE_HCPCS, ["service.procedure.code"]),
+    ("E0110", cpb.CODE_TYPE_CPT4, ["service.procedure.code"]),
+    ("J06.9", cpb.CODE_TYPE_ICD10, ["service.procedure.code_type", "service.procedure.code"]),
+], ids=["icd10", "revenue", "unspecified", "unknown-number", "cpt-code-typed-hcpcs", "hcpcs-code-typed-cpt",
+        "icd10-diagnosis"])
+async def test_procedure_code_type_is_validated(estimates: EstimateClient, code: str, code_type: int,
+                                                fields: list[str]) -> None:
+    """Only CPT4 / HCPCS procedures can be estimated, each in its own format (spec §1-2, ServiceCode.code_type)."""
+    exc = await estimates.error(_with_procedure(code, code_type))
+    assert exc.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(exc) == fields
+
+
+async def test_cpt_and_hcpcs_procedures_are_accepted(estimates: EstimateClient) -> None:
+    check_id = await estimates.stored_check("SBX200001")
+    for code, code_type in (("99213", cpb.CODE_TYPE_CPT4), ("E0110", cpb.CODE_TYPE_HCPCS)):
+        req = _with_procedure(code, code_type)
+        req.check_id = check_id
+        reply = await estimates.estimate(req)
+        assert len(reply.estimates) == 1
+
+
+async def test_per_provider_not_found_carries_error_info(estimates: EstimateClient) -> None:
+    """EX-07 (pharmacy 88: nothing in network): NOT_FOUND with the ErrorInfo `Estimate` gives a provider that no
+    benefit fits (reason NO_MATCHING_BENEFIT, domain costestimator.v1, metadata provider_id)."""
+    example = next(e for e in EXAMPLES if e.name == "EX-07")
+    example = replace(example, providers=(*example.providers, Provider("q", "in", Decimal("10.00"))),
+                      expect=example.expect * 2)
+    check_id = await estimates.stored_check(example.source)
+    reply = await estimates.estimate(request_for(example, check_id=check_id))
+    assert [e.estimate.provider_id for e in reply.estimates] == ["p", "q"]
+    for item in reply.estimates:
+        status = item.estimate.status
+        assert status.code == code_pb2.NOT_FOUND and status.message
+        infos = [d for d in status.details if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)]
+        assert len(infos) == 1
+        info = error_details_pb2.ErrorInfo()
+        infos[0].Unpack(info)
+        assert (info.reason, info.domain) == ("NO_MATCHING_BENEFIT", "costestimator.v1")
+        assert dict(info.metadata) == {"provider_id": item.estimate.provider_id}
