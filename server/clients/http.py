@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,9 +18,36 @@ import aiohttp
 
 from .errors import UpstreamUnavailable
 
-__all__ = ["HttpPool", "UpstreamConfig", "UpstreamSession", "build_ssl", "read_body"]
+__all__ = ["HttpPool", "RetryWaits", "UpstreamConfig", "UpstreamSession", "build_ssl", "read_body"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryWaits:
+    """A fixed wait schedule for one kind of retried failure, when the upstream's policy spells the waits out.
+
+    `statuses`: the HTTP statuses of this kind; `no_status`: also failures without one (attempt timeouts,
+    connection errors). Within one call, the n-th failure of this kind waits `waits[n-1]` before the next
+    attempt (the last wait repeats if attempts outlast the schedule). Waits are exact: no jitter is added.
+    """
+
+    waits: tuple[float, ...]
+    statuses: frozenset[int] = frozenset()
+    no_status: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.waits or not all(math.isfinite(w) and w >= 0 for w in self.waits):
+            raise ValueError("waits must be a non-empty tuple of finite seconds >= 0")
+        if not self.statuses and not self.no_status:
+            raise ValueError("a RetryWaits must cover some statuses or the failures without one")
+
+    def covers(self, status: int | None) -> bool:
+        return self.no_status if status is None else status in self.statuses
+
+    def wait(self, failures: int) -> float:
+        """The wait after the `failures`-th failure of this kind (1-based)."""
+        return self.waits[min(max(failures, 1), len(self.waits)) - 1]
 
 
 @dataclass(frozen=True)
@@ -28,7 +56,9 @@ class UpstreamConfig:
 
     `timeout` bounds one attempt; `total_timeout` bounds all attempts when the caller gave no
     deadline. Backoff is exponential with jitter: `backoff_multiplier * 2**(n-1) + U(0, jitter)`,
-    capped at `backoff_max`. A `Retry-After` header wins over the backoff but never past the deadline.
+    capped at `backoff_max`. `retry_waits` (empty for most upstreams) replaces the backoff with fixed
+    schedules for the failures it covers (the clearinghouse's policy). A `Retry-After` header wins over
+    both but never past the deadline.
     """
 
     name: str
@@ -41,6 +71,7 @@ class UpstreamConfig:
     backoff_multiplier: float = 0.2
     backoff_max: float = 2.0
     backoff_jitter: float = 0.2
+    retry_waits: tuple[RetryWaits, ...] = ()  # at most one schedule per status (and one for "no status")
     breaker_failure_rate: float = 0.5
     breaker_min_requests: int = 20
     breaker_window: float = 10.0
@@ -62,6 +93,16 @@ class UpstreamConfig:
             raise ValueError("timeouts, breaker_window and breaker_ttl must be > 0")
         if self.connect_limit < 1:
             raise ValueError("connect_limit must be >= 1")
+        statuses = [s for rule in self.retry_waits for s in rule.statuses]
+        if len(statuses) != len(set(statuses)) or sum(rule.no_status for rule in self.retry_waits) > 1:
+            raise ValueError("retry_waits: each status (and the failures without one) may have one schedule only")
+
+    def retry_waits_for(self, status: int | None) -> RetryWaits | None:
+        """The fixed schedule of a failure with this HTTP status (None: a timeout or connection error), if any."""
+        for rule in self.retry_waits:
+            if rule.covers(status):
+                return rule
+        return None
 
     def url(self, path: str) -> str:
         return self.base_url.rstrip("/") + "/" + path.lstrip("/")

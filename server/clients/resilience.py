@@ -8,7 +8,9 @@ One call = one request = up to `attempts` attempts, bounded by the time left. Ru
   (the first, failed attempt is replayed into it as attempt 1, so waits, `Retry-After` and stops are tenacity's).
 * Retried: `TransientUpstreamError` (HTTP 408/429/500/502/503/504 raised by clients), timeouts of an
   attempt and connection errors. Never retried: member not found, other 4xx, TLS failures,
-  malformed bodies, an open breaker. `Retry-After` (seconds or HTTP date) replaces the backoff.
+  malformed bodies, an open breaker. Waits: exponential backoff with jitter, or, for the failures an
+  upstream's `retry_waits` covers (the clearinghouse's policy), that fixed schedule, counted per kind of
+  failure within the call. `Retry-After` (seconds or HTTP date) replaces either. Every wait is bounded as above.
 * Connection slots: each attempt first takes one of `connect_limit` slots of its upstream (the size of the
   aiohttp pool), waiting at most until the deadline. A slot that never comes is our own capacity, not the
   upstream's failure: `UpstreamDeadlineExceeded` (caller's deadline) or `LocalPoolExhausted` (our budget),
@@ -53,7 +55,7 @@ from .errors import (
     UpstreamError,
     UpstreamUnavailable,
 )
-from .http import UpstreamConfig
+from .http import RetryWaits, UpstreamConfig
 
 __all__ = [
     "RETRYABLE_STATUSES",
@@ -347,11 +349,21 @@ class Resilience:
         backoff = wait_exponential_jitter(
             multiplier=config.backoff_multiplier, max=config.backoff_max, jitter=config.backoff_jitter
         )
+        # Failures so far per fixed schedule (tenacity computes one wait per failed attempt, the replayed first
+        # one included), so that e.g. the second 5xx waits the schedule's second wait even after a 429.
+        failures: dict[RetryWaits, int] = {}
 
         def wait(rs: RetryCallState) -> float:
             exc = rs.outcome.exception() if rs.outcome is not None else None
-            if isinstance(exc, TransientUpstreamError) and exc.retry_after is not None:
+            if not isinstance(exc, TransientUpstreamError):
+                return float(backoff(rs))  # not reached: only TransientUpstreamError is retried
+            schedule = config.retry_waits_for(exc.status) if config.retry_waits else None
+            if schedule is not None:
+                failures[schedule] = failures.get(schedule, 0) + 1
+            if exc.retry_after is not None:
                 return exc.retry_after
+            if schedule is not None:
+                return schedule.wait(failures[schedule])
             return float(backoff(rs))
 
         def before_sleep(rs: RetryCallState) -> None:

@@ -6,8 +6,10 @@ Status mapping (one place):
   401/403  → UpstreamAuthError (one operator log line, never the key)
   404      → UpstreamNotFound (wrong URL)
   408/429/5xx, timeouts, connection errors → TransientUpstreamError, retried by the resilience layer
-             (backoff or Retry-After, within the deadline, breaker "stedi"). 429 gets up to `attempts` tries
-             (spec §3.3: five); 5xx and connection errors at most `max_unavailable_attempts` (three).
+             (within the deadline, breaker "stedi"). 429 gets up to `attempts` tries (spec §3.3: five);
+             5xx and connection errors at most `max_unavailable_attempts` (three). The waits between them
+             are spec §3.3's, `STEDI_RETRY_WAITS`, when the upstream's config carries them (the composition
+             root sets them); a `Retry-After` header wins.
   anything else, or a body that is not a JSON object → UpstreamUnavailable
 Breakers: the clearinghouse breaker "stedi" counts one outcome per call (5xx, timeouts, connection errors);
 each payer has its own breaker "stedi-payer:<payer id>" fed by the AAA codes of the answers: 42/80 ("payer
@@ -31,11 +33,19 @@ import orjson
 
 from .breaker import Breaker, Outcome
 from .errors import UpstreamAuthError, UpstreamDeadlineExceeded, UpstreamNotFound, UpstreamUnavailable
-from .http import UpstreamSession, read_body
+from .http import RetryWaits, UpstreamSession, read_body
 from .models import parse_json
 from .resilience import RETRYABLE_STATUSES, Deadline, Resilience, TransientUpstreamError, parse_retry_after
 
-__all__ = ["ELIGIBILITY_PATH", "STEDI_UPSTREAM", "HttpTry", "StediAnswer", "StediClient", "eligibility_url"]
+__all__ = [
+    "ELIGIBILITY_PATH",
+    "STEDI_RETRY_WAITS",
+    "STEDI_UPSTREAM",
+    "HttpTry",
+    "StediAnswer",
+    "StediClient",
+    "eligibility_url",
+]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +55,18 @@ ANSWER_STATUSES: Final = frozenset({200, 400})
 PAYER_UNABLE_TO_RESPOND: Final = frozenset({"42", "80"})
 PAYER_CIRCUIT_PREFIX: Final = "stedi-payer:"
 MAX_PAYER_CIRCUITS: Final = 1000
+# Spec §3.3 "Our policy": the waits before the retries of a failed HTTP exchange.
+# * 429: 0 s, 0.5 s, 1 s, 2 s, 4 s (Stedi: retry throttling right away). The budget is five attempts (the
+#   config's `attempts`), so only the first four waits are reached; the fifth is kept as the spec lists it.
+# * 500/503/504, connection errors and our attempt timeout: 1 s, then 4 s (three attempts,
+#   `max_unavailable_attempts`). 408 and 502 are not in the spec's table; this client retries them under the same
+#   cap of three, so they wait the same (never sooner than the spec allows for a server-side failure).
+# No jitter: the spec's waits are exact, and throttled retries cannot add load beyond the account's limit, since a
+# call keeps its concurrency slot across its retries.
+STEDI_RETRY_WAITS: Final = (
+    RetryWaits((0.0, 0.5, 1.0, 2.0, 4.0), statuses=frozenset({429})),
+    RetryWaits((1.0, 4.0), statuses=frozenset({408, 500, 502, 503, 504}), no_status=True),
+)
 
 
 def eligibility_url(configured: str) -> str:

@@ -26,8 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.api.eligibility_servicer import EligibilityServicer
 from server.api.observability import ServiceMetrics
-from server.clients.http import UpstreamSession
-from server.clients.stedi import STEDI_UPSTREAM, StediClient, eligibility_url
+from server.clients.http import UpstreamConfig, UpstreamSession
+from server.clients.stedi import STEDI_RETRY_WAITS, STEDI_UPSTREAM, StediClient, eligibility_url
 from server.compose.shared import Resources
 from server.sandbox.stedi import StediSandboxConfig, create_stedi_app
 from server.settings import Settings, SettingsError
@@ -64,7 +64,9 @@ log = logging.getLogger(__name__)
 
 PAGE_TOKEN_SECRET_FILE: Final = "page-token-secret"
 # HTTP-level tries per call: 429 five times (spec §3.3); 5xx/connection errors stop after three (client rule).
+# The waits between them are the spec's too (`STEDI_RETRY_WAITS`), not the payers' generic backoff.
 STEDI_HTTP_ATTEMPTS: Final = 5
+STEDI_BREAKER_WINDOW_SECONDS: Final = 60.0  # the clearinghouse breaker's window at least (see stedi_upstream_config)
 HEALTH_SERVICE: Final = eligibility_service_pb2.DESCRIPTOR.services_by_name["EligibilityService"].full_name
 MONITOR_INTERVAL_SECONDS: Final = 1.0
 BACKLOG_SAMPLE_SECONDS: Final = 5.0  # PENDING gauge and worker lag (metrics)
@@ -166,6 +168,24 @@ async def _start_stedi_sandbox(resources: Resources) -> tuple[str, str]:
     return url, key
 
 
+def stedi_upstream_config(resources: Resources, base_url: str) -> UpstreamConfig:
+    """The clearinghouse upstream: spec §1.1's attempt timeout, §3.3's attempts and waits, the settings' pool."""
+    s = resources.settings
+    return resources.upstream_config(
+        STEDI_UPSTREAM,
+        base_url,
+        routes=(eligibility_url(base_url),),
+        timeout=STEDI_ATTEMPT_TIMEOUT,
+        total_timeout=max(STEDI_ATTEMPT_TIMEOUT, s.eligibility_retry_budget_seconds),
+        attempts=STEDI_HTTP_ATTEMPTS,
+        retry_waits=STEDI_RETRY_WAITS,
+        connect_limit=max(s.stedi_concurrency, 1),
+        # Under those waits a failing call lasts 5 s or more: in a 10 s window at most 2 x concurrency calls could
+        # fail, fewer than the breaker's minimum, and the circuit would never open. A longer window lets it.
+        breaker_window=max(s.breaker_window_seconds, STEDI_BREAKER_WINDOW_SECONDS),
+    )
+
+
 async def build_eligibility(resources: Resources) -> Eligibility:
     s = resources.settings
     exit_stack = resources.exit
@@ -206,16 +226,7 @@ async def build_eligibility(resources: Resources) -> Eligibility:
         assert s.stedi_url is not None and s.stedi_api_key is not None  # settings enforce both or neither
         base_url, api_key = s.stedi_url, s.stedi_api_key.get_secret_value()
         log.info("eligibility clearinghouse: %s", base_url)
-    config = resources.upstream_config(
-        STEDI_UPSTREAM,
-        base_url,
-        routes=(eligibility_url(base_url),),
-        timeout=STEDI_ATTEMPT_TIMEOUT,
-        total_timeout=max(STEDI_ATTEMPT_TIMEOUT, s.eligibility_retry_budget_seconds),
-        attempts=STEDI_HTTP_ATTEMPTS,
-        connect_limit=max(s.stedi_concurrency, 1),
-    )
-    session = UpstreamSession(config)
+    session = UpstreamSession(stedi_upstream_config(resources, base_url))
     await session.start()
     exit_stack.push_async_callback(session.close)
     client = StediClient(session, resources.resilience, api_key, concurrency=s.stedi_concurrency)

@@ -1,4 +1,4 @@
-"""Fixtures for the upstream-client tests: a real payer stand-in on loopback and real clients."""
+"""Fixtures for the upstream-client tests: real payer and Stedi stand-ins on loopback and real clients."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from server.clients import PayerClients, PayerClientsConfig
+from server.sandbox.faults import FaultPlan
 from server.sandbox.payer import PayerSandboxConfig, RunningSandbox, start_payer_sandbox
+from server.sandbox.stedi import StediSandboxConfig, create_stedi_app
 from tests.clients.payer_client_helpers import MakeClients, payer_config
 
 
@@ -51,3 +54,19 @@ async def clients(make_clients: MakeClients) -> PayerClients:
     return await make_clients()
 
 
+STEDI_KEY = "test_stedi_key"  # the API key the Stedi stand-in of `stedi_url` accepts
+
+
+@pytest_asyncio.fixture
+async def stedi_url(plan: FaultPlan) -> AsyncIterator[str]:
+    """The Stedi stand-in on a loopback port, accepting `STEDI_KEY`, faulted by the test module's `plan`."""
+    app = create_stedi_app(StediSandboxConfig(api_keys=frozenset({STEDI_KEY})), faults=plan)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()

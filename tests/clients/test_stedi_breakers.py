@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from server.clients import CircuitOpen, Deadline, Resilience, UpstreamAuthError, UpstreamConfig, UpstreamUnavailable
 from server.clients.http import UpstreamSession
 from server.clients.stedi import HttpTry, StediClient
 from server.sandbox.faults import FaultPlan
-from server.sandbox.stedi import ELIGIBILITY_PATH, StediSandboxConfig, create_stedi_app
+from server.sandbox.stedi import ELIGIBILITY_PATH
+from tests.clients.conftest import STEDI_KEY
 
-KEY = "test_breaker_key"
+KEY = STEDI_KEY
 MakeStedi = Callable[..., Awaitable[StediClient]]
 
 
@@ -40,20 +40,6 @@ HEALTHY = check_body("SBX100001", "Alex", "Rivera", "19850412")
 @pytest.fixture
 def plan() -> FaultPlan:
     return FaultPlan()
-
-
-@pytest_asyncio.fixture
-async def stedi_url(plan: FaultPlan) -> AsyncIterator[str]:
-    app = create_stedi_app(StediSandboxConfig(api_keys=frozenset({KEY})), faults=plan)
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
 
 
 @pytest_asyncio.fixture

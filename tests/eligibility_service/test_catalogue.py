@@ -206,10 +206,21 @@ async def test_429_then_answer_is_verified(client: Client, stedi: StediStandIn) 
     assert seen(stedi) == 3
 
 
-async def test_15_unavailable_is_failed_and_unavailable(client: Client, stedi: StediStandIn) -> None:
-    exc = await client.check_error(inquiry(*UNAVAILABLE))
-    await assert_failed(client, exc, "STEDI_UNAVAILABLE (HTTP 503)", attempts=3)
+async def test_15_unavailable_is_failed_and_unavailable(make_app: MakeApp, stedi: StediStandIn) -> None:
+    app = await make_app(eligibility_retry_budget_seconds=6)  # room for three tries and the waits (1 s, 4 s)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+        client = Client(channel, app.dev_token or "")
+        exc = await client.check_error(inquiry(*UNAVAILABLE))
+        await assert_failed(client, exc, "STEDI_UNAVAILABLE (HTTP 503)", attempts=3)
     assert seen(stedi) == 3
+
+
+async def test_unavailable_beyond_the_budget_stops_before_the_wait_that_no_longer_fits(
+    client: Client, stedi: StediStandIn
+) -> None:
+    exc = await client.check_error(inquiry(*UNAVAILABLE))  # budget 1.5 s: try, wait 1 s, try; 4 s no longer fits
+    await assert_failed(client, exc, "STEDI_UNAVAILABLE (HTTP 503)", attempts=2)
+    assert seen(stedi) == 2
 
 
 async def test_malformed_answer_is_failed_not_retried_as_an_answer(client: Client, stedi: StediStandIn) -> None:

@@ -3,7 +3,9 @@
 A submitted check waits for the breaker within its retry budget instead of failing at once; a synchronous check
 ends FAILED (stored) and its error IS a `CircuitOpen` carrying `retry_after` (→ UNAVAILABLE with RetryInfo).
 Members SBX503001 answer 503 and open the breaker; the loop below keeps sending them until a check is refused
-by the open breaker, so it does not depend on the breaker's exact threshold.
+by the open breaker, so it does not depend on the breaker's exact threshold. The tests lower its minimum of
+requests to 3: under the clearinghouse's waits (1 s, 4 s) each failing check lasts its whole budget, and twenty of
+them would take most of a minute.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ async def _open_the_breaker(client: Client, rounds: int = 10) -> None:
 
 
 async def test_a_submitted_check_waits_for_an_open_breaker_and_ends_verified(make_app: MakeApp) -> None:
-    app = await make_app(breaker_ttl_seconds=3, eligibility_retry_budget_seconds=30)
+    app = await make_app(breaker_ttl_seconds=3, eligibility_retry_budget_seconds=30, breaker_min_requests=3)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
         client = _client(app, channel)
         await _open_the_breaker(client)  # just opened: it stays open for about 3 s more
@@ -54,7 +56,7 @@ async def test_a_submitted_check_waits_for_an_open_breaker_and_ends_verified(mak
 
 
 async def test_a_submitted_check_fails_only_when_the_budget_is_spent(make_app: MakeApp) -> None:
-    app = await make_app(breaker_ttl_seconds=60, eligibility_retry_budget_seconds=1.5)
+    app = await make_app(breaker_ttl_seconds=60, eligibility_retry_budget_seconds=1.5, breaker_min_requests=3)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
         client = _client(app, channel)
         await _open_the_breaker(client)
@@ -66,7 +68,7 @@ async def test_a_submitted_check_fails_only_when_the_budget_is_spent(make_app: M
 
 
 async def test_a_synchronous_check_ends_failed_with_a_circuit_open_error(make_app: MakeApp, tenant: str) -> None:
-    app = await make_app(breaker_ttl_seconds=60)
+    app = await make_app(breaker_ttl_seconds=60, breaker_min_requests=3)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
         client = _client(app, channel)
         await _open_the_breaker(client)

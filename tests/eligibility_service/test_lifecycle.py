@@ -327,7 +327,8 @@ async def test_a_cancelled_watch_leaves_the_check_running(client: Client, stedi:
 
 
 async def test_unreachable_clearinghouse_is_failed_after_three_tries(make_app: MakeApp) -> None:
-    app = await make_app(stedi_url="http://127.0.0.1:1")  # nothing listens on port 1
+    # nothing listens on port 1; the budget has room for three tries and their waits (1 s, 4 s)
+    app = await make_app(stedi_url="http://127.0.0.1:1", eligibility_retry_budget_seconds=6)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
         client = client_for(app, channel)
         exc = await client.check_error(inquiry(*RIVERA))
