@@ -160,6 +160,26 @@ async def test_identical_calls_in_flight_make_one_upstream_call(start_app: Calla
     assert calls(app)["accumulators"] == 11  # per request, never shared
 
 
+async def test_a_caller_leaving_a_shared_call_at_its_deadline_leaves_it_running_for_the_others(
+    start_app: Callable[..., Any]
+) -> None:
+    """The first caller's short deadline belongs to that caller: the shared benefit call goes on, and a caller who
+    joined it with more time gets the answer, not someone else's DEADLINE_EXCEEDED."""
+    app = await start_app(sandbox_latency_ms=400)
+    await estimate(app, auth(app), request(code="80053"))  # token fetched, connections warm; another key
+    before = calls(app)[BENEFITS]
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as ch:
+        stub = estimate_service_pb2_grpc.EstimateServiceStub(ch)
+        hurried = asyncio.ensure_future(stub.Estimate(request(), metadata=auth(app), timeout=0.15))
+        await asyncio.sleep(0.05)  # the hurried caller started the shared call; the patient one joins it
+        patient = await stub.Estimate(request(), metadata=auth(app), timeout=10)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await hurried
+    assert err.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert patient.estimates[0].status.code == code_pb2.OK, patient.estimates[0].status
+    assert calls(app)[BENEFITS] - before == 1  # one call, shared
+
+
 async def test_get_benefit_shares_the_cache(start_app: Callable[..., Any]) -> None:
     app = await start_app()
     service = bpb.ServiceInfo(service_code=cpb.ServiceCode(code="99214", code_type=cpb.CODE_TYPE_CPT4))

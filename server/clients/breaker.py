@@ -366,5 +366,9 @@ class BreakerRegistry:
     def find(self, name: str) -> Breaker | None:
         return self._breakers.get(name)
 
+    def forget(self, name: str) -> None:
+        """Drop a breaker (its window of outcomes with it); the next `get` of that name starts a fresh one."""
+        self._breakers.pop(name, None)
+
     def names(self) -> list[str]:
         return list(self._breakers)

@@ -15,6 +15,7 @@ __all__ = [
     "CircuitOpen",
     "LocalPoolExhausted",
     "MemberNotFound",
+    "ToldToWait",
     "UpstreamAuthError",
     "UpstreamDeadlineExceeded",
     "UpstreamError",
@@ -57,6 +58,18 @@ class UpstreamUnavailable(UpstreamError):
         super().__init__(upstream, f"{upstream} unavailable: {reason}")
         self.detail = reason
         self.retry_after = retry_after  # the upstream's Retry-After (seconds) when it sent one
+
+
+class ToldToWait(UpstreamUnavailable):
+    """The upstream answered "retry after N seconds", and N ends past the deadline: we stopped without waiting.
+
+    Not the deadline running out (→ UNAVAILABLE with `retry_after` as RetryInfo); a caller with a longer budget,
+    like the eligibility worker, comes back after `retry_after` instead of calling again at once."""
+
+    retry_after: float
+
+    def __init__(self, upstream: str, reason: str, *, retry_after: float) -> None:
+        super().__init__(upstream, reason, retry_after=retry_after)
 
 
 class CircuitOpen(UpstreamUnavailable):
@@ -177,7 +190,7 @@ def safe_upstream_message(body: bytes, status: int) -> str:
     parsed: Any
     try:
         parsed = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deeply: nothing to show either
         parsed = None
     parts: list[str] = []
     if isinstance(parsed, dict):

@@ -51,9 +51,16 @@ _DECODER = msgspec.json.Decoder(float_hook=Decimal)
 it parses about twice as fast as `json.loads(parse_float=Decimal)`. Its DecodeError is a ValueError."""
 
 
+class TooDeep(ValueError):
+    """A body nested deeper than the parser goes: malformed, like any other body we cannot read."""
+
+
 def parse_json(body: bytes | str) -> Any:
     """Parse JSON with every non-integer number as an exact Decimal (never a float); malformed → ValueError."""
-    return _DECODER.decode(body)
+    try:
+        return _DECODER.decode(body)
+    except RecursionError:  # msgspec stops at about 1,000 levels (a 2 kB body can reach them)
+        raise TooDeep("JSON nested too deeply") from None
 
 
 def _to_money(value: Any) -> Decimal | None:
@@ -379,13 +386,19 @@ def decode(body: bytes | str, kind: type[A]) -> A:
     decoder = _DECODERS.get(kind)
     if decoder is None:
         decoder = _DECODERS[kind] = msgspec.json.Decoder(kind, float_hook=Decimal)
-    answer: A = decoder.decode(body)
+    try:
+        answer: A = decoder.decode(body)
+    except RecursionError:
+        raise TooDeep("JSON nested too deeply") from None
     return answer
 
 
 def convert(data: Any, kind: type[A]) -> A:
     """Already parsed JSON (e.g. from `parse_json`) as `kind`, under the same rules as `decode`."""
-    return msgspec.convert(data, kind)
+    try:
+        return msgspec.convert(data, kind)
+    except RecursionError:
+        raise TooDeep("JSON nested too deeply") from None
 
 
 def encode(answer: _Answer) -> bytes:

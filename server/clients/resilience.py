@@ -51,6 +51,7 @@ from .breaker import Breaker, BreakerPolicy, BreakerRegistry, CircuitState, Outc
 from .errors import (
     CircuitOpen,
     LocalPoolExhausted,
+    ToldToWait,
     UpstreamDeadlineExceeded,
     UpstreamError,
     UpstreamUnavailable,
@@ -73,6 +74,8 @@ T = TypeVar("T")
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # Never start an attempt with less time than this left: it could not finish anyway.
 MIN_ATTEMPT_SECONDS = 0.01
+# An attempt the deadline left at least this share of its timeout counts, when unanswered, as the upstream's timeout.
+FULL_ATTEMPT_SHARE = 0.9
 _STATE_VALUE: dict[str, int] = {"closed": 0, "half-open": 1, "open": 2}
 
 
@@ -259,6 +262,14 @@ class Resilience:
         """A breaker of its own (e.g. one payer behind the clearinghouse) with `config`'s policy."""
         return self.breakers.get(circuit, breaker_policy(config), upstream=config.name)
 
+    def forget_breaker(self, circuit: str) -> None:
+        """Drop a breaker made by `breaker` and its state gauge (a bounded set of circuits making room)."""
+        self.breakers.forget(circuit)
+        try:
+            self.metrics.circuit_state.remove(circuit)
+        except KeyError:
+            pass  # never changed state: no gauge child
+
     # ---- breaker state -----------------------------------------------------------------------
 
     def _on_change(self, name: str, state: CircuitState) -> None:
@@ -389,11 +400,17 @@ class Resilience:
                     return await self._attempt(up, attempt, effective, caller_bound, number, flags)
         except TransientUpstreamError as exc:
             if number < config.attempts:
+                if exc.retry_after is not None:
+                    # The upstream said when to come back, and that is past the deadline: its answer, not ours
+                    # running out (UNAVAILABLE with the time to wait, which the caller's RetryInfo carries).
+                    raise ToldToWait(name, f"{exc.reason}; it asks to retry in {exc.retry_after:g}s, past the "
+                                           "deadline", retry_after=exc.retry_after) from exc
                 # Stopped early: the next wait would have ended past the budget.
                 raise self._out_of_time(
                     name, caller_bound, f"{exc.reason}; the next retry would pass the deadline"
                 ) from exc
-            raise UpstreamUnavailable(name, f"{exc.reason} (after {number} attempts)") from exc
+            raise UpstreamUnavailable(name, f"{exc.reason} (after {number} attempts)",
+                                      retry_after=exc.retry_after) from exc
         raise AssertionError("unreachable: tenacity either returned or raised")  # pragma: no cover
 
     @staticmethod
@@ -450,9 +467,13 @@ class Resilience:
                 outcome = "deadline"
                 raise self._out_of_time(name, caller_bound, "no time left after waiting for a connection")
             attempt_timeout = min(cfg.timeout, remaining)
-            cut_by_budget = remaining < cfg.timeout
+            # The deadline, not the upstream, ended the attempt only if it took a real share of the attempt's time:
+            # an attempt given (nearly) its whole timeout and still unanswered is the upstream's failure, even when
+            # the deadline happens to fall there too (the clearinghouse worker's step is capped at that timeout).
+            cut_by_budget = remaining < cfg.timeout * FULL_ATTEMPT_SHARE
+            timer = asyncio.timeout(attempt_timeout)
             try:
-                async with asyncio.timeout(attempt_timeout):
+                async with timer:
                     return await fn()
             except TransientUpstreamError as exc:
                 outcome = "retryable_status" if exc.status is not None else "transient"
@@ -464,12 +485,16 @@ class Resilience:
                     name, f"TLS handshake failed, certificate not trusted or invalid ({type(exc).__name__})"
                 ) from exc
             except TimeoutError as exc:
+                if not timer.expired():  # aiohttp's own timer (the TCP connect): the upstream's, never the deadline
+                    outcome = "connection_error"
+                    flags.upstream_failed = True
+                    raise TransientUpstreamError(f"connection error ({type(exc).__name__})") from exc
                 if cut_by_budget:
                     outcome = "deadline"
                     raise self._out_of_time(name, caller_bound, f"attempt {number} cut short") from exc
                 outcome = "timeout"
                 flags.upstream_failed = True
-                raise TransientUpstreamError(f"no answer within {cfg.timeout:g}s") from exc
+                raise TransientUpstreamError(f"no answer within {attempt_timeout:g}s") from exc
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
                 outcome = "connection_error"
                 flags.upstream_failed = True

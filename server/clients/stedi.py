@@ -22,6 +22,7 @@ Only the check id, traceId, HTTP status and AAA codes are ever logged: bodies ca
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -152,7 +153,7 @@ class StediClient:
         self._slots = asyncio.Semaphore(concurrency)
         self._max_unavailable = max_unavailable_attempts
         self._url = eligibility_url(session.config.base_url)
-        self._payers: dict[str, Breaker] = {}
+        self._payers: collections.OrderedDict[str, Breaker] = collections.OrderedDict()  # least recent first
         resilience.register(session.config)
 
     def __repr__(self) -> str:
@@ -192,11 +193,23 @@ class StediClient:
             return None
         breakers = self._payers
         breaker = breakers.get(payer_id)
-        if breaker is None:
-            if len(breakers) >= MAX_PAYER_CIRCUITS:
-                return None  # bounded memory and metric labels; the clearinghouse breaker still applies
-            breaker = breakers[payer_id] = self._resilience.breaker(PAYER_CIRCUIT_PREFIX + payer_id, self._http.config)
+        if breaker is not None:
+            breakers.move_to_end(payer_id)  # recently used: the last to make room
+            return breaker
+        if len(breakers) >= MAX_PAYER_CIRCUITS and not self._make_room():
+            return None  # every circuit kept is open or probing: the clearinghouse breaker still applies
+        breaker = breakers[payer_id] = self._resilience.breaker(PAYER_CIRCUIT_PREFIX + payer_id, self._http.config)
         return breaker
+
+    def _make_room(self) -> bool:
+        """Forget the least recently used payer circuit that is closed: memory and metric labels stay bounded,
+        and a flood of made-up payer ids cannot leave real payers without a breaker. Open ones are kept."""
+        for payer_id, breaker in self._payers.items():
+            if breaker.state == "closed":
+                del self._payers[payer_id]
+                self._resilience.forget_breaker(PAYER_CIRCUIT_PREFIX + payer_id)
+                return True
+        return False
 
     async def _check(self, payload: bytes, tries: list[HttpTry], deadline: Deadline) -> StediAnswer:
         if self._slots.locked():

@@ -116,8 +116,8 @@ class TokenProvider:
         now = time.monotonic()
         tok = self._current
         if tok is not None and now < tok.expires_at:
-            if now >= tok.refresh_at:
-                self._start_fetch()  # refresh in the background, keep serving the current one
+            if now >= tok.refresh_at and (self._failed is None or now >= self._failed[0]):
+                self._start_fetch()  # refresh in the background (not again within a failure's backoff)
             return tok
         failed = self._failed
         if failed is not None and self._inflight is None:
@@ -178,8 +178,9 @@ class TokenProvider:
     async def _fetch(self) -> AccessToken:
         self.fetch_count += 1
         cfg = self._http.config
-        deadline = Deadline.after(cfg.total_timeout)
-        token = await self._resilience.call(cfg, self._fetch_once, deadline)
+        # No caller's deadline: the fetch is shared, each waiter bounds its own wait (`get`). The resilience layer
+        # bounds it by the upstream's own budget, whose end is the upstream's failure (UNAVAILABLE), not a caller's.
+        token = await self._resilience.call(cfg, self._fetch_once, Deadline(None))
         self._current = token
         return token
 

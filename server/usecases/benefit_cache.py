@@ -118,7 +118,10 @@ class BenefitCache:
     async def _join(self, key: str, request: BenefitRequestModel, timeout: float | None) -> BenefitResponseModel:
         flight = self._flights.get(key)
         if flight is None:
-            flight = _Flight(asyncio.ensure_future(self._fetch(key, request, timeout)))
+            # The shared call carries no caller's deadline: each waiter bounds its own wait below, and the call
+            # stops when the last one leaves. Bound by the first caller's, it would fail a later caller with more
+            # time left (DEADLINE_EXCEEDED on someone else's clock); left alone, it has the upstream's own budget.
+            flight = _Flight(asyncio.ensure_future(self._fetch(key, request)))
             self._flights[key] = flight
             flight.task.add_done_callback(functools.partial(self._landed, key, flight))
         flight.waiters += 1
@@ -145,8 +148,8 @@ class BenefitCache:
         if not flight.task.cancelled():
             flight.task.exception()  # retrieved: callers who left early must not leave it "never retrieved"
 
-    async def _fetch(self, key: str, request: BenefitRequestModel, timeout: float | None) -> BenefitResponseModel:
-        answer = await self._client.get_benefits(request, timeout=timeout)
+    async def _fetch(self, key: str, request: BenefitRequestModel) -> BenefitResponseModel:
+        answer = await self._client.get_benefits(request, timeout=None)
         if self._store is not None and self._clock() >= self._store_down_until:
             try:
                 await self._store.put(key, answer)

@@ -43,6 +43,7 @@ import orjson
 
 from server.clients.errors import (
     CircuitOpen,
+    ToldToWait,
     UpstreamAuthError,
     UpstreamDeadlineExceeded,
     UpstreamError,
@@ -358,6 +359,13 @@ def circuit_open(step: Step) -> CircuitOpen | None:
     """The open breaker that stopped this step, if that is what happened."""
     if isinstance(step, Finished) and isinstance(step.error, CircuitOpen):
         return step.error
+    return None
+
+
+def told_to_wait(step: Step) -> float | None:
+    """Seconds the clearinghouse asked us to wait (Retry-After) when that is what ended this step early."""
+    if isinstance(step, Finished) and isinstance(step.error, ToldToWait):
+        return step.error.retry_after
     return None
 
 

@@ -41,6 +41,7 @@ from .eligibility import (
     RetryLater,
     Tries,
     circuit_open,
+    told_to_wait,
 )
 
 log = logging.getLogger(__name__)
@@ -250,6 +251,11 @@ class EligibilityWorker:
             log.info("eligibility check %s: clearinghouse circuit %s open, retrying in %.1fs", record.id,
                      breaker.circuit, wait)
             await self._reschedule(record, wait, step.tries)
+            return
+        elif (asked := told_to_wait(step)) is not None and (budget.remaining() or 0.0) > asked:
+            # A Retry-After longer than this step's deadline, within the check's budget: come back then, not at once.
+            log.info("eligibility check %s: the clearinghouse asks to retry in %.1fs", record.id, asked)
+            await self._reschedule(record, asked, step.tries)
             return
         assert isinstance(step, Finished)
         await runner.finish(record, step)

@@ -15,6 +15,7 @@ from server.clients import (
     TokenConfig,
     UpstreamAuthError,
     UpstreamDeadlineExceeded,
+    UpstreamUnavailable,
 )
 from server.clients.resilience import Deadline
 from server.sandbox.faults import Fault
@@ -177,3 +178,31 @@ async def test_after_the_failure_backoff_a_new_fetch_is_tried(
     await asyncio.sleep(0.25)
     await clients.benefits.get_benefits(benefit_request(), timeout=5)  # the endpoint works again
     assert sandbox.calls["token"] == 2
+
+
+async def test_a_hung_token_endpoint_is_the_upstreams_failure_not_a_callers_deadline(
+    make_clients: MakeClients, sandbox: RunningSandbox
+) -> None:
+    """The shared fetch has no caller's deadline: when the endpoint outlasts the upstream's own budget, waiters
+    without a deadline of their own get UNAVAILABLE (the upstream failed), never DEADLINE_EXCEEDED."""
+    clients = await make_clients(**{"payer-oauth": {"timeout": 0.2, "total_timeout": 0.5}})
+    sandbox.faults.set_latency(5, TOKEN)
+    with pytest.raises(UpstreamUnavailable) as err:
+        await clients.tokens.get()
+    assert not isinstance(err.value, UpstreamDeadlineExceeded)
+
+
+async def test_a_failed_background_refresh_is_not_retried_on_every_call_within_the_backoff(
+    make_clients: MakeClients, short_token_sandbox: RunningSandbox
+) -> None:
+    """Inside the refresh window the current token is served; a refresh the endpoint refused is tried again only
+    after the failure backoff, not on each of the calls meanwhile."""
+    clients = await make_clients(payer_config(short_token_sandbox, token={"refresh_margin": 60,
+                                                                          "failure_backoff": 30.0}))
+    first = await clients.tokens.get()
+    await asyncio.sleep(0.35)  # past refresh_at (half the 0.6 s lifetime), before it expires
+    short_token_sandbox.faults.fail_next(TOKEN, 400, count=100)
+    for _ in range(20):
+        assert await clients.tokens.get() is first  # still valid: served
+        await asyncio.sleep(0.005)
+    assert short_token_sandbox.calls["token"] == 2  # the first fetch and one refused refresh

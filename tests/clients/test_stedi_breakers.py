@@ -17,6 +17,7 @@ from server.clients import CircuitOpen, Deadline, Resilience, UpstreamAuthError,
 from server.clients.http import UpstreamSession
 from server.clients.stedi import HttpTry, StediClient
 from server.sandbox.faults import FaultPlan
+from server.clients import stedi as stedi_module
 from server.sandbox.stedi import ELIGIBILITY_PATH
 from tests.clients.conftest import STEDI_KEY
 
@@ -146,3 +147,21 @@ async def test_one_reset_mid_body_then_an_answer(make_stedi: MakeStedi, plan: Fa
     answer = await client.check(HEALTHY, deadline=Deadline.after(5), trail=trail)
     assert answer.http_status == 200
     assert [t.http_status for t in trail] == [None, 200]
+
+
+async def test_payer_circuits_are_bounded_by_forgetting_the_least_recent_closed_one(
+    make_stedi: MakeStedi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flood of made-up payer ids must not leave real payers without a breaker: at the cap, the least recently
+    used closed circuit makes room; an open one is kept (it is protecting its payer)."""
+    monkeypatch.setattr(stedi_module, "MAX_PAYER_CIRCUITS", 2)
+    client = await make_stedi()
+    for _ in range(3):
+        await client.check(check_body("SBX420001"), deadline=Deadline.after(5))  # opens stedi-payer:SBX01
+    for payer in ("NOPE1", "NOPE2", "NOPE3"):
+        await client.check(check_body("SBX100001", payer=payer), deadline=Deadline.after(5))
+        assert circuit(client, f"stedi-payer:{payer}") is not None  # each new payer gets its circuit
+    assert circuit(client, "stedi-payer:NOPE1") is None and circuit(client, "stedi-payer:NOPE2") is None
+    assert len(client._payers) == 2 and await client._resilience.state("stedi-payer:SBX01") == "open"
+    with pytest.raises(CircuitOpen):
+        await client.check(HEALTHY, deadline=Deadline.after(5))

@@ -72,11 +72,14 @@ async def test_retry_after_is_honoured(clients: PayerClients, sandbox: RunningSa
 
 
 async def test_retry_after_past_the_deadline_stops_at_once(clients: PayerClients, sandbox: RunningSandbox) -> None:
+    """The upstream said when to come back, past the caller's deadline: UNAVAILABLE with that time at once (the
+    caller's RetryInfo), not DEADLINE_EXCEEDED: the deadline has not passed, the upstream turned us away."""
     sandbox.faults.fail_next(BENEFITS, 503, retry_after="30")
     started = time.monotonic()
-    with pytest.raises(UpstreamDeadlineExceeded):
+    with pytest.raises(UpstreamUnavailable) as err:
         await clients.benefits.get_benefits(benefit_request(), timeout=2)
     assert time.monotonic() - started < 0.5
+    assert not isinstance(err.value, UpstreamDeadlineExceeded) and err.value.retry_after == 30
     assert sandbox.calls["benefits"] == 1
 
 
@@ -85,8 +88,9 @@ async def test_retry_after_past_our_own_budget_without_caller_deadline_is_unavai
 ) -> None:
     clients = await make_clients(benefits={"total_timeout": 2.0})
     sandbox.faults.fail_next(BENEFITS, 503, retry_after="30")
-    with pytest.raises(UpstreamUnavailable, match="time budget exhausted"):
+    with pytest.raises(UpstreamUnavailable, match="asks to retry in 30s") as err:
         await clients.benefits.get_benefits(benefit_request(), timeout=None)
+    assert err.value.retry_after == 30
     assert sandbox.calls["benefits"] == 1
 
 
@@ -148,6 +152,38 @@ async def test_connection_refused_is_unavailable(make_clients: MakeClients, sand
     clients = await make_clients(benefits={"base_url": dead})
     with pytest.raises(UpstreamUnavailable, match="connection error"):
         await clients.benefits.get_benefits(benefit_request(), timeout=2)
+
+
+async def test_a_connect_timeout_is_the_upstreams_failure_even_under_a_short_deadline(
+    make_clients: MakeClients, registry: CollectorRegistry
+) -> None:
+    """A host that never completes the TCP handshake: aiohttp's own connect timeout (a TimeoutError too) is a
+    connection error, retried and counted against the upstream, never taken for the caller's deadline, which
+    still had seconds left."""
+    with socket.socket() as full:
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)  # never accepted: once its queue is full, further handshakes go unanswered
+        url = f"http://127.0.0.1:{full.getsockname()[1]}"
+        fillers = []
+        for _ in range(8):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(full.getsockname())
+            fillers.append(filler)
+        try:
+            clients = await make_clients(benefits={"base_url": url, "connect_timeout": 0.2, "timeout": 5.0,
+                                                   "attempts": 2})
+            await clients.tokens.get()
+            started = time.monotonic()
+            with pytest.raises(UpstreamUnavailable, match="connection error") as err:
+                await clients.benefits.get_benefits(benefit_request(), timeout=3)  # shorter than one attempt's 5 s
+        finally:
+            for filler in fillers:
+                filler.close()
+    assert not isinstance(err.value, UpstreamDeadlineExceeded)
+    assert time.monotonic() - started < 2.5  # two connect timeouts and a backoff, not the deadline
+    attempts = "costestimator_upstream_attempts_total"
+    assert sample(registry, attempts, upstream="benefits", outcome="connection_error") == 2
 
 
 # ---- circuit breaker -------------------------------------------------------------------------------
@@ -258,6 +294,27 @@ async def test_deadline_cut_attempts_do_not_open_the_breaker(make_clients: MakeC
         with pytest.raises(UpstreamDeadlineExceeded):
             await clients.benefits.get_benefits(benefit_request(), timeout=0.05)
     assert await clients.resilience.state("benefits") == "closed"
+
+
+async def test_an_attempt_given_its_whole_timeout_is_the_upstreams_failure_though_the_deadline_ends_there(
+    make_clients: MakeClients, sandbox: RunningSandbox
+) -> None:
+    """The clearinghouse worker's step ends with the attempt's timeout (70 s both): a hang that uses all of it is
+    the upstream's failure and counts toward its breaker, unlike an attempt a short deadline cut (test above)."""
+    clients = await make_clients(benefits={**BREAKER, "timeout": 0.3})
+    await clients.tokens.get()
+    sandbox.faults.set_latency(2, BENEFITS)
+    for _ in range(3):
+        with pytest.raises(UpstreamUnavailable, match="no answer within"):
+            await clients.benefits.get_benefits(benefit_request(), timeout=0.3)
+    assert await clients.resilience.state("benefits") == "open"
+
+
+async def test_a_body_nested_too_deeply_is_malformed_not_a_crash(clients: PayerClients, sandbox: RunningSandbox) -> None:
+    """6 kB of brackets go deeper than the JSON parser: a malformed answer (UNAVAILABLE), never INTERNAL."""
+    sandbox.faults.script(BENEFITS, Fault(status=200, body=b"{\"extra\": " + b"[" * 3000 + b"]" * 3000 + b"}"))
+    with pytest.raises(UpstreamUnavailable, match="malformed body"):
+        await clients.benefits.get_benefits(benefit_request(), timeout=2)
 
 
 async def test_breaker_counts_one_outcome_per_request(make_clients: MakeClients, sandbox: RunningSandbox) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.domain.eligibility import EligibilityInquiry, Person, build_stedi_request
+from server.sandbox.faults import Fault
 from server.sandbox.stedi import ELIGIBILITY_PATH
 from server.settings import Settings
 from server.store import (
@@ -336,3 +337,23 @@ async def test_unreachable_clearinghouse_is_failed_after_three_tries(make_app: M
         (row,) = (await client.list()).checks
         assert (status_name(row.status), row.failure_reason, row.attempts) == (
             "FAILED", "STEDI_UNAVAILABLE (connection error)", 3)
+
+
+async def test_a_submitted_check_comes_back_after_a_retry_after_longer_than_its_step(
+    make_app: MakeApp, stedi: StediStandIn
+) -> None:
+    """The clearinghouse says "retry in 2 s" and the worker's step (here 1 s, in production the 70 s attempt) cannot
+    wait that long: the check is rescheduled for then, within its budget; not called again at once (which would
+    hammer a throttling clearinghouse), nor failed while its budget lasts."""
+    app = await make_app(eligibility_retry_budget_seconds=20, worker_poll_seconds=0.05)
+    assert app.eligibility is not None and app.eligibility.worker is not None
+    app.eligibility.worker._attempt_seconds = 1.0  # one step's deadline; the lease stays as it was
+    stedi.faults.script(ELIGIBILITY_PATH, Fault(status=503, retry_after="2"))
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+        client = client_for(app, channel)
+        submitted = await client.submit(inquiry(*RIVERA))
+        final = (await client.watch(submitted.id, timeout=20))[-1]
+    assert status_name(final.status) == "VERIFIED", final.failure_reason
+    assert final.attempts == 2 and stedi.faults.seen[ELIGIBILITY_PATH] == 2
+    waited = final.completed_at.ToDatetime() - final.requested_at.ToDatetime()
+    assert waited.total_seconds() >= 2.0
