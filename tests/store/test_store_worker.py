@@ -198,8 +198,10 @@ async def test_withdraw_fails_untouched_checks_and_writes_absent_ones_failed(
     repo = clocked_repo
     t = new_tenant()
 
+    sent = {"tradingPartnerServiceId": "SBX01", "subscriber": {"memberId": "ZQXMEMBER4417"}}
+
     def new(check_id: str, tenant: str = t) -> NewCheck:
-        return NewCheck(tenant, check_id, "SBX01", PAYLOAD, policy_id="POL-1", patient_id="patient-7")
+        return NewCheck(tenant, check_id, "SBX01", sent, policy_id="POL-1", patient_id="patient-7")
 
     untouched = (await repo.create_pending(t, payer_id="SBX01", request_payload=PAYLOAD)).id
     attempted = (await repo.create_pending(t, payer_id="SBX01", request_payload=PAYLOAD)).id
@@ -220,7 +222,7 @@ async def test_withdraw_fails_untouched_checks_and_writes_absent_ones_failed(
     assert await repo.withdraw([new(untouched), *others], "NOT_CONFIRMED") == 0  # once
 
     written = await repo.get(t, absent)
-    assert written is not None and written.request_payload == PAYLOAD  # sealed when stored, opened when read
+    assert written is not None and written.request_payload == sent  # sealed when stored, opened when read
     assert (written.status, written.failure_reason, written.attempts, written.mode) == (
         CheckStatus.FAILED, "NOT_CONFIRMED", 0, CheckMode.SYNC)
     assert (written.payer_id, written.policy_id, written.patient_id) == ("SBX01", "POL-1", "patient-7")
@@ -228,7 +230,7 @@ async def test_withdraw_fails_untouched_checks_and_writes_absent_ones_failed(
     async with engine.connect() as conn:
         stored = (await conn.execute(text("SELECT request_payload FROM eligibility_requests WHERE id = :id"),
                                      {"id": absent})).scalar_one()
-    assert "memberId" not in str(stored) and "M1" not in str(stored)  # member data sealed, as on creation
+    assert "ZQXMEMBER4417" not in str(stored) and "memberId" not in str(stored)  # sealed, as on creation
     with pytest.raises(IntegrityError):  # the late INSERT of the withdrawn creation
         await repo.create_pending(t, payer_id="SBX01", request_payload=PAYLOAD, check_id=absent)
     assert (await repo.get(t, absent)) == written
