@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -110,8 +111,13 @@ def _aaa_codes(body: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(str(e["code"]) for e in errors if isinstance(e, Mapping) and isinstance(e.get("code"), str))
 
 
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
+_UPSTREAM_ID: Final = re.compile(r"[\w.:-]{1,128}", re.ASCII)
+
+
+def _upstream_id(value: object) -> str | None:
+    """Stedi's `id` / `meta.traceId` (ULIDs), kept only when they look like ids: they are stored (128-character
+    columns) and logged, so anything longer, or with spaces or control characters, is not kept."""
+    return value if isinstance(value, str) and _UPSTREAM_ID.fullmatch(value) else None
 
 
 class _ApiKey:
@@ -267,8 +273,8 @@ class StediClient:
             answer = StediAnswer(
                 http_status=status,
                 body=body,
-                stedi_id=_text(body.get("id")),
-                trace_id=_text(meta.get("traceId")) if isinstance(meta, Mapping) else None,
+                stedi_id=_upstream_id(body.get("id")),
+                trace_id=_upstream_id(meta.get("traceId")) if isinstance(meta, Mapping) else None,
             )
             tries.append(HttpTry(status, None, answer.stedi_id, answer.trace_id, answer.aaa_codes))
             log.info(

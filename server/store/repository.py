@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
@@ -49,7 +50,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .engine import writer
-from .errors import StoreDeadlineExceeded, StoreUnavailable
+from .errors import SealedDataError, StoreDeadlineExceeded, StoreUnavailable
 from .pg_writes import PgWrites
 from .pagination import Cursor, PageTokenCodec, clamp_page_size
 from .sealed_columns import RAW_COLUMN, SUMMARY_COLUMN, ResponseSeal, request_ref
@@ -72,13 +73,17 @@ from .tables import eligibility_requests as req
 from .tables import eligibility_responses as resp
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 Work = Callable[[AsyncConnection], Awaitable[T]]
 CheckList = list[CheckRecord]
+CheckIds = list[str]
 Conditions = list[ColumnElement[bool]]
 Page = tuple[list[CheckRecord], str | None]
 
 _TEXT_LIMIT = 256
+#: The failure reason of a check whose sealed request cannot be opened (never sent: there is nothing to send).
+UNREADABLE_REASON = "DATA_LOSS (sealed request cannot be opened)"
 _WITHDRAW_CHUNK = 40  # rows per upsert: 21 columns each, inside even an old SQLite's 999 parameters
 _PENDING = CheckStatus.PENDING.value
 _EXPIRABLE = sorted(s.value for s in EXPIRABLE_STATUSES)
@@ -729,9 +734,26 @@ class EligibilityRepository:
             return (await conn.execute(stmt)).mappings().all()
 
         rows = await self._run(work, write=True)
-        records = [self._to_record(row) for row in rows]
+        records: CheckList = []
+        unreadable: CheckIds = []
+        for row in rows:
+            try:
+                records.append(self._to_record(row))
+            except SealedDataError:
+                unreadable.append(row["id"])
+        if unreadable:
+            await self._fail_unreadable(unreadable, now)
         records.sort(key=lambda r: (r.next_attempt_at or now, r.id))
         return records
+
+    async def _fail_unreadable(self, ids: Sequence[str], now: datetime) -> None:
+        """Claimed checks whose sealed request cannot be opened (its key no longer configured, the value altered)
+        can never be sent: they end FAILED now. Raised instead, they would stall the worker, whose next claim takes
+        the same oldest-due rows again, for good."""
+        log.error("%d claimed eligibility check(s) cannot be opened (data key missing or data altered): failed %s; "
+                  "ids: %s", len(ids), UNREADABLE_REASON, ", ".join(ids))
+        await self._rowcount(update(req).where(req.c.id.in_(ids), req.c.status == _PENDING)
+                             .values(**_failed(UNREADABLE_REASON, now)))
 
     async def release(self, check_id: str, worker_id: str) -> bool:
         """Give a lease back without changing when the check is due (e.g. on worker shutdown)."""
@@ -768,9 +790,12 @@ class EligibilityRepository:
     async def resume(
         self, check_id: str, *, at: datetime | None = None, attempts: Sequence[NewAttempt] = ()
     ) -> bool:
-        """Hand a PENDING check (typically a stale SYNC one whose process died) to the background worker.
+        """Hand a PENDING SYNC check (a caller gone, or a stale one whose process died) to the background worker.
 
-        `attempts` (calls the handing-over caller made and did not store yet) are stored in the same transaction.
+        Only a SYNC check nobody holds: once handed over (ASYNC) or leased, a second hand-over (another process's
+        sweeper that saw the same orphan) changes nothing, so it can never clear a live worker's lease and have two
+        workers call the clearinghouse for one check. `attempts` (calls the handing-over caller made and did not
+        store yet) are stored in the same transaction.
         """
         _aware(at, "at")
         now = self._now()
@@ -781,7 +806,8 @@ class EligibilityRepository:
             "lease_until": None,
             "updated_at": now,
         }
-        conditions: Conditions = [req.c.id == check_id, req.c.status == _PENDING]
+        conditions: Conditions = [req.c.id == check_id, req.c.status == _PENDING,
+                                  req.c.mode == CheckMode.SYNC.value, req.c.claimed_by.is_(None)]
         return await self._update_with_attempts(conditions, check_id, changes, attempts, now)
 
     async def withdraw(self, checks: Collection[NewCheck], reason: str) -> int:

@@ -748,12 +748,10 @@ class EligibilityChecks:
                         raise
                     continue
             step = dataclasses.replace(step, tries=tries)
-            try:
-                return step, await runner.finish(record, step, include_raw=include_raw)
-            except asyncio.CancelledError:
-                # The final write goes on (shielded); the hand-over is a no-op once it has landed.
-                await self._hand_over(record, None, ())
-                raise
+            # A caller cancelled now leaves the final write going on (durable and shielded: retried until it lands),
+            # so nothing is handed to the worker: a hand-over landing before that write would make the worker call
+            # the clearinghouse again and drop its answer. A process dying meanwhile is the stale sweep's.
+            return step, await runner.finish(record, step, include_raw=include_raw)
 
     async def _hand_over(self, record: CheckRecord, wait: float | None, tries: Tries) -> None:
         """Give a still-PENDING synchronous check (and the calls it made) to the background worker; survives the

@@ -6,6 +6,8 @@ toward the "stedi" circuit; member-data answers and 4xx never count. Issue 9 §3
 
 from __future__ import annotations
 
+import json
+
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -16,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from server.clients import CircuitOpen, Deadline, Resilience, UpstreamAuthError, UpstreamConfig, UpstreamUnavailable
 from server.clients.http import UpstreamSession
 from server.clients.stedi import HttpTry, StediClient
-from server.sandbox.faults import FaultPlan
+from server.sandbox.faults import Fault, FaultPlan
 from server.clients import stedi as stedi_module
 from server.sandbox.stedi import ELIGIBILITY_PATH
 from tests.clients.conftest import STEDI_KEY
@@ -165,3 +167,15 @@ async def test_payer_circuits_are_bounded_by_forgetting_the_least_recent_closed_
     assert len(client._payers) == 2 and await client._resilience.state("stedi-payer:SBX01") == "open"
     with pytest.raises(CircuitOpen):
         await client.check(HEALTHY, deadline=Deadline.after(5))
+
+
+async def test_ids_in_an_answer_are_kept_only_when_they_look_like_ids(make_stedi: MakeStedi, plan: FaultPlan) -> None:
+    """Stedi's `id` and `meta.traceId` are stored (128-character columns) and logged: a longer one, or one with
+    spaces or line breaks, is dropped rather than failing the check's write or forging a log line."""
+    client = await make_stedi()
+    odd = json.dumps({"id": "ec_" + "7" * 200, "meta": {"traceId": "01KS\nforged line"}, "errors": []})
+    plan.script(ELIGIBILITY_PATH, Fault(status=200, body=odd))
+    answer = await client.check(HEALTHY, deadline=Deadline.after(5))
+    assert (answer.stedi_id, answer.trace_id) == (None, None)
+    normal = await client.check(HEALTHY, deadline=Deadline.after(5))
+    assert normal.stedi_id and normal.trace_id  # the stand-in's own ids pass

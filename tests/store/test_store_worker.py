@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from server.store import CheckMode, CheckStatus, Completion, EligibilityRepository, NewCheck
+from server.store.repository import UNREADABLE_REASON
 from tests.store.helpers import SEALER, SECRET, FakeClock, new_tenant
 
 PAYLOAD = {"tradingPartnerServiceId": "SBX01", "subscriber": {"memberId": "M1"}}
@@ -137,6 +138,11 @@ async def test_stale_pending_resume_and_fail(clocked_repo: EligibilityRepository
     assert resumed is not None and resumed.mode is CheckMode.ASYNC and resumed.next_attempt_at == clock.now
     claimed_now = {r.id for r in await repo.claim_due("w2", limit=10, lease_seconds=60)}
     assert stuck_sync in claimed_now
+    # Another process's sweeper saw the same orphan: its hand-over changes nothing, the live lease stays.
+    assert not await repo.resume(stuck_sync)
+    held = await repo.get(t, stuck_sync)
+    assert held is not None and held.claimed_by == "w2" and held.lease_until == clock.now + timedelta(seconds=60)
+    assert not await repo.resume(leased)  # an ASYNC check is never "handed over"
 
     # Fail: whatever is still stale and unleased ends FAILED with the reason.
     clock.advance(minutes=11)  # w2's and w's leases expire; `fresh` becomes stale too
@@ -248,3 +254,24 @@ async def test_withdraw_fails_untouched_checks_and_writes_absent_ones_failed(
     states = {c: (await repo.get(t, c)) for c in (attempted, done, leased)}
     assert {c: r.status for c, r in states.items() if r is not None} == {
         attempted: CheckStatus.PENDING, done: CheckStatus.VERIFIED, leased: CheckStatus.PENDING}
+
+
+async def test_a_claimed_check_that_cannot_be_opened_is_failed_and_does_not_stall_the_claims(
+    clocked_repo: EligibilityRepository, clock: FakeClock, engine: AsyncEngine
+) -> None:
+    """A row sealed under a key no longer configured (or altered) can never be sent: the claim fails it and hands
+    out the others. Raised, it would come back in every claim (the oldest due) and stall the worker for good."""
+    repo = clocked_repo
+    t = new_tenant()
+    lost = await _async_check(repo, t)
+    clock.advance(seconds=1)
+    fine = await _async_check(repo, t)
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE eligibility_requests SET data_key_id = 'k-gone' WHERE id = :id"), {"id": lost})
+    clock.advance(seconds=1)
+    assert [r.id for r in await repo.claim_due("w1", limit=5, lease_seconds=60)] == [fine]
+    async with engine.connect() as conn:
+        status, reason = (await conn.execute(
+            text("SELECT status, failure_reason FROM eligibility_requests WHERE id = :id"), {"id": lost})).one()
+    assert (status, reason) == ("FAILED", UNREADABLE_REASON)
+    assert await repo.claim_due("w2", limit=5, lease_seconds=60, held=set()) == []
