@@ -56,8 +56,8 @@ class CheckRecord:
 
     id: str
     tenant_id: str
-    policy_id: str | None
-    patient_id: str | None
+    policy_id: str | None = field(repr=False)  # the caller's references to a person: not in a repr
+    patient_id: str | None = field(repr=False)
     payer_id: str
     status: CheckStatus
     mode: CheckMode

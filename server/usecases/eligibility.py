@@ -215,8 +215,8 @@ class CheckView:
 
     id: str
     status: CheckStatus
-    policy_id: str | None
-    patient_id: str | None
+    policy_id: str | None = field(repr=False)  # the caller's references to a person: not in a repr
+    patient_id: str | None = field(repr=False)
     payer_id: str
     failure_reason: str | None
     clearinghouse_id: str | None

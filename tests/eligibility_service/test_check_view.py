@@ -80,8 +80,11 @@ def test_view_uses_the_summary_the_caller_holds_without_reading_the_stored_form(
 
 
 def test_view_repr_carries_no_member_data() -> None:
-    text = repr(CheckView.of(_record(summary_json(_summaries()[0]))))
-    assert "SBX100001" not in text and "summary" not in text and "raw" not in text
+    record = dataclasses.replace(_record(summary_json(_summaries()[0])), policy_id="POLICY-4471",
+                                 patient_id="MRN-0099172")
+    for text in (repr(CheckView.of(record)), repr(record)):
+        assert "SBX100001" not in text and "summary" not in text and "raw" not in text
+        assert "POLICY-4471" not in text and "MRN-0099172" not in text  # the caller's references to a person
 
 
 @pytest.mark.parametrize("status", [CheckStatus.VERIFIED, CheckStatus.FAILED])
