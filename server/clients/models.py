@@ -55,12 +55,16 @@ class TooDeep(ValueError):
     """A body nested deeper than the parser goes: malformed, like any other body we cannot read."""
 
 
-def parse_json(body: bytes | str) -> Any:
-    """Parse JSON with every non-integer number as an exact Decimal (never a float); malformed → ValueError."""
+def _decoded(decoder: msgspec.json.Decoder[Any], body: bytes | str) -> Any:
     try:
-        return _DECODER.decode(body)
+        return decoder.decode(body)
     except RecursionError:  # msgspec stops at about 1,000 levels (a 2 kB body can reach them)
         raise TooDeep("JSON nested too deeply") from None
+
+
+def parse_json(body: bytes | str) -> Any:
+    """Parse JSON with every non-integer number as an exact Decimal (never a float); malformed → ValueError."""
+    return _decoded(_DECODER, body)
 
 
 def _to_money(value: Any) -> Decimal | None:
@@ -386,10 +390,7 @@ def decode(body: bytes | str, kind: type[A]) -> A:
     decoder = _DECODERS.get(kind)
     if decoder is None:
         decoder = _DECODERS[kind] = msgspec.json.Decoder(kind, float_hook=Decimal)
-    try:
-        answer: A = decoder.decode(body)
-    except RecursionError:
-        raise TooDeep("JSON nested too deeply") from None
+    answer: A = _decoded(decoder, body)
     return answer
 
 

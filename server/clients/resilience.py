@@ -368,7 +368,7 @@ class Resilience:
             exc = rs.outcome.exception() if rs.outcome is not None else None
             if not isinstance(exc, TransientUpstreamError):
                 return float(backoff(rs))  # not reached: only TransientUpstreamError is retried
-            schedule = config.retry_waits_for(exc.status) if config.retry_waits else None
+            schedule = config.retry_waits_for(exc.status)
             if schedule is not None:
                 failures[schedule] = failures.get(schedule, 0) + 1
             if exc.retry_after is not None:
@@ -471,9 +471,8 @@ class Resilience:
             # an attempt given (nearly) its whole timeout and still unanswered is the upstream's failure, even when
             # the deadline happens to fall there too (the clearinghouse worker's step is capped at that timeout).
             cut_by_budget = remaining < cfg.timeout * FULL_ATTEMPT_SHARE
-            timer = asyncio.timeout(attempt_timeout)
             try:
-                async with timer:
+                async with asyncio.timeout(attempt_timeout):
                     return await fn()
             except TransientUpstreamError as exc:
                 outcome = "retryable_status" if exc.status is not None else "transient"
@@ -484,21 +483,19 @@ class Resilience:
                 raise UpstreamUnavailable(
                     name, f"TLS handshake failed, certificate not trusted or invalid ({type(exc).__name__})"
                 ) from exc
+            # Before TimeoutError: aiohttp's own timeouts (the TCP connect's) are TimeoutErrors too, but the
+            # upstream's, never the deadline; only our `asyncio.timeout` raises a plain TimeoutError.
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+                outcome = "connection_error"
+                flags.upstream_failed = True
+                raise TransientUpstreamError(f"connection error ({type(exc).__name__})") from exc
             except TimeoutError as exc:
-                if not timer.expired():  # aiohttp's own timer (the TCP connect): the upstream's, never the deadline
-                    outcome = "connection_error"
-                    flags.upstream_failed = True
-                    raise TransientUpstreamError(f"connection error ({type(exc).__name__})") from exc
                 if cut_by_budget:
                     outcome = "deadline"
                     raise self._out_of_time(name, caller_bound, f"attempt {number} cut short") from exc
                 outcome = "timeout"
                 flags.upstream_failed = True
                 raise TransientUpstreamError(f"no answer within {attempt_timeout:g}s") from exc
-            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
-                outcome = "connection_error"
-                flags.upstream_failed = True
-                raise TransientUpstreamError(f"connection error ({type(exc).__name__})") from exc
             except UpstreamUnavailable:
                 outcome = "malformed"
                 raise

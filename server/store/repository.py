@@ -380,6 +380,14 @@ class EligibilityRepository:
         check_id: str | None = None,
         deadline: float | None = None,
     ) -> CheckRecord:
+        """Record a new PENDING check before the clearinghouse is called (`create`, with the check's fields)."""
+        check = NewCheck(tenant_id, check_id or str(uuid.uuid4()), payer_id, request_payload, policy_id, patient_id,
+                         mode)
+        return await self.create(check, next_attempt_at=next_attempt_at, deadline=deadline)
+
+    async def create(
+        self, check: NewCheck, *, next_attempt_at: datetime | None = None, deadline: float | None = None
+    ) -> CheckRecord:
         """Record a new PENDING check before the clearinghouse is called, so a crash leaves a trace.
 
         An ASYNC check is due at once unless `next_attempt_at` says otherwise; a SYNC one is never picked by the
@@ -388,10 +396,8 @@ class EligibilityRepository:
         """
         _aware(next_attempt_at, "next_attempt_at")
         now = self._now()
-        if mode is CheckMode.ASYNC and next_attempt_at is None:
+        if check.mode is CheckMode.ASYNC and next_attempt_at is None:
             next_attempt_at = now
-        check = NewCheck(tenant_id, check_id or str(uuid.uuid4()), payer_id, request_payload, policy_id, patient_id,
-                         mode)
         values = _new_request(check, now, next_attempt_at)
         row = self._sealed(values)  # sealed outside the transaction; the record returned keeps the plain payload
         runs = 0
@@ -415,7 +421,7 @@ class EligibilityRepository:
 
             await self._run(work, write=True, deadline=deadline)
         values["status"] = CheckStatus.PENDING
-        values["mode"] = mode
+        values["mode"] = check.mode
         return CheckRecord(**values)
 
     async def record_attempt(

@@ -614,16 +614,7 @@ class EligibilityChecks:
         new = NewCheck(tenant_id, str(uuid.uuid4()), inquiry.payer_id, self._prepare(tenant_id, inquiry),
                        policy_id=inquiry.policy_id or None, patient_id=inquiry.patient_id or None, mode=mode)
         try:
-            return await self._repo.create_pending(
-                tenant_id,
-                payer_id=new.payer_id,
-                request_payload=new.request_payload,
-                policy_id=new.policy_id,
-                patient_id=new.patient_id,
-                mode=mode,
-                check_id=new.check_id,
-                deadline=None if deadline is None else deadline.at,
-            )
+            return await self._repo.create(new, deadline=None if deadline is None else deadline.at)
         except (StoreUnavailable, StoreDeadlineExceeded, asyncio.CancelledError):
             self._withdraw_later(new)
             raise
